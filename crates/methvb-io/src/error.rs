@@ -1,0 +1,127 @@
+//! Typed errors of the readers: every error names the file and (where there is one) the line.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// An error while reading an input, with the file and the 1-based line it concerns
+/// (`line == 0` when it concerns the whole file).
+#[derive(Debug, thiserror::Error)]
+pub struct ReadError {
+    /// The file being read.
+    pub path: PathBuf,
+    /// 1-based line number, or 0 when the error is not tied to a line.
+    pub line: u64,
+    /// What went wrong.
+    #[source]
+    pub kind: ErrorKind,
+}
+
+impl ReadError {
+    /// An error at `line` of `path` (use 0 for the whole file).
+    pub fn new(path: impl Into<PathBuf>, line: u64, kind: ErrorKind) -> Self {
+        Self {
+            path: path.into(),
+            line,
+            kind,
+        }
+    }
+}
+
+impl fmt::Display for ReadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line > 0 {
+            write!(f, "{}:{}: {}", self.path.display(), self.line, self.kind)
+        } else {
+            write!(f, "{}: {}", self.path.display(), self.kind)
+        }
+    }
+}
+
+/// What went wrong while reading an input. New kinds may be added.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The operating system refused a read or open.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// A gzip / BGZF stream ended before its end-of-stream marker.
+    #[error("truncated or corrupt compressed stream ({0})")]
+    Compression(String),
+    /// The file's format could not be recognised, or the named format is unknown.
+    #[error("unknown format: {0}")]
+    UnknownFormat(String),
+    /// A line has the wrong number of columns for its format.
+    #[error("expected {expected} columns for {format}, found {found}")]
+    ColumnCount {
+        /// Format being parsed.
+        format: &'static str,
+        /// Columns the format needs (a minimum where the format allows extras).
+        expected: usize,
+        /// Columns found.
+        found: usize,
+    },
+    /// A field could not be parsed.
+    #[error("column {column} ({name}): {reason}: {value:?}")]
+    Field {
+        /// 1-based column number.
+        column: usize,
+        /// Column name in the format's vocabulary.
+        name: &'static str,
+        /// The offending text (truncated to a sensible length).
+        value: String,
+        /// Why it is rejected: "not a non-negative integer", "overflows u32", ...
+        reason: &'static str,
+    },
+    /// Methylated count above coverage.
+    #[error("methylated count {methylated} exceeds coverage {coverage}")]
+    MethylatedExceedsCoverage {
+        /// m
+        methylated: u64,
+        /// n
+        coverage: u64,
+    },
+    /// Positions within a contig go backwards.
+    #[error("unsorted input: {contig}:{pos} comes after {contig}:{previous} (sort by contig, then position, e.g. `sort -k1,1 -k2,2n`)")]
+    Unsorted {
+        /// Contig name.
+        contig: String,
+        /// Previous 0-based position.
+        previous: u64,
+        /// This 0-based position.
+        pos: u64,
+    },
+    /// The same position (and strand) occurs twice.
+    #[error("duplicate position {contig}:{pos} (0-based)")]
+    Duplicate {
+        /// Contig name.
+        contig: String,
+        /// 0-based position.
+        pos: u64,
+    },
+    /// A contig reappears after another contig started: the file is not grouped by contig.
+    #[error("contig {contig} appears again after other contigs: the file is not sorted by contig")]
+    ContigReappears {
+        /// Contig name.
+        contig: String,
+    },
+    /// Contig order or naming disagrees between inputs.
+    #[error("{0}")]
+    Contigs(String),
+    /// A bedMethyl file holds no record with the chosen modification code.
+    #[error("no record with modification code {wanted:?}; codes present: {present}; choose one with --mod-code")]
+    NoModCode {
+        /// Code asked for.
+        wanted: String,
+        /// Codes seen, comma-separated.
+        present: String,
+    },
+    /// The sample sheet is malformed.
+    #[error("sample sheet: {0}")]
+    Sheet(String),
+    /// A regions BED file is malformed.
+    #[error("regions: {0}")]
+    Regions(String),
+    /// Writing an output failed.
+    #[error("writing output: {0}")]
+    Output(String),
+}

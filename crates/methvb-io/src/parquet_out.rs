@@ -1,0 +1,253 @@
+//! Atomic Parquet output: a file appears under its final name only once it is complete.
+//!
+//! [`AtomicParquetWriter`] writes to `<out>.tmp-<pid>` in the directory of `<out>` and renames it
+//! to `<out>` in [`AtomicParquetWriter::finish`] (after an fsync). A writer dropped without
+//! `finish` — an error, a panic, Ctrl-C unwinding — removes its temporary file, so a reader never
+//! sees a truncated Parquet file under the final name. Compression is zstd (level 3), row groups
+//! are capped at a row count, and the caller's key-value pairs go into the file's metadata.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use arrow_array::RecordBatch;
+use arrow_schema::SchemaRef;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::metadata::KeyValue;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+
+use crate::error::{ErrorKind, ReadError};
+
+/// Default cap on rows per row group.
+pub const DEFAULT_ROW_GROUP_ROWS: usize = 1_000_000;
+
+/// A Parquet writer that publishes its file atomically on [`finish`](Self::finish).
+pub struct AtomicParquetWriter {
+    out: PathBuf,
+    tmp: PathBuf,
+    writer: Option<ArrowWriter<File>>,
+    rows: u64,
+}
+
+impl std::fmt::Debug for AtomicParquetWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AtomicParquetWriter")
+            .field("out", &self.out)
+            .field("tmp", &self.tmp)
+            .field("rows", &self.rows)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AtomicParquetWriter {
+    /// Starts writing batches of `schema` for `out`, with at most `max_row_group_rows` rows per
+    /// row group and `metadata` as the file's key-value metadata.
+    pub fn create(
+        out: &Path,
+        schema: SchemaRef,
+        metadata: Vec<(String, String)>,
+        max_row_group_rows: usize,
+    ) -> Result<Self, ReadError> {
+        let err = |p: &Path, e: String| ReadError::new(p, 0, ErrorKind::Output(e));
+        let file_name = out
+            .file_name()
+            .ok_or_else(|| err(out, "output path has no file name".into()))?;
+        let mut tmp_name = file_name.to_os_string();
+        tmp_name.push(format!(".tmp-{}", std::process::id()));
+        let tmp = out.with_file_name(tmp_name);
+        let zstd = ZstdLevel::try_new(3).map_err(|e| err(out, e.to_string()))?;
+        let kv: Vec<KeyValue> = metadata
+            .into_iter()
+            .map(|(k, v)| KeyValue::new(k, v))
+            .collect();
+        let props = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(zstd))
+            .set_max_row_group_row_count(Some(max_row_group_rows.max(1)))
+            .set_statistics_enabled(EnabledStatistics::Page)
+            .set_key_value_metadata((!kv.is_empty()).then_some(kv))
+            .build();
+        let file = File::create(&tmp).map_err(|e| ReadError::new(&tmp, 0, e.into()))?;
+        // From here on the temporary file exists: build `Self` first so Drop removes it on error.
+        let mut me = Self {
+            out: out.to_path_buf(),
+            tmp,
+            writer: None,
+            rows: 0,
+        };
+        let writer = ArrowWriter::try_new(file, schema, Some(props))
+            .map_err(|e| err(&me.tmp, e.to_string()))?;
+        me.writer = Some(writer);
+        Ok(me)
+    }
+
+    /// The final output path.
+    pub fn path(&self) -> &Path {
+        &self.out
+    }
+
+    /// Rows written so far.
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// Appends one batch (its schema must match the writer's).
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<(), ReadError> {
+        let w = self.writer.as_mut().ok_or_else(|| {
+            ReadError::new(&self.out, 0, ErrorKind::Output("writer already closed".into()))
+        })?;
+        w.write(batch)
+            .map_err(|e| ReadError::new(&self.tmp, 0, ErrorKind::Output(e.to_string())))?;
+        self.rows += batch.num_rows() as u64;
+        Ok(())
+    }
+
+    /// Closes the current row group early (e.g. at a contig boundary).
+    pub fn flush(&mut self) -> Result<(), ReadError> {
+        if let Some(w) = self.writer.as_mut() {
+            w.flush()
+                .map_err(|e| ReadError::new(&self.tmp, 0, ErrorKind::Output(e.to_string())))?;
+        }
+        Ok(())
+    }
+
+    /// Writes the footer, syncs the file and renames it to the final path. Returns the number
+    /// of rows written.
+    pub fn finish(mut self) -> Result<u64, ReadError> {
+        let out_err = |p: &Path, e: String| ReadError::new(p, 0, ErrorKind::Output(e));
+        let mut w = self
+            .writer
+            .take()
+            .ok_or_else(|| out_err(&self.out, "writer already closed".into()))?;
+        w.finish().map_err(|e| out_err(&self.tmp, e.to_string()))?;
+        w.inner()
+            .sync_all()
+            .map_err(|e| ReadError::new(&self.tmp, 0, e.into()))?;
+        drop(w);
+        std::fs::rename(&self.tmp, &self.out).map_err(|e| {
+            out_err(
+                &self.out,
+                format!("renaming {} into place: {e}", self.tmp.display()),
+            )
+        })?;
+        // Renamed: nothing left for Drop to remove.
+        self.tmp = PathBuf::new();
+        Ok(self.rows)
+    }
+}
+
+impl Drop for AtomicParquetWriter {
+    fn drop(&mut self) {
+        self.writer = None;
+        if !self.tmp.as_os_str().is_empty() {
+            // Best effort: the file may not exist if creation failed half-way.
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::contigs::ContigOrder;
+    use crate::merge::{SiteMerger, VecSource};
+    use crate::SiteSource;
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+    fn batches() -> (SchemaRef, Vec<RecordBatch>) {
+        let rows_a: Vec<(&str, u64, u32, u32)> = (0..2500u64)
+            .map(|i| (if i < 1200 { "chr1" } else { "chr2" }, i * 3, (i % 5) as u32, 5))
+            .collect();
+        let rows_b: Vec<(&str, u64, u32, u32)> = (0..2000u64)
+            .map(|i| (if i < 900 { "chr1" } else { "chr2" }, i * 2, 1, 2))
+            .collect();
+        let sources: Vec<Box<dyn SiteSource + Send>> = vec![
+            Box::new(VecSource::new("a", &rows_a)),
+            Box::new(VecSource::new("b", &rows_b)),
+        ];
+        let mut mg = SiteMerger::new(sources, ContigOrder::Learned)
+            .unwrap()
+            .with_samples(vec!["A".into(), "B".into()], vec!["g".into(), "h".into()]);
+        let mut v = Vec::new();
+        while let Some(b) = mg.next_batch(700).unwrap() {
+            v.push(b);
+        }
+        (mg.schema(), v)
+    }
+
+    #[test]
+    fn round_trip_and_atomic_rename() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("sites.parquet");
+        let (schema, bs) = batches();
+        let mut w = AtomicParquetWriter::create(
+            &out,
+            schema.clone(),
+            vec![("methvb.version".into(), "test".into())],
+            1000,
+        )
+        .unwrap();
+        for b in &bs {
+            w.write(b).unwrap();
+        }
+        assert!(!out.exists(), "final file must not exist before finish");
+        let listing: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(listing.len(), 1);
+        let total = w.finish().unwrap();
+        assert_eq!(total, bs.iter().map(|b| b.num_rows() as u64).sum::<u64>());
+        // Only the final file remains.
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("sites.parquet")]);
+
+        let builder = ParquetRecordBatchReaderBuilder::try_new(File::open(&out).unwrap()).unwrap();
+        let meta = builder.metadata().clone();
+        assert!(meta.file_metadata().num_rows() as u64 == total);
+        assert!(meta.num_row_groups() >= 3, "row groups capped at 1000 rows");
+        for rg in meta.row_groups() {
+            assert!(rg.num_rows() <= 1000);
+        }
+        let kv = meta.file_metadata().key_value_metadata().unwrap();
+        assert!(kv.iter().any(|k| k.key == "methvb.version" && k.value.as_deref() == Some("test")));
+        assert_eq!(builder.schema().fields(), schema.fields());
+        // The reader merges the file's key-value pairs into the schema metadata.
+        for (k, v) in schema.metadata() {
+            assert_eq!(builder.schema().metadata().get(k), Some(v));
+        }
+        let back: Vec<RecordBatch> = builder
+            .with_batch_size(700)
+            .build()
+            .unwrap()
+            .map(|b| b.unwrap())
+            .collect();
+        assert_eq!(rows_of(&back), rows_of(&bs));
+    }
+
+    /// Rows of a batch list flattened to comparable tuples (values, not dictionary layout).
+    fn rows_of(v: &[RecordBatch]) -> Vec<(String, u64, Vec<u32>)> {
+        let mut out = Vec::new();
+        for b in v {
+            let view = crate::batch::SiteBatchView::new(b).unwrap();
+            for r in 0..b.num_rows() {
+                let cells = (0..view.n_samples())
+                    .flat_map(|s| [view.m[s][r], view.n[s][r]])
+                    .collect();
+                out.push((view.chrom(r).to_string(), view.pos[r], cells));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn dropped_writer_leaves_no_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("x.parquet");
+        let (schema, bs) = batches();
+        {
+            let mut w = AtomicParquetWriter::create(&out, schema, vec![], 1000).unwrap();
+            w.write(&bs[0]).unwrap();
+        }
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+}

@@ -1,0 +1,487 @@
+//! Beta-binomial likelihood and the log joint density of one region (MODEL.md, "Likelihood and
+//! local priors").
+//!
+//! The unconstrained local parameters of a region are laid out as
+//! `z = (a, b_1..b_{G-1}, w, k, v_1..v_J)`, dimension `D = G + 2 + J` (see [`ZLayout`]).
+//!
+//! [`log_joint_grad`] is the single implementation of `log p(y, z | Theta)` used by the VB fit,
+//! PSIS and (later) the NUTS cross-check. It omits only the data constant
+//! `sum_js log C(n_js, m_js)`, which depends on neither `z` nor `Theta`.
+
+use statrs::function::gamma::{digamma, ln_gamma};
+
+use crate::Theta;
+use crate::error::ModelError;
+
+/// Counts below this use the finite-sum form of `log Gamma(x + c) - log Gamma(x)`; counts at or
+/// above it use `ln_gamma`/`digamma`. The finite sum costs one multiply-add chain per read and
+/// a single `ln` and division per count (no overflow: every factor is bounded by the cutoff),
+/// which is cheaper than two `ln_gamma` plus two `digamma` calls (~90 ns) below ~40 reads.
+pub const SMALL_COUNT_CUTOFF: u32 = 40;
+
+const LN_2PI: f64 = 1.837_877_066_409_345_3;
+
+/// Observed counts of one region, borrowed from the caller.
+#[derive(Debug, Clone, Copy)]
+pub struct RegionData<'a> {
+    /// Number of CpG sites `J`.
+    pub n_sites: usize,
+    /// Number of samples `S`.
+    pub n_samples: usize,
+    /// Group of each sample (length `S`, values `0..n_groups`; group 0 is the reference).
+    pub sample_group: &'a [usize],
+    /// Number of groups `G >= 1`.
+    pub n_groups: usize,
+    /// Methylated read counts, `J x S` row-major (site `j`, sample `s` at `j * S + s`).
+    pub methylated: &'a [u32],
+    /// Read coverage, same layout as `methylated`; `0` means missing.
+    pub coverage: &'a [u32],
+}
+
+impl RegionData<'_> {
+    /// Checks the shapes and counts; every fitting entry point calls this first.
+    pub fn validate(&self) -> Result<(), ModelError> {
+        let cells = self.n_sites.checked_mul(self.n_samples).ok_or(ModelError::Shape {
+            what: "n_sites * n_samples overflows",
+        })?;
+        if self.n_groups == 0 {
+            return Err(ModelError::Shape { what: "n_groups must be >= 1" });
+        }
+        if self.sample_group.len() != self.n_samples {
+            return Err(ModelError::Shape { what: "sample_group length != n_samples" });
+        }
+        if self.methylated.len() != cells || self.coverage.len() != cells {
+            return Err(ModelError::Shape { what: "count arrays must have n_sites * n_samples entries" });
+        }
+        if let Some(s) = self.sample_group.iter().position(|&g| g >= self.n_groups) {
+            return Err(ModelError::GroupOutOfRange { sample: s, n_groups: self.n_groups });
+        }
+        if let Some(i) = self.methylated.iter().zip(self.coverage).position(|(m, n)| m > n) {
+            return Err(ModelError::CountExceedsCoverage {
+                site: i / self.n_samples,
+                sample: i % self.n_samples,
+            });
+        }
+        Ok(())
+    }
+
+    /// The layout of `z` for this region.
+    pub fn layout(&self) -> ZLayout {
+        ZLayout { n_groups: self.n_groups, n_sites: self.n_sites }
+    }
+}
+
+/// Index layout of the unconstrained vector `z = (a, b_1..b_{G-1}, w, k, v_1..v_J)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ZLayout {
+    /// Number of groups `G`.
+    pub n_groups: usize,
+    /// Number of sites `J`.
+    pub n_sites: usize,
+}
+
+impl ZLayout {
+    /// Index of `a`.
+    pub const A: usize = 0;
+    /// Index of `b_g` for `g` in `1..G`.
+    pub fn b(&self, g: usize) -> usize {
+        g
+    }
+    /// Index of `w`.
+    pub fn w(&self) -> usize {
+        self.n_groups
+    }
+    /// Index of `k`.
+    pub fn k(&self) -> usize {
+        self.n_groups + 1
+    }
+    /// Index of `v_j`.
+    pub fn v(&self, j: usize) -> usize {
+        self.n_groups + 2 + j
+    }
+    /// Size of the region-level block `(a, b, w, k)`, i.e. `G + 2`.
+    pub fn n_block(&self) -> usize {
+        self.n_groups + 2
+    }
+    /// Total dimension `D = G + 2 + J`.
+    pub fn dim(&self) -> usize {
+        self.n_groups + 2 + self.n_sites
+    }
+}
+
+/// `(sum_{i<c} ln(x+i), x * sum_{i<c} 1/(x+i))` given `x > 0` and `ln_x = ln x` (passed
+/// separately so that `x` may underflow to 0 without losing precision).
+#[inline]
+fn ln_rising(c: u32, x: f64, ln_x: f64) -> (f64, f64) {
+    if c == 0 {
+        (0.0, 0.0)
+    } else if c < SMALL_COUNT_CUTOFF {
+        ln_rising_small(c, x, ln_x)
+    } else {
+        ln_rising_large(c, x, ln_x)
+    }
+}
+
+/// Finite-sum path. For `x >= 1` the factors are normalised as `1 + i/x <= c`; for `x < 1` they
+/// are `x + i < c`; either way the running product stays below `c! < 1e48` (no overflow) and
+/// above 1 (no underflow). `q / p` accumulates `sum 1/u_i` by the product rule.
+#[inline]
+fn ln_rising_small(c: u32, x: f64, ln_x: f64) -> (f64, f64) {
+    let mut p = 1.0_f64;
+    let mut q = 0.0_f64;
+    if x >= 1.0 {
+        let inv = 1.0 / x;
+        for i in 1..c {
+            let u = 1.0 + f64::from(i) * inv;
+            q = q * u + p;
+            p *= u;
+        }
+        (f64::from(c) * ln_x + p.ln(), 1.0 + q / p)
+    } else {
+        for i in 1..c {
+            let u = x + f64::from(i);
+            q = q * u + p;
+            p *= u;
+        }
+        (ln_x + p.ln(), 1.0 + x * q / p)
+    }
+}
+
+/// lgamma/digamma path, written with `Gamma(x) = Gamma(x+1)/x`, `psi(x) = psi(x+1) - 1/x` so
+/// that tiny `x` does not produce `inf - inf`.
+#[inline]
+fn ln_rising_large(c: u32, x: f64, ln_x: f64) -> (f64, f64) {
+    let xc = x + f64::from(c);
+    let l = ln_gamma(xc) - ln_gamma(x + 1.0) + ln_x;
+    let d = 1.0 + x * (digamma(xc) - digamma(x + 1.0));
+    (l, d)
+}
+
+/// Log of `C(n, m)`.
+fn ln_binomial(n: u32, m: u32) -> f64 {
+    ln_gamma(f64::from(n) + 1.0) - ln_gamma(f64::from(m) + 1.0) - ln_gamma(f64::from(n - m) + 1.0)
+}
+
+/// Beta-binomial log-pmf `log P(m | n, alpha, beta)` (including the binomial coefficient) and
+/// its partial derivatives with respect to `alpha` and `beta`: returns `(logp, d_alpha, d_beta)`.
+///
+/// Requires `m <= n`, `alpha > 0`, `beta > 0`.
+///
+/// # Examples
+/// ```
+/// let (lp, _, _) = methvb_model::likelihood::beta_binomial_ln_pmf(1, 1, 1.0, 1.0);
+/// assert!((lp - 0.5f64.ln()).abs() < 1e-12);
+/// ```
+pub fn beta_binomial_ln_pmf(m: u32, n: u32, alpha: f64, beta: f64) -> (f64, f64, f64) {
+    let (la, da) = ln_rising(m, alpha, alpha.ln());
+    let (lb, db) = ln_rising(n - m, beta, beta.ln());
+    let s = alpha + beta;
+    let (ls, ds) = ln_rising(n, s, s.ln());
+    (ln_binomial(n, m) + la + lb - ls, (da - ds) / alpha, (db - ds) / beta)
+}
+
+/// Numerically stable `(pi, 1 - pi, ln pi, ln(1 - pi))` for `pi = logistic(eta)`.
+#[inline]
+pub(crate) fn logistic_parts(eta: f64) -> (f64, f64, f64, f64) {
+    let e = (-eta.abs()).exp();
+    let l = e.ln_1p();
+    let big = 1.0 / (1.0 + e);
+    let small = e * big;
+    if eta >= 0.0 {
+        (big, small, -l, -eta - l)
+    } else {
+        (small, big, eta - l, -l)
+    }
+}
+
+/// Logistic function.
+#[inline]
+pub fn logistic(x: f64) -> f64 {
+    logistic_parts(x).0
+}
+
+/// Log-likelihood of one cell and its derivatives with respect to `eta` and `k`.
+#[inline]
+fn cell<const GRAD: bool>(m: u32, n: u32, eta: f64, k: f64, kappa: f64) -> (f64, f64, f64) {
+    let (pi, pi_c, ln_pi, ln_pi_c) = logistic_parts(eta);
+    let alpha = pi * kappa;
+    let beta = pi_c * kappa;
+    let (la, da) = ln_rising(m, alpha, ln_pi + k);
+    let (lb, db) = ln_rising(n - m, beta, ln_pi_c + k);
+    let (ls, ds) = ln_rising(n, kappa, k);
+    let lp = la + lb - ls;
+    if GRAD {
+        // d alpha / d eta = alpha (1 - pi), d beta / d eta = -beta pi; d/dk scales all by 1.
+        (lp, pi_c * da - pi * db, da + db - ds)
+    } else {
+        (lp, 0.0, 0.0)
+    }
+}
+
+/// Log density of `Normal(mean, sd^2)` at `x` and its derivative in `x`.
+#[inline]
+fn normal_lp(x: f64, mean: f64, sd: f64) -> (f64, f64) {
+    let r = (x - mean) / sd;
+    (-0.5 * r * r - sd.ln() - 0.5 * LN_2PI, -r / sd)
+}
+
+/// Log density of the spike-and-slab prior of `b_g` and its derivative; also returns the
+/// responsibility of the spike component.
+#[inline]
+pub(crate) fn mixture_lp(b: f64, theta: &Theta) -> (f64, f64, f64) {
+    let (l0, _) = normal_lp(b, 0.0, theta.sd_b0);
+    let (l1, _) = normal_lp(b, 0.0, theta.sd_b1);
+    let l0 = l0 + theta.pi0.ln();
+    let l1 = l1 + (1.0 - theta.pi0).ln();
+    let mx = l0.max(l1);
+    let lse = mx + ((l0 - mx).exp() + (l1 - mx).exp()).ln();
+    let r0 = (l0 - lse).exp();
+    let d = -b * (r0 / (theta.sd_b0 * theta.sd_b0) + (1.0 - r0) / (theta.sd_b1 * theta.sd_b1));
+    (lse, d, r0)
+}
+
+#[inline]
+fn log_joint_impl<const GRAD: bool>(
+    data: &RegionData,
+    theta: &Theta,
+    z: &[f64],
+    grad: &mut [f64],
+) -> f64 {
+    let lay = data.layout();
+    let (g_n, j_n, s_n) = (data.n_groups, data.n_sites, data.n_samples);
+    let d = lay.dim();
+    let z = &z[..d];
+    let a = z[ZLayout::A];
+    let w = z[lay.w()];
+    let k = z[lay.k()];
+    let ew = w.exp();
+    let kappa = k.exp();
+    if GRAD {
+        grad[..d].fill(0.0);
+    }
+    // Priors.
+    let (mut lp, da) = normal_lp(a, theta.mu_a, theta.sd_a);
+    let (lw, dw) = normal_lp(w, theta.mu_w, theta.sd_w);
+    let (lk, dk) = normal_lp(k, theta.mu_k, theta.sd_k);
+    lp += lw + lk;
+    if GRAD {
+        grad[ZLayout::A] = da;
+        grad[lay.w()] = dw;
+        grad[lay.k()] = dk;
+    }
+    for g in 1..g_n {
+        let (l, dbg, _) = mixture_lp(z[lay.b(g)], theta);
+        lp += l;
+        if GRAD {
+            grad[lay.b(g)] = dbg;
+        }
+    }
+    // Likelihood, site by site.
+    let mut gk = 0.0;
+    let mut gw = 0.0;
+    for j in 0..j_n {
+        let vj = z[lay.v(j)];
+        lp += -0.5 * vj * vj - 0.5 * LN_2PI;
+        let site = a + ew * vj;
+        let mut g_eta_site = 0.0;
+        let row = j * s_n;
+        for s in 0..s_n {
+            let n = data.coverage[row + s];
+            if n == 0 {
+                continue;
+            }
+            let m = data.methylated[row + s];
+            let grp = data.sample_group[s];
+            let eta = if grp == 0 { site } else { site + z[lay.b(grp)] };
+            let (l, d_eta, d_k) = cell::<GRAD>(m, n, eta, k, kappa);
+            lp += l;
+            if GRAD {
+                g_eta_site += d_eta;
+                gk += d_k;
+                if grp != 0 {
+                    grad[lay.b(grp)] += d_eta;
+                }
+            }
+        }
+        if GRAD {
+            grad[ZLayout::A] += g_eta_site;
+            gw += g_eta_site * ew * vj;
+            grad[lay.v(j)] += -vj + g_eta_site * ew;
+        } else {
+            let _ = g_eta_site;
+        }
+    }
+    if GRAD {
+        grad[lay.w()] += gw;
+        grad[lay.k()] += gk;
+    }
+    lp
+}
+
+/// Log joint `log p(y, z | Theta)` of one region (up to the constant `sum log C(n, m)`) and its
+/// gradient with respect to `z`, written into `grad[..D]`.
+///
+/// `z` and `grad` must have at least `D = G + 2 + J` entries and `data` must satisfy
+/// [`RegionData::validate`] (otherwise this may panic on an out-of-range index). Allocation-free.
+pub fn log_joint_grad(data: &RegionData, theta: &Theta, z: &[f64], grad: &mut [f64]) -> f64 {
+    log_joint_impl::<true>(data, theta, z, grad)
+}
+
+/// Log joint only (same value as [`log_joint_grad`], without the gradient work).
+pub fn log_joint(data: &RegionData, theta: &Theta, z: &[f64]) -> f64 {
+    log_joint_impl::<false>(data, theta, z, &mut [])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::rngs::StdRng;
+    use rand::{RngExt, SeedableRng};
+    use rand_distr::StandardNormal;
+
+    fn direct_lp(m: u32, n: u32, a: f64, b: f64) -> f64 {
+        let lbeta = |x: f64, y: f64| ln_gamma(x) + ln_gamma(y) - ln_gamma(x + y);
+        ln_binomial(n, m) + lbeta(f64::from(m) + a, f64::from(n - m) + b) - lbeta(a, b)
+    }
+
+    #[test]
+    fn log_pmf_matches_direct_lgamma_formula() {
+        for &(m, n) in &[(0, 0), (0, 5), (5, 5), (3, 7), (17, 39), (20, 40), (1, 120), (900, 1000)] {
+            for &(a, b) in &[(0.3, 2.0), (1.0, 1.0), (15.0, 4.0), (250.0, 700.0), (1e-3, 0.5)] {
+                let (lp, _, _) = beta_binomial_ln_pmf(m, n, a, b);
+                let want = direct_lp(m, n, a, b);
+                assert!((lp - want).abs() < 1e-9 * (1.0 + want.abs()), "{m} {n} {a} {b}: {lp} vs {want}");
+            }
+        }
+        // Beta(1,1) mixing gives the discrete uniform on 0..=n.
+        for m in 0..=10 {
+            let (lp, _, _) = beta_binomial_ln_pmf(m, 10, 1.0, 1.0);
+            assert!((lp + 11f64.ln()).abs() < 1e-12);
+        }
+    }
+
+    #[test]
+    fn pmf_derivatives_match_finite_differences() {
+        for &(m, n) in &[(3, 7), (0, 12), (30, 60), (2, 100)] {
+            for &(a, b) in &[(0.4, 2.0), (12.0, 30.0)] {
+                let (_, da, db) = beta_binomial_ln_pmf(m, n, a, b);
+                let h = 1e-6;
+                let fa = (direct_lp(m, n, a + h, b) - direct_lp(m, n, a - h, b)) / (2.0 * h);
+                let fb = (direct_lp(m, n, a, b + h) - direct_lp(m, n, a, b - h)) / (2.0 * h);
+                assert!((da - fa).abs() < 1e-5 * (1.0 + fa.abs()), "{da} {fa}");
+                assert!((db - fb).abs() < 1e-5 * (1.0 + fb.abs()), "{db} {fb}");
+            }
+        }
+    }
+
+    #[test]
+    fn small_and_large_count_paths_agree() {
+        for c in [1u32, 2, 5, 17, 39, 40, 45, 80] {
+            for x in [1e-300, 1e-8, 0.01, 0.7, 1.0, 3.5, 80.0, 1e4, 1e9] {
+                let (ls, ds) = ln_rising_small(c, x, x.ln());
+                let (ll, dl) = ln_rising_large(c, x, x.ln());
+                let scale = 1.0 + ls.abs();
+                assert!((ls - ll).abs() < 1e-9 * scale, "value c={c} x={x}: {ls} vs {ll}");
+                assert!((ds - dl).abs() < 1e-8 * (1.0 + ds.abs()), "deriv c={c} x={x}: {ds} vs {dl}");
+            }
+        }
+    }
+
+    fn random_region(rng: &mut StdRng, g: usize, j: usize, s: usize) -> (Vec<usize>, Vec<u32>, Vec<u32>) {
+        let groups: Vec<usize> = (0..s).map(|i| i % g).collect();
+        let mut mth = vec![0u32; j * s];
+        let mut cov = vec![0u32; j * s];
+        for i in 0..j * s {
+            let u: f64 = rng.random();
+            let n = if u < 0.2 {
+                0
+            } else if u < 0.3 {
+                rng.random_range(40..300u32)
+            } else {
+                rng.random_range(1..35u32)
+            };
+            cov[i] = n;
+            mth[i] = if n == 0 { 0 } else { rng.random_range(0..=n) };
+        }
+        (groups, mth, cov)
+    }
+
+    #[test]
+    fn gradient_matches_central_finite_differences() {
+        let mut rng = StdRng::seed_from_u64(7);
+        let theta = Theta { mu_a: 0.3, sd_a: 1.5, pi0: 0.8, sd_b0: 0.1, sd_b1: 1.2, mu_w: -0.5, sd_w: 0.7, mu_k: 2.5, sd_k: 0.9 };
+        for &(g, j, s) in &[(1, 1, 1), (2, 5, 4), (3, 7, 6), (2, 1, 8), (4, 12, 9)] {
+            let (groups, mth, cov) = random_region(&mut rng, g, j, s);
+            let data = RegionData { n_sites: j, n_samples: s, sample_group: &groups, n_groups: g, methylated: &mth, coverage: &cov };
+            data.validate().unwrap();
+            let d = data.layout().dim();
+            for _ in 0..3 {
+                let z: Vec<f64> = (0..d).map(|_| 0.8 * rng.sample::<f64, _>(StandardNormal)).collect();
+                let mut z = z;
+                z[data.layout().k()] += 2.0;
+                let mut grad = vec![0.0; d];
+                let lp = log_joint_grad(&data, &theta, &z, &mut grad);
+                assert!((lp - log_joint(&data, &theta, &z)).abs() < 1e-12 * (1.0 + lp.abs()));
+                let mut scratch = vec![0.0; d];
+                for i in 0..d {
+                    let h = 1e-5;
+                    let mut zp = z.clone();
+                    zp[i] += h;
+                    let mut zm = z.clone();
+                    zm[i] -= h;
+                    let fd = (log_joint_grad(&data, &theta, &zp, &mut scratch)
+                        - log_joint_grad(&data, &theta, &zm, &mut scratch))
+                        / (2.0 * h);
+                    assert!(
+                        (grad[i] - fd).abs() < 1e-5 * (1.0 + fd.abs()),
+                        "G={g} J={j} S={s} coord {i}: analytic {} vs fd {fd}",
+                        grad[i]
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn log_joint_matches_direct_formula() {
+        // Independent re-computation with lgamma-based pmf and explicit priors.
+        let theta = Theta::default();
+        let groups = [0usize, 1, 1];
+        let mth = [3u32, 0, 9, 1, 4, 0];
+        let cov = [5u32, 0, 12, 2, 50, 1];
+        let data = RegionData { n_sites: 2, n_samples: 3, sample_group: &groups, n_groups: 2, methylated: &mth, coverage: &cov };
+        let z = [0.2, -0.4, -1.1, 2.7, 0.5, -1.3];
+        let (a, b1, w, k, v) = (z[0], z[1], z[2], z[3], [z[4], z[5]]);
+        let norm = |x: f64, m: f64, s: f64| -0.5 * ((x - m) / s).powi(2) - s.ln() - 0.5 * LN_2PI;
+        let mut want = norm(a, theta.mu_a, theta.sd_a) + norm(w, theta.mu_w, theta.sd_w) + norm(k, theta.mu_k, theta.sd_k);
+        want += (theta.pi0 * norm(b1, 0.0, theta.sd_b0).exp() + (1.0 - theta.pi0) * norm(b1, 0.0, theta.sd_b1).exp()).ln();
+        for j in 0..2 {
+            want += norm(v[j], 0.0, 1.0);
+            for s in 0..3 {
+                let n = cov[j * 3 + s];
+                if n == 0 {
+                    continue;
+                }
+                let m = mth[j * 3 + s];
+                let eta = a + if groups[s] == 1 { b1 } else { 0.0 } + w.exp() * v[j];
+                let p = 1.0 / (1.0 + (-eta).exp());
+                want += direct_lp(m, n, p * k.exp(), (1.0 - p) * k.exp()) - ln_binomial(n, m);
+            }
+        }
+        let got = log_joint(&data, &theta, &z);
+        assert!((got - want).abs() < 1e-10, "{got} vs {want}");
+    }
+
+    #[test]
+    fn extreme_inputs_stay_finite() {
+        let groups = [0usize, 1];
+        let mth = [100_000u32, 0];
+        let cov = [100_000u32, 100_000];
+        let data = RegionData { n_sites: 1, n_samples: 2, sample_group: &groups, n_groups: 2, methylated: &mth, coverage: &cov };
+        let mut grad = [0.0; 5];
+        for z in [[40.0, -80.0, 3.0, 12.0, 5.0], [-40.0, 0.0, -5.0, -10.0, 0.0], [0.0; 5]] {
+            let lp = log_joint_grad(&data, &Theta::default(), &z, &mut grad);
+            assert!(lp.is_finite() && grad.iter().all(|g| g.is_finite()), "{z:?}: {lp} {grad:?}");
+        }
+    }
+}

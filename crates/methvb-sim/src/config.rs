@@ -1,0 +1,287 @@
+//! Simulation settings: [`SimConfig`], [`SimMode`] and [`RealisticParams`].
+
+use methvb_model::Theta;
+use serde::{Deserialize, Serialize};
+
+use crate::SimError;
+
+/// How the counts are generated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SimMode {
+    /// Exactly the generative model of MODEL.md (the fitted model is correctly specified).
+    #[default]
+    Model,
+    /// The model plus the departures seen in real data (see the crate docs and
+    /// [`RealisticParams`]).
+    Realistic,
+}
+
+/// Strength of the departures from the model used in [`SimMode::Realistic`] (ignored in
+/// [`SimMode::Model`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RealisticParams {
+    /// The group effect covers a contiguous window of sites whose length is this fraction of
+    /// the region, drawn uniformly from the inclusive range (default `(0.3, 0.8)`).
+    pub effect_fraction: (f64, f64),
+    /// Correlation length (bp) of the Ornstein-Uhlenbeck process that replaces the iid site
+    /// effects `v_j` (default 150).
+    pub smooth_length: f64,
+    /// Largest amplitude (in units of `exp(w)`) of the sinusoidal trend added to the site
+    /// effects; each region draws its amplitude uniformly from `[0, max]` (default 1.0).
+    pub trend_amplitude: f64,
+    /// Period range (bp) of the sinusoidal trend (default `(300, 2000)`).
+    pub trend_period: (f64, f64),
+    /// Probability that a site is an outlier: fully methylated or fully unmethylated in every
+    /// sample, whatever the region's parameters (default 0.03).
+    pub outlier_rate: f64,
+    /// Standard deviation of the log of each sample's depth multiplier (library size); the
+    /// multipliers are log-normal with mean 1 (default 0.4).
+    pub depth_log_sd: f64,
+}
+
+impl Default for RealisticParams {
+    fn default() -> Self {
+        Self {
+            effect_fraction: (0.3, 0.8),
+            smooth_length: 150.0,
+            trend_amplitude: 1.0,
+            trend_period: (300.0, 2000.0),
+            outlier_rate: 0.03,
+            depth_log_sd: 0.4,
+        }
+    }
+}
+
+/// Everything [`crate::simulate`] needs. Serialised as `sim.json` next to a written dataset.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SimConfig {
+    /// Number of regions (default 500).
+    pub n_regions: usize,
+    /// Group names; the first is the reference level (default `["control", "treated"]`).
+    pub group_names: Vec<String>,
+    /// Number of samples in each group, same order as `group_names` (default `[3, 3]`).
+    /// Samples are named `<group>_<k>` with `k` from 1.
+    pub samples_per_group: Vec<usize>,
+    /// The true global hyperparameters. `theta.pi0` is **not** used: the share of regions
+    /// drawn from the slab is `dmr_fraction` (so the true `pi0` is `1 - dmr_fraction`).
+    pub theta: Theta,
+    /// Fraction of regions whose `b_g` (all `g >= 1`) are drawn from the slab
+    /// `N(0, sd_b1^2)`; the others draw from the spike `N(0, sd_b0^2)` (default 0.1).
+    /// With a single group there is no `b` and no region is a DMR.
+    pub dmr_fraction: f64,
+    /// Smallest absolute logit effect of a DMR (default 0.0 = the pure slab). When positive,
+    /// a DMR effect is `sign(x) * (min_dmr_logit_effect + |x|)` with `x ~ N(0, sd_b1^2)`
+    /// (a shifted half-normal with a random sign), so every DMR is at least this large.
+    pub min_dmr_logit_effect: f64,
+    /// Inclusive range of the number of CpG sites per region (default `(5, 30)`).
+    pub sites_per_region: (usize, usize),
+    /// Mean reads per (site, sample) before missingness (default 15).
+    pub mean_coverage: f64,
+    /// Negative-binomial size (dispersion) of per-cell coverage; smaller = more variable
+    /// (default 3). Coverage is Gamma-Poisson: `lambda ~ Gamma(size, mean/size)`,
+    /// `n ~ Poisson(lambda)`.
+    pub coverage_size: f64,
+    /// Extra probability that a cell has `n = 0` (default 0.05).
+    pub missing_rate: f64,
+    /// Model or realistic generation (default [`SimMode::Model`]).
+    pub mode: SimMode,
+    /// Departures used in realistic mode.
+    pub realistic: RealisticParams,
+    /// Master seed; each region's draws depend only on `(seed, region index)`.
+    pub seed: u64,
+    /// Contigs `(name, length)`, in output order. Regions are spread evenly over them
+    /// (default `chr1`, `chr2`, `chr3` of 50 Mbp each).
+    pub contigs: Vec<(String, u64)>,
+    /// Inclusive range of the gap (bp) between the end of one region and the first CpG of the
+    /// next (default `(200, 2000)`).
+    pub region_gap: (u64, u64),
+    /// Inclusive range of the distance (bp) between consecutive CpGs in a region; at least 2
+    /// so that the `-` strand C (at `p + 1`) never collides with the next site
+    /// (default `(2, 60)`).
+    pub cpg_spacing: (u64, u64),
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        Self {
+            n_regions: 500,
+            group_names: vec!["control".to_owned(), "treated".to_owned()],
+            samples_per_group: vec![3, 3],
+            theta: Theta::default(),
+            dmr_fraction: 0.1,
+            min_dmr_logit_effect: 0.0,
+            sites_per_region: (5, 30),
+            mean_coverage: 15.0,
+            coverage_size: 3.0,
+            missing_rate: 0.05,
+            mode: SimMode::Model,
+            realistic: RealisticParams::default(),
+            seed: 1,
+            contigs: (1..=3).map(|i| (format!("chr{i}"), 50_000_000)).collect(),
+            region_gap: (200, 2000),
+            cpg_spacing: (2, 60),
+        }
+    }
+}
+
+fn check(ok: bool, msg: impl FnOnce() -> String) -> Result<(), SimError> {
+    if ok {
+        Ok(())
+    } else {
+        Err(SimError::InvalidConfig(msg()))
+    }
+}
+
+/// A name usable in TSV/BED columns and (for groups) as part of a file name.
+fn valid_name(s: &str) -> bool {
+    !s.is_empty()
+        && s != "."
+        && s != ".."
+        && !s
+            .chars()
+            .any(|c| c.is_control() || c == '/' || c == '\\' || c == ' ')
+}
+
+fn nonneg(x: f64) -> bool {
+    x.is_finite() && x >= 0.0
+}
+
+fn prob(x: f64) -> bool {
+    (0.0..=1.0).contains(&x)
+}
+
+impl SimConfig {
+    /// Number of samples (sum of `samples_per_group`).
+    pub fn n_samples(&self) -> usize {
+        self.samples_per_group.iter().sum()
+    }
+
+    /// Checks every field; [`crate::try_simulate`] calls this first.
+    pub fn validate(&self) -> Result<(), SimError> {
+        let g = self.group_names.len();
+        check(g >= 1, || "group_names is empty".into())?;
+        for (i, name) in self.group_names.iter().enumerate() {
+            check(valid_name(name), || {
+                format!(
+                    "group name {name:?} must be non-empty, without spaces, slashes or control characters"
+                )
+            })?;
+            check(!self.group_names[..i].contains(name), || {
+                format!("group name {name:?} is repeated")
+            })?;
+        }
+        check(self.samples_per_group.len() == g, || {
+            format!(
+                "samples_per_group has {} entries for {g} groups",
+                self.samples_per_group.len()
+            )
+        })?;
+        check(self.samples_per_group.iter().all(|&n| n >= 1), || {
+            "every group needs at least one sample".into()
+        })?;
+        let t = &self.theta;
+        for (name, v) in [("mu_a", t.mu_a), ("mu_w", t.mu_w), ("mu_k", t.mu_k)] {
+            check(v.is_finite(), || {
+                format!("theta.{name} = {v} is not finite")
+            })?;
+        }
+        for (name, v) in [
+            ("sd_a", t.sd_a),
+            ("sd_b0", t.sd_b0),
+            ("sd_b1", t.sd_b1),
+            ("sd_w", t.sd_w),
+            ("sd_k", t.sd_k),
+        ] {
+            check(nonneg(v), || {
+                format!("theta.{name} = {v} must be finite and >= 0")
+            })?;
+        }
+        check(prob(self.dmr_fraction), || {
+            format!("dmr_fraction = {} must be in [0, 1]", self.dmr_fraction)
+        })?;
+        check(nonneg(self.min_dmr_logit_effect), || {
+            format!(
+                "min_dmr_logit_effect = {} must be finite and >= 0",
+                self.min_dmr_logit_effect
+            )
+        })?;
+        let (lo, hi) = self.sites_per_region;
+        check(lo >= 1 && lo <= hi, || {
+            format!("sites_per_region = ({lo}, {hi}) needs 1 <= min <= max")
+        })?;
+        check(
+            nonneg(self.mean_coverage) && self.mean_coverage < 1e9,
+            || format!("mean_coverage = {} must be in [0, 1e9)", self.mean_coverage),
+        )?;
+        check(
+            self.coverage_size.is_finite() && self.coverage_size > 0.0,
+            || {
+                format!(
+                    "coverage_size = {} must be finite and > 0",
+                    self.coverage_size
+                )
+            },
+        )?;
+        check(prob(self.missing_rate), || {
+            format!("missing_rate = {} must be in [0, 1]", self.missing_rate)
+        })?;
+        check(!self.contigs.is_empty(), || "contigs is empty".into())?;
+        for (i, (name, _)) in self.contigs.iter().enumerate() {
+            check(valid_name(name), || {
+                format!("contig name {name:?} is not usable")
+            })?;
+            check(!self.contigs[..i].iter().any(|(n, _)| n == name), || {
+                format!("contig {name:?} is repeated")
+            })?;
+        }
+        let (lo, hi) = self.region_gap;
+        check(lo <= hi, || {
+            format!("region_gap = ({lo}, {hi}) needs min <= max")
+        })?;
+        let (lo, hi) = self.cpg_spacing;
+        check(lo >= 2 && lo <= hi, || {
+            format!("cpg_spacing = ({lo}, {hi}) needs 2 <= min <= max")
+        })?;
+        check(hi <= 1 << 32 && self.region_gap.1 <= 1 << 40, || {
+            "region_gap / cpg_spacing are implausibly large".into()
+        })?;
+        let r = &self.realistic;
+        let (flo, fhi) = r.effect_fraction;
+        check(flo > 0.0 && flo <= fhi && fhi <= 1.0, || {
+            format!("realistic.effect_fraction = ({flo}, {fhi}) needs 0 < min <= max <= 1")
+        })?;
+        check(r.smooth_length.is_finite() && r.smooth_length > 0.0, || {
+            format!(
+                "realistic.smooth_length = {} must be finite and > 0",
+                r.smooth_length
+            )
+        })?;
+        check(nonneg(r.trend_amplitude), || {
+            format!(
+                "realistic.trend_amplitude = {} must be finite and >= 0",
+                r.trend_amplitude
+            )
+        })?;
+        let (plo, phi) = r.trend_period;
+        check(
+            plo.is_finite() && phi.is_finite() && plo > 0.0 && plo <= phi,
+            || format!("realistic.trend_period = ({plo}, {phi}) needs 0 < min <= max"),
+        )?;
+        check(prob(r.outlier_rate), || {
+            format!(
+                "realistic.outlier_rate = {} must be in [0, 1]",
+                r.outlier_rate
+            )
+        })?;
+        check(nonneg(r.depth_log_sd) && r.depth_log_sd <= 5.0, || {
+            format!(
+                "realistic.depth_log_sd = {} must be in [0, 5]",
+                r.depth_log_sd
+            )
+        })?;
+        Ok(())
+    }
+}

@@ -1,0 +1,409 @@
+//! In-memory generation of a dataset: [`simulate`] / [`try_simulate`].
+
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+use rand_distr::{Beta, Binomial, Distribution, Gamma, Poisson, StandardNormal};
+use serde::{Deserialize, Serialize};
+
+use crate::{SimConfig, SimError, SimMode};
+
+/// One simulated sample (a column of every region's count matrices).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SimSample {
+    /// Sample name, `<group>_<k>` with `k` from 1.
+    pub name: String,
+    /// Index into [`SimData::group_names`].
+    pub group: usize,
+}
+
+/// One simulated region with its counts and its truth.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SimRegion {
+    /// Region identifier, `region_<index>` with the 0-based index zero-padded to 6 digits.
+    pub id: String,
+    /// Contig name.
+    pub chrom: String,
+    /// 0-based start (the first CpG).
+    pub start: u64,
+    /// 0-based half-open end: last CpG + 2 (the whole dinucleotide).
+    pub end: u64,
+    /// 0-based positions of the `+` strand C of each CpG, strictly increasing.
+    pub positions: Vec<u64>,
+    /// Methylated reads, `J x S` row-major: site `j`, sample `s` at `j * S + s`.
+    pub methylated: Vec<u32>,
+    /// Covering reads (same layout); 0 = missing.
+    pub coverage: Vec<u32>,
+    /// Whether the region's group effects were drawn from the slab.
+    pub is_dmr: bool,
+    /// Per group `g >= 1` (length `G - 1`): `true_theta[g] - true_theta[0]`.
+    pub true_delta: Vec<f64>,
+    /// Per group (length `G`): mean over sites of the true methylation probability of the
+    /// group, i.e. MODEL.md's `theta_g = mean_j logistic(a + b_g + exp(w) v_j)` at the true
+    /// `z` (in realistic mode, the mean of the true per-site probabilities).
+    pub true_theta: Vec<f64>,
+    /// True baseline `a` (logit scale).
+    pub true_a: f64,
+    /// True group effects `b_g` for `g >= 1` (length `G - 1`).
+    pub true_b: Vec<f64>,
+    /// True log scale of site-to-site variation `w`.
+    pub true_w: f64,
+    /// True log concentration `k` (`kappa = exp(k)`).
+    pub true_k: f64,
+    /// True standardised site effects `v_j` (length `J`). In realistic mode these are the
+    /// smooth process plus trend, so `eta = a + b + exp(w) * v_j` still holds away from
+    /// outlier sites and outside the effect window.
+    pub true_v: Vec<f64>,
+    /// True methylation probability of each (site, group), `J x G` row-major: site `j`,
+    /// group `g` at `j * G + g` (exactly 0 or 1 at realistic-mode outlier sites).
+    pub true_site_prob: Vec<f64>,
+}
+
+impl SimRegion {
+    /// Number of CpG sites `J`.
+    pub fn n_sites(&self) -> usize {
+        self.positions.len()
+    }
+}
+
+/// A simulated dataset: samples, groups and regions (sorted by contig order and position).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SimData {
+    /// Samples, ordered by group then replicate.
+    pub samples: Vec<SimSample>,
+    /// Group names; index 0 is the reference level.
+    pub group_names: Vec<String>,
+    /// Regions in output order.
+    pub regions: Vec<SimRegion>,
+    /// The configuration that produced the data (written as `sim.json`).
+    pub config: SimConfig,
+    /// Per-sample depth multipliers (all 1 in model mode).
+    pub depth_multipliers: Vec<f64>,
+}
+
+// Domains of the independent random streams.
+const LAYOUT: u64 = 0x4C41_594F_5554;
+const PARAMS: u64 = 0x5041_5241_4D53;
+const COUNTS: u64 = 0x434F_554E_5453;
+const SAMPLE: u64 = 0x5341_4D50_4C45;
+pub(crate) const SPLIT: u64 = 0x0053_504C_4954;
+
+fn splitmix64(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}
+
+/// A random stream that depends only on `(seed, domain, keys)`.
+pub(crate) fn stream(seed: u64, domain: u64, keys: &[u64]) -> StdRng {
+    let mut h = splitmix64(seed ^ splitmix64(domain));
+    for &k in keys {
+        h = splitmix64(h ^ splitmix64(k.wrapping_add(0x632B_E59B_D9B4_E019)));
+    }
+    StdRng::seed_from_u64(h)
+}
+
+fn logistic(x: f64) -> f64 {
+    if x >= 0.0 {
+        1.0 / (1.0 + (-x).exp())
+    } else {
+        let e = x.exp();
+        e / (1.0 + e)
+    }
+}
+
+fn normal(rng: &mut StdRng) -> f64 {
+    rng.sample(StandardNormal)
+}
+
+fn dist_err<E: std::fmt::Display>(distribution: &'static str) -> impl FnOnce(E) -> SimError {
+    move |e| SimError::Distribution {
+        distribution,
+        message: e.to_string(),
+    }
+}
+
+/// Simulates a dataset.
+///
+/// # Panics
+/// If `cfg` is invalid (see [`SimConfig::validate`]); use [`try_simulate`] for untrusted
+/// configurations.
+pub fn simulate(cfg: &SimConfig) -> SimData {
+    match try_simulate(cfg) {
+        Ok(data) => data,
+        Err(e) => panic!("methvb-sim: {e}"),
+    }
+}
+
+/// Simulates a dataset, validating the configuration first.
+///
+/// Each region's layout, parameters and counts come from three random streams derived from
+/// `(cfg.seed, region index)` only, so a region does not change when other settings that do not
+/// concern it change (e.g. sample counts leave a region's parameters unchanged).
+pub fn try_simulate(cfg: &SimConfig) -> Result<SimData, SimError> {
+    cfg.validate()?;
+    let g_count = cfg.group_names.len();
+    let mut samples = Vec::with_capacity(cfg.n_samples());
+    for (g, (name, &n)) in cfg
+        .group_names
+        .iter()
+        .zip(&cfg.samples_per_group)
+        .enumerate()
+    {
+        for k in 1..=n {
+            samples.push(SimSample {
+                name: format!("{name}_{k}"),
+                group: g,
+            });
+        }
+    }
+    let sample_groups: Vec<usize> = samples.iter().map(|s| s.group).collect();
+    let depth_multipliers: Vec<f64> = (0..samples.len())
+        .map(|s| match cfg.mode {
+            SimMode::Model => 1.0,
+            SimMode::Realistic => {
+                let sd = cfg.realistic.depth_log_sd;
+                let mut rng = stream(cfg.seed, SAMPLE, &[s as u64]);
+                (sd * normal(&mut rng) - 0.5 * sd * sd).exp()
+            }
+        })
+        .collect();
+    // One negative-binomial coverage distribution per sample.
+    let coverage: Vec<Option<Gamma<f64>>> = depth_multipliers
+        .iter()
+        .map(|&d| {
+            let mean = cfg.mean_coverage * d;
+            if mean > 0.0 {
+                Gamma::new(cfg.coverage_size, mean / cfg.coverage_size)
+                    .map(Some)
+                    .map_err(dist_err("Gamma"))
+            } else {
+                Ok(None)
+            }
+        })
+        .collect::<Result<_, _>>()?;
+
+    let mut regions = Vec::with_capacity(cfg.n_regions);
+    let n_contigs = cfg.contigs.len();
+    let mut index = 0usize;
+    for (c, (chrom, length)) in cfg.contigs.iter().enumerate() {
+        let n_here = cfg.n_regions / n_contigs + usize::from(c < cfg.n_regions % n_contigs);
+        let mut cursor = 0u64;
+        for _ in 0..n_here {
+            let mut layout = stream(cfg.seed, LAYOUT, &[index as u64]);
+            let start = cursor + layout.random_range(cfg.region_gap.0..=cfg.region_gap.1);
+            let j_count = layout.random_range(cfg.sites_per_region.0..=cfg.sites_per_region.1);
+            let mut positions = Vec::with_capacity(j_count);
+            let mut p = start;
+            for j in 0..j_count {
+                if j > 0 {
+                    p += layout.random_range(cfg.cpg_spacing.0..=cfg.cpg_spacing.1);
+                }
+                positions.push(p);
+            }
+            let end = p + 2;
+            if end > *length {
+                return Err(SimError::ContigTooShort {
+                    contig: chrom.clone(),
+                    length: *length,
+                    n_regions: n_here,
+                });
+            }
+            cursor = end;
+            let region = simulate_region(
+                cfg,
+                index,
+                chrom,
+                positions,
+                g_count,
+                &sample_groups,
+                &coverage,
+            )?;
+            regions.push(region);
+            index += 1;
+        }
+    }
+    Ok(SimData {
+        samples,
+        group_names: cfg.group_names.clone(),
+        regions,
+        config: cfg.clone(),
+        depth_multipliers,
+    })
+}
+
+/// What is true about one region: per (site, group) methylation probabilities.
+struct Truth {
+    a: f64,
+    b: Vec<f64>,
+    w: f64,
+    k: f64,
+    v: Vec<f64>,
+    is_dmr: bool,
+    /// `J x G` row-major probabilities.
+    pi: Vec<f64>,
+}
+
+fn draw_truth(cfg: &SimConfig, index: usize, positions: &[u64], g_count: usize) -> Truth {
+    let t = &cfg.theta;
+    let j_count = positions.len();
+    let mut rng = stream(cfg.seed, PARAMS, &[index as u64]);
+    let a = t.mu_a + t.sd_a * normal(&mut rng);
+    let is_dmr = rng.random::<f64>() < cfg.dmr_fraction && g_count > 1;
+    let b: Vec<f64> = (1..g_count)
+        .map(|_| {
+            let x = normal(&mut rng);
+            if !is_dmr {
+                t.sd_b0 * x
+            } else if cfg.min_dmr_logit_effect > 0.0 {
+                (cfg.min_dmr_logit_effect + t.sd_b1 * x.abs()).copysign(x)
+            } else {
+                t.sd_b1 * x
+            }
+        })
+        .collect();
+    let w = t.mu_w + t.sd_w * normal(&mut rng);
+    let k = t.mu_k + t.sd_k * normal(&mut rng);
+    let mut v: Vec<f64> = (0..j_count).map(|_| normal(&mut rng)).collect();
+    let scale = w.exp();
+    // Realistic extras, drawn after the model draws so that both modes share a, b, w, k.
+    let mut window = 0..j_count;
+    let mut outlier: Vec<Option<f64>> = vec![None; j_count];
+    if cfg.mode == SimMode::Realistic {
+        let r = &cfg.realistic;
+        // Smooth site effects: a stationary Ornstein-Uhlenbeck process in genomic position
+        // driven by the same innovations (marginally N(0, 1) like v_j), plus a sinusoid.
+        let amp = r.trend_amplitude * rng.random::<f64>();
+        let period = r.trend_period.0 + (r.trend_period.1 - r.trend_period.0) * rng.random::<f64>();
+        let phase = std::f64::consts::TAU * rng.random::<f64>();
+        let mut prev = 0.0;
+        for j in 0..j_count {
+            let u = if j == 0 {
+                v[0]
+            } else {
+                let d = (positions[j] - positions[j - 1]) as f64;
+                let rho = (-d / r.smooth_length).exp();
+                rho * prev + (1.0 - rho * rho).sqrt() * v[j]
+            };
+            prev = u;
+            let x = (positions[j] - positions[0]) as f64;
+            v[j] = u + amp * (std::f64::consts::TAU * x / period + phase).sin();
+        }
+        // Partial effect: a contiguous window of sites.
+        let (flo, fhi) = r.effect_fraction;
+        let frac = flo + (fhi - flo) * rng.random::<f64>();
+        let len = ((frac * j_count as f64).round() as usize).clamp(1, j_count);
+        let lo = rng.random_range(0..=j_count - len);
+        window = lo..lo + len;
+        // Outlier sites.
+        for o in outlier.iter_mut() {
+            if rng.random::<f64>() < r.outlier_rate {
+                *o = Some(if rng.random::<bool>() { 1.0 } else { 0.0 });
+            }
+        }
+    }
+    let mut pi = vec![0.0; j_count * g_count];
+    for j in 0..j_count {
+        for g in 0..g_count {
+            pi[j * g_count + g] = match outlier[j] {
+                Some(p) => p,
+                None => {
+                    let bg = if g > 0 && window.contains(&j) {
+                        b[g - 1]
+                    } else {
+                        0.0
+                    };
+                    logistic(a + bg + scale * v[j])
+                }
+            };
+        }
+    }
+    Truth {
+        a,
+        b,
+        w,
+        k,
+        v,
+        is_dmr,
+        pi,
+    }
+}
+
+fn simulate_region(
+    cfg: &SimConfig,
+    index: usize,
+    chrom: &str,
+    positions: Vec<u64>,
+    g_count: usize,
+    sample_groups: &[usize],
+    coverage: &[Option<Gamma<f64>>],
+) -> Result<SimRegion, SimError> {
+    let truth = draw_truth(cfg, index, &positions, g_count);
+    let j_count = positions.len();
+    let s_count = sample_groups.len();
+    let kappa = truth.k.exp();
+    let mut rng = stream(cfg.seed, COUNTS, &[index as u64]);
+    let mut methylated = vec![0u32; j_count * s_count];
+    let mut cov = vec![0u32; j_count * s_count];
+    for j in 0..j_count {
+        for (s, &g) in sample_groups.iter().enumerate() {
+            let missing = rng.random::<f64>() < cfg.missing_rate;
+            let lambda = match &coverage[s] {
+                Some(gamma) => gamma.sample(&mut rng),
+                None => 0.0,
+            };
+            if missing || lambda <= 0.0 {
+                continue;
+            }
+            let n = Poisson::new(lambda.min(1e12))
+                .map_err(dist_err("Poisson"))?
+                .sample(&mut rng)
+                .min(f64::from(u32::MAX)) as u32;
+            if n == 0 {
+                continue;
+            }
+            let pi = truth.pi[j * g_count + g];
+            let p = if pi <= 0.0 || pi >= 1.0 || kappa > 1e10 {
+                // Outlier sites (exactly 0 or 1) and a degenerate concentration are binomial.
+                pi
+            } else {
+                let alpha = (pi * kappa).max(1e-300);
+                let beta = ((1.0 - pi) * kappa).max(1e-300);
+                let p = Beta::new(alpha, beta)
+                    .map_err(dist_err("Beta"))?
+                    .sample(&mut rng);
+                if p.is_finite() { p.clamp(0.0, 1.0) } else { pi }
+            };
+            let m = Binomial::new(u64::from(n), p)
+                .map_err(dist_err("Binomial"))?
+                .sample(&mut rng) as u32;
+            cov[j * s_count + s] = n;
+            methylated[j * s_count + s] = m;
+        }
+    }
+    let true_theta: Vec<f64> = (0..g_count)
+        .map(|g| (0..j_count).map(|j| truth.pi[j * g_count + g]).sum::<f64>() / j_count as f64)
+        .collect();
+    let true_delta = true_theta[1..].iter().map(|t| t - true_theta[0]).collect();
+    let start = positions[0];
+    // Invariant: validate() guarantees at least one site per region.
+    let end = positions[j_count - 1] + 2;
+    Ok(SimRegion {
+        id: format!("region_{index:06}"),
+        chrom: chrom.to_owned(),
+        start,
+        end,
+        positions,
+        methylated,
+        coverage: cov,
+        is_dmr: truth.is_dmr,
+        true_delta,
+        true_theta,
+        true_a: truth.a,
+        true_b: truth.b,
+        true_w: truth.w,
+        true_k: truth.k,
+        true_v: truth.v,
+        true_site_prob: truth.pi,
+    })
+}
