@@ -1,1 +1,73 @@
-fn main() {}
+//! `methvb`: Bayesian differential methylation from count tables, fitted by stochastic
+//! variational Bayes. This binary only parses arguments, wires the library crates together and
+//! reports errors; the work lives in `methvb-io`, `methvb-model` and `methvb-sim`.
+
+mod inputs;
+mod pipeline;
+mod results;
+mod run;
+mod simulate;
+mod sites;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Bayesian differential methylation (WGBS/RRBS, nanopore/PacBio) by stochastic variational Bayes.
+#[derive(Debug, Parser)]
+#[command(name = "methvb", version, about, long_about = None)]
+struct Cli {
+    /// Worker threads for parallel work (default: all cores).
+    #[arg(long, global = true)]
+    threads: Option<usize>,
+    /// Print nothing but errors.
+    #[arg(long, short, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Merge the samples of a sheet by position and write the sites to Parquet.
+    Sites(sites::SitesArgs),
+    /// Learn Theta, fit every region, write regions.parquet, hyper.json and run.json.
+    Run(run::RunArgs),
+    /// Pass 1 only: learn Theta from a genome-wide sample of regions (for sharded workflows).
+    Hyper(run::HyperCmdArgs),
+    /// Pass 2 only: fit regions (optionally some chromosomes) with a given Theta.
+    Fit(run::FitArgs),
+    /// Simulate a dataset (bedMethyl per sample, sample sheet, regions, truth) from the model.
+    Simulate(simulate::SimulateArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Some(threads) = cli.threads
+        && let Err(e) = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads.max(1))
+            .build_global()
+    {
+        eprintln!("methvb: error: cannot start {threads} threads: {e}");
+        return ExitCode::from(2);
+    }
+    let result = match &cli.command {
+        Command::Sites(args) => sites::run(args, cli.quiet),
+        Command::Simulate(args) => simulate::run(args, cli.quiet),
+        Command::Run(args) => run::run(args, cli.quiet),
+        Command::Hyper(args) => run::hyper(args, cli.quiet),
+        Command::Fit(args) => run::fit(args, cli.quiet),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("methvb: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The command line as typed, for provenance metadata in outputs.
+pub fn command_line() -> String {
+    std::env::args().collect::<Vec<_>>().join(" ")
+}

@@ -106,7 +106,7 @@ impl<'a> SiteBatchView<'a> {
     /// of the expected types, no nulls). The error says what is wrong.
     pub fn new(batch: &'a RecordBatch) -> Result<Self, String> {
         let cols = batch.columns();
-        if cols.len() < 2 || cols.len() % 2 != 0 {
+        if cols.len() < 2 || !cols.len().is_multiple_of(2) {
             return Err(format!(
                 "site batch has {} columns; expected chrom, pos and an _m/_n pair per sample",
                 cols.len()

@@ -18,6 +18,11 @@
 //! order from another sample: the merge stops with an [`ErrorKind::Contigs`] error naming both
 //! files and saying "contig order differs between samples; pass --contigs genome.fai".
 //!
+//! The merge looks only one site ahead per sample, so a learned order can also fail on inputs
+//! that do not contradict each other: sample A sorted `chr10, chr2` and sample B holding only
+//! `chr2` — natural order takes `chr2` first (from B), and A's `chr2` then arrives after it was
+//! finished. A fixed order from `--contigs` never has this problem.
+//!
 //! Contig naming mismatches (`1` in one sample, `chr1` in another; `MT` against `chrM`) are
 //! reported as soon as a contig appears in one sample while its prefixed/unprefixed twin
 //! ([`contig_aliases`]) was seen in another sample.

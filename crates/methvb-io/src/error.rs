@@ -81,7 +81,9 @@ pub enum ErrorKind {
         coverage: u64,
     },
     /// Positions within a contig go backwards.
-    #[error("unsorted input: {contig}:{pos} comes after {contig}:{previous} (sort by contig, then position, e.g. `sort -k1,1 -k2,2n`)")]
+    #[error(
+        "unsorted input: {contig}:{pos} comes after {contig}:{previous} (sort by contig, then position, e.g. `sort -k1,1 -k2,2n`)"
+    )]
     Unsorted {
         /// Contig name.
         contig: String,
@@ -104,11 +106,25 @@ pub enum ErrorKind {
         /// Contig name.
         contig: String,
     },
+    /// Strand merging met a call it cannot pair: a − strand call at `pos + 1` whose + strand
+    /// partner position `pos` was already used, or a − strand call at position 0. The data are
+    /// not CpG-only (or not stranded CpG calls).
+    #[error(
+        "cannot merge strands at {contig}:{pos} (0-based): the − strand call does not pair with a + strand CpG call one base before it (input not CpG-only?); read it without strand merging"
+    )]
+    StrandConflict {
+        /// Contig name.
+        contig: String,
+        /// 0-based position the − strand call would be moved to (its own position − 1).
+        pos: u64,
+    },
     /// Contig order or naming disagrees between inputs.
     #[error("{0}")]
     Contigs(String),
     /// A bedMethyl file holds no record with the chosen modification code.
-    #[error("no record with modification code {wanted:?}; codes present: {present}; choose one with --mod-code")]
+    #[error(
+        "no record with modification code {wanted:?}; codes present: {present}; choose one with --mod-code"
+    )]
     NoModCode {
         /// Code asked for.
         wanted: String,

@@ -101,7 +101,10 @@ pub fn open(path: &Path) -> Result<Box<dyn BufRead + Send>, ReadError> {
 
 /// Like [`open`], but decodes BGZF with `threads` worker threads when `threads > 1`
 /// ([`noodles::bgzf::io::MultithreadedReader`]); plain and gzip inputs ignore `threads`.
-pub fn open_with_threads(path: &Path, threads: usize) -> Result<Box<dyn BufRead + Send>, ReadError> {
+pub fn open_with_threads(
+    path: &Path,
+    threads: usize,
+) -> Result<Box<dyn BufRead + Send>, ReadError> {
     let io_err = |e: io::Error| ReadError::new(path, 0, ErrorKind::Io(e));
     let mut file = File::open(path).map_err(io_err)?;
     let mut head = [0u8; 18];
@@ -167,9 +170,7 @@ impl<R: Read> Read for Source<R> {
 struct Decoded<R>(R);
 
 fn decoder_error(e: io::Error) -> io::Error {
-    let from_file = e
-        .get_ref()
-        .is_some_and(|inner| inner.is::<SourceError>());
+    let from_file = e.get_ref().is_some_and(|inner| inner.is::<SourceError>());
     if from_file
         || matches!(
             e.kind(),
@@ -334,7 +335,14 @@ mod tests {
         let gz = gzip(&data);
         let p = dir.path().join("cut.gz");
         // Cuts inside the header, the deflate data and the 8-byte trailer.
-        for cut in [5, 15, gz.len() / 2, gz.len() - 9, gz.len() - 4, gz.len() - 1] {
+        for cut in [
+            5,
+            15,
+            gz.len() / 2,
+            gz.len() - 9,
+            gz.len() - 4,
+            gz.len() - 1,
+        ] {
             std::fs::write(&p, &gz[..cut]).unwrap();
             let err = read_all(&p).expect_err(&format!("cut at {cut} must fail"));
             assert!(

@@ -520,8 +520,14 @@ mod tests {
 
     #[test]
     fn merges_and_fills_zero() {
-        let a = src("a.txt", &[("chr1", 5, 1, 2), ("chr1", 9, 0, 3), ("chr2", 1, 1, 1)]);
-        let b = src("b.txt", &[("chr1", 9, 2, 2), ("chr2", 0, 0, 4), ("chr2", 1, 0, 1)]);
+        let a = src(
+            "a.txt",
+            &[("chr1", 5, 1, 2), ("chr1", 9, 0, 3), ("chr2", 1, 1, 1)],
+        );
+        let b = src(
+            "b.txt",
+            &[("chr1", 9, 2, 2), ("chr2", 0, 0, 4), ("chr2", 1, 0, 1)],
+        );
         let mg = SiteMerger::new(vec![a, b], ContigOrder::Learned).unwrap();
         assert_eq!(mg.sample_names(), ["a", "b"]);
         let rows = collect(mg, 2).unwrap();
@@ -614,11 +620,8 @@ mod tests {
     fn fixed_order_rules() {
         let fixed = |names: &[&str]| {
             ContigOrder::Fixed(
-                FixedOrder::from_names(
-                    "genome.fai",
-                    names.iter().map(|s| s.to_string()).collect(),
-                )
-                .unwrap(),
+                FixedOrder::from_names("genome.fai", names.iter().map(|s| s.to_string()).collect())
+                    .unwrap(),
             )
         };
         // The .fai order wins over natural order.

@@ -93,7 +93,11 @@ impl AtomicParquetWriter {
     /// Appends one batch (its schema must match the writer's).
     pub fn write(&mut self, batch: &RecordBatch) -> Result<(), ReadError> {
         let w = self.writer.as_mut().ok_or_else(|| {
-            ReadError::new(&self.out, 0, ErrorKind::Output("writer already closed".into()))
+            ReadError::new(
+                &self.out,
+                0,
+                ErrorKind::Output("writer already closed".into()),
+            )
         })?;
         w.write(batch)
             .map_err(|e| ReadError::new(&self.tmp, 0, ErrorKind::Output(e.to_string())))?;
@@ -148,14 +152,21 @@ impl Drop for AtomicParquetWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::SiteSource;
     use crate::contigs::ContigOrder;
     use crate::merge::{SiteMerger, VecSource};
-    use crate::SiteSource;
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
     fn batches() -> (SchemaRef, Vec<RecordBatch>) {
         let rows_a: Vec<(&str, u64, u32, u32)> = (0..2500u64)
-            .map(|i| (if i < 1200 { "chr1" } else { "chr2" }, i * 3, (i % 5) as u32, 5))
+            .map(|i| {
+                (
+                    if i < 1200 { "chr1" } else { "chr2" },
+                    i * 3,
+                    (i % 5) as u32,
+                    5,
+                )
+            })
             .collect();
         let rows_b: Vec<(&str, u64, u32, u32)> = (0..2000u64)
             .map(|i| (if i < 900 { "chr1" } else { "chr2" }, i * 2, 1, 2))
@@ -209,7 +220,10 @@ mod tests {
             assert!(rg.num_rows() <= 1000);
         }
         let kv = meta.file_metadata().key_value_metadata().unwrap();
-        assert!(kv.iter().any(|k| k.key == "methvb.version" && k.value.as_deref() == Some("test")));
+        assert!(
+            kv.iter()
+                .any(|k| k.key == "methvb.version" && k.value.as_deref() == Some("test"))
+        );
         assert_eq!(builder.schema().fields(), schema.fields());
         // The reader merges the file's key-value pairs into the schema metadata.
         for (k, v) in schema.metadata() {

@@ -1,1 +1,377 @@
-//! (in progress)
+//! The sample sheet: which file holds which sample, and which group each sample belongs to.
+//!
+//! A TSV or CSV file (the delimiter is a tab if the header line holds one, else a comma) with a
+//! header line naming the columns `sample`, `group`, `path` and optionally `format`, in any order
+//! (other columns are ignored). Blank lines and lines starting with `#` are skipped, before and
+//! after the header. Fields are trimmed of surrounding spaces and of one pair of surrounding
+//! double quotes (no other CSV quoting is understood, so a field cannot hold the delimiter).
+//! Relative paths are relative to the sheet's directory.
+//!
+//! ```text
+//! sample  group   path                format
+//! C1      control counts/cond1_1.txt  dss
+//! N1      tumour  counts/cond2_1.txt
+//! ```
+//!
+//! Sample and group names must match `[A-Za-z0-9_.-]+` (they become column names such as
+//! `C1_m` and comma-separated metadata, see [`crate::batch`]). Every problem is an
+//! [`ErrorKind::Sheet`] error naming the sheet and line.
+
+use std::path::{Path, PathBuf};
+
+use crate::SiteSource;
+use crate::contigs::ContigOrder;
+use crate::error::{ErrorKind, ReadError};
+use crate::format::Format;
+use crate::merge::SiteMerger;
+use crate::sample::{ReaderOptions, SampleReader};
+
+/// One row of the sample sheet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SampleEntry {
+    /// Sample name (unique, `[A-Za-z0-9_.-]+`).
+    pub name: String,
+    /// Group name (`[A-Za-z0-9_.-]+`).
+    pub group: String,
+    /// Path of the sample's file (resolved against the sheet's directory).
+    pub path: PathBuf,
+    /// Format named in the sheet, `None` to detect it.
+    pub format: Option<Format>,
+}
+
+/// A parsed sample sheet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SampleSheet {
+    /// Samples in sheet order (the column order of site batches).
+    pub samples: Vec<SampleEntry>,
+    /// Group names: the reference group first, then in order of first appearance.
+    groups: Vec<String>,
+    /// Where the sheet was read from.
+    path: PathBuf,
+}
+
+/// Whether `s` is a usable sample or group name.
+pub fn is_valid_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+}
+
+fn clean(field: &str) -> &str {
+    let f = field.trim();
+    f.strip_prefix('"')
+        .and_then(|x| x.strip_suffix('"'))
+        .unwrap_or(f)
+        .trim()
+}
+
+impl SampleSheet {
+    /// Reads a sample sheet.
+    pub fn from_path(path: &Path) -> Result<Self, ReadError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ReadError::new(path, 0, e.into()))?;
+        let base = path.parent().unwrap_or(Path::new("")).to_path_buf();
+        Self::parse(path, &base, &text)
+    }
+
+    /// Parses sheet `text`; `path` names it in errors, relative sample paths are joined to
+    /// `base`.
+    pub fn parse(path: &Path, base: &Path, text: &str) -> Result<Self, ReadError> {
+        let err = |line: u64, msg: String| ReadError::new(path, line, ErrorKind::Sheet(msg));
+        let mut lines = text
+            .lines()
+            .enumerate()
+            .map(|(i, l)| (i as u64 + 1, l.trim_end_matches('\r')))
+            .filter(|(_, l)| !l.trim().is_empty() && !l.trim_start().starts_with('#'));
+        let Some((hline, header)) = lines.next() else {
+            return Err(err(
+                0,
+                "empty sample sheet (a header line is required)".into(),
+            ));
+        };
+        let delim = if header.contains('\t') { '\t' } else { ',' };
+        let cols: Vec<String> = header
+            .split(delim)
+            .map(|c| clean(c).to_ascii_lowercase())
+            .collect();
+        let find = |name: &str| -> Result<Option<usize>, ReadError> {
+            let mut it = cols.iter().enumerate().filter(|(_, c)| *c == name);
+            let first = it.next().map(|(i, _)| i);
+            if it.next().is_some() {
+                return Err(err(
+                    hline,
+                    format!("column {name:?} appears twice in the header"),
+                ));
+            }
+            Ok(first)
+        };
+        let need = |name: &str| -> Result<usize, ReadError> {
+            find(name)?.ok_or_else(|| {
+                err(
+                    hline,
+                    format!(
+                        "missing column {name:?} (the header must name sample, group and path; \
+                         found {}; delimiter {})",
+                        cols.join(", "),
+                        if delim == '\t' { "tab" } else { "comma" }
+                    ),
+                )
+            })
+        };
+        let (c_sample, c_group, c_path) = (need("sample")?, need("group")?, need("path")?);
+        let c_format = find("format")?;
+        let mut samples: Vec<SampleEntry> = Vec::new();
+        let mut groups: Vec<String> = Vec::new();
+        for (lineno, line) in lines {
+            let fields: Vec<&str> = line.split(delim).map(clean).collect();
+            if fields.len() != cols.len() {
+                return Err(err(
+                    lineno,
+                    format!("{} fields, the header has {}", fields.len(), cols.len()),
+                ));
+            }
+            for (k, name) in [(c_sample, "sample"), (c_group, "group"), (c_path, "path")] {
+                if fields[k].is_empty() {
+                    return Err(err(lineno, format!("empty {name} field")));
+                }
+            }
+            let name = fields[c_sample];
+            let group = fields[c_group];
+            for (what, v) in [("sample", name), ("group", group)] {
+                if !is_valid_name(v) {
+                    return Err(err(
+                        lineno,
+                        format!(
+                            "{what} name {v:?} may only use letters, digits, '_', '.' and '-' \
+                             (it becomes a column name)"
+                        ),
+                    ));
+                }
+            }
+            if samples.iter().any(|s| s.name == name) {
+                return Err(err(lineno, format!("duplicate sample name {name:?}")));
+            }
+            let format = match c_format.map(|k| fields[k]) {
+                None | Some("") => None,
+                Some(f) => Some(Format::from_name(f).ok_or_else(|| {
+                    let known: Vec<&str> = Format::ALL.iter().map(|f| f.name()).collect();
+                    err(
+                        lineno,
+                        format!("unknown format {f:?} (known: {})", known.join(", ")),
+                    )
+                })?),
+            };
+            let p = Path::new(fields[c_path]);
+            let path = if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                base.join(p)
+            };
+            if !groups.iter().any(|g| g == group) {
+                groups.push(group.to_string());
+            }
+            samples.push(SampleEntry {
+                name: name.to_string(),
+                group: group.to_string(),
+                path,
+                format,
+            });
+        }
+        if samples.is_empty() {
+            return Err(err(0, "no sample listed".into()));
+        }
+        Ok(Self {
+            samples,
+            groups,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Sets the reference group (moved first in [`groups`](Self::groups)); `None` keeps the
+    /// default, the group of the first sample. An unknown group is an error.
+    pub fn with_reference(mut self, group: Option<&str>) -> Result<Self, ReadError> {
+        if let Some(g) = group {
+            let Some(k) = self.groups.iter().position(|x| x == g) else {
+                return Err(ReadError::new(
+                    &self.path,
+                    0,
+                    ErrorKind::Sheet(format!(
+                        "reference group {g:?} is not in the sheet (groups: {})",
+                        self.groups.join(", ")
+                    )),
+                ));
+            };
+            let name = self.groups.remove(k);
+            self.groups.insert(0, name);
+        }
+        Ok(self)
+    }
+
+    /// Group names, the reference group first.
+    pub fn groups(&self) -> &[String] {
+        &self.groups
+    }
+
+    /// Number of groups.
+    pub fn n_groups(&self) -> usize {
+        self.groups.len()
+    }
+
+    /// Index in [`groups`](Self::groups) of sample `sample_idx`'s group.
+    ///
+    /// # Panics
+    /// If `sample_idx` is out of range.
+    pub fn group_index(&self, sample_idx: usize) -> usize {
+        let g = &self.samples[sample_idx].group;
+        // Every sample's group was registered while parsing.
+        self.groups.iter().position(|x| x == g).unwrap_or(0)
+    }
+
+    /// Group index of every sample, in sample order (for [`crate::regions::RegionBuilder`]).
+    pub fn group_of_samples(&self) -> Vec<usize> {
+        (0..self.samples.len())
+            .map(|i| self.group_index(i))
+            .collect()
+    }
+
+    /// Sample names in sheet order.
+    pub fn sample_names(&self) -> Vec<String> {
+        self.samples.iter().map(|s| s.name.clone()).collect()
+    }
+
+    /// The sheet's own path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Opens every sample's file with `opts` (a format named in the sheet overrides
+    /// `opts.format`).
+    pub fn open_sources(
+        &self,
+        opts: &ReaderOptions,
+    ) -> Result<Vec<Box<dyn SiteSource + Send>>, ReadError> {
+        self.samples
+            .iter()
+            .map(|s| {
+                let mut o = opts.clone();
+                if s.format.is_some() {
+                    o.format = s.format;
+                }
+                SampleReader::open(&s.path, &o).map(|r| Box::new(r) as Box<dyn SiteSource + Send>)
+            })
+            .collect()
+    }
+
+    /// Opens every sample and starts the merge, with the sheet's sample names and groups.
+    pub fn merger(
+        &self,
+        opts: &ReaderOptions,
+        order: ContigOrder,
+    ) -> Result<SiteMerger, ReadError> {
+        let sources = self.open_sources(opts)?;
+        let groups = self.samples.iter().map(|s| s.group.clone()).collect();
+        Ok(SiteMerger::new(sources, order)?.with_samples(self.sample_names(), groups))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<SampleSheet, ReadError> {
+        SampleSheet::parse(Path::new("dir/sheet.tsv"), Path::new("dir"), text)
+    }
+
+    #[test]
+    fn tsv_any_column_order_relative_paths() {
+        let s = parse(
+            "# comment\n\npath\tsample\tformat\tgroup\nc1.txt\tC1\tdss\tctrl\n/abs/n1.txt\tN1\t\ttum\n\n# x\nc2.txt\tC2\tDSS\tctrl\n",
+        )
+        .unwrap();
+        assert_eq!(s.samples.len(), 3);
+        assert_eq!(s.samples[0].name, "C1");
+        assert_eq!(s.samples[0].path, Path::new("dir/c1.txt"));
+        assert_eq!(s.samples[0].format, Some(Format::Dss));
+        assert_eq!(s.samples[1].path, Path::new("/abs/n1.txt"));
+        assert_eq!(s.samples[1].format, None);
+        assert_eq!(s.groups(), ["ctrl", "tum"]);
+        assert_eq!(s.group_of_samples(), [0, 1, 0]);
+        let s = s.with_reference(Some("tum")).unwrap();
+        assert_eq!(s.groups(), ["tum", "ctrl"]);
+        assert_eq!(s.group_of_samples(), [1, 0, 1]);
+        assert_eq!(s.n_groups(), 2);
+        let e = s.with_reference(Some("nope")).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("reference group \"nope\" is not in the sheet"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn csv_with_quotes() {
+        let s = parse("sample,group,path\n\"A.1\", g ,a.bed\nB-2,h,sub/b.bed\n").unwrap();
+        assert_eq!(s.sample_names(), ["A.1", "B-2"]);
+        assert_eq!(s.samples[0].group, "g");
+        assert_eq!(s.samples[1].path, Path::new("dir/sub/b.bed"));
+        assert_eq!(s.samples[1].format, None);
+    }
+
+    #[test]
+    fn from_path_resolves_against_sheet_dir() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s.csv");
+        std::fs::write(&p, "sample,group,path\nA,g,x.txt\n").unwrap();
+        let s = SampleSheet::from_path(&p).unwrap();
+        assert_eq!(s.samples[0].path, dir.path().join("x.txt"));
+    }
+
+    #[test]
+    fn errors_name_line_and_reason() {
+        for (text, want) in [
+            (
+                "sample\tpath\nA\tx\n",
+                "dir/sheet.tsv:1: sample sheet: missing column \"group\"",
+            ),
+            (
+                "sample,group,path\nA,g,x\nA,h,y\n",
+                "dir/sheet.tsv:3: sample sheet: duplicate sample name \"A\"",
+            ),
+            (
+                "sample,group,path\nA,,x\n",
+                "dir/sheet.tsv:2: sample sheet: empty group field",
+            ),
+            (
+                "sample,group,path,format\nA,g,x,vcf\n",
+                "dir/sheet.tsv:2: sample sheet: unknown format \"vcf\"",
+            ),
+            (
+                "sample,group,path\nA B,g,x\n",
+                "dir/sheet.tsv:2: sample sheet: sample name \"A B\" may only use",
+            ),
+            (
+                "sample,group,path\nA,g/1,x\n",
+                "dir/sheet.tsv:2: sample sheet: group name \"g/1\"",
+            ),
+            (
+                "sample,group,path\nA,g\n",
+                "dir/sheet.tsv:2: sample sheet: 2 fields, the header has 3",
+            ),
+            (
+                "sample,group,path,group\nA,g,x,y\n",
+                "dir/sheet.tsv:1: sample sheet: column \"group\" appears twice",
+            ),
+            (
+                "# only\n",
+                "dir/sheet.tsv: sample sheet: empty sample sheet",
+            ),
+            (
+                "sample,group,path\n",
+                "dir/sheet.tsv: sample sheet: no sample listed",
+            ),
+        ] {
+            let e = parse(text).unwrap_err();
+            assert!(matches!(e.kind, ErrorKind::Sheet(_)));
+            assert!(e.to_string().starts_with(want), "got {e}\nwant {want}");
+        }
+    }
+}

@@ -1,6 +1,21 @@
 //! The hierarchical beta-binomial model of MODEL.md, fitted per region by stochastic
 //! variational Bayes, with empirical-Bayes hyperparameters. No file I/O lives here.
+//!
+//! Entry points: [`fit_region`] (one region, Theta fixed), [`eb::fit_hyper`] (learn Theta from a
+//! sample of regions), [`call_by_pep`] (Bayesian FDR calls), [`log_joint_grad`] (the model's
+//! single log density). What the code does relative to MODEL.md is in `docs/model.md`.
 
+pub mod eb;
+pub mod error;
+pub mod likelihood;
+pub mod psis;
+pub mod summary;
 pub mod theta;
+pub mod vb;
 
+pub use eb::{EbOptions, HyperFit, fit_hyper};
+pub use error::ModelError;
+pub use likelihood::{RegionData, ZLayout, log_joint, log_joint_grad};
+pub use summary::{DeltaSummary, FitOptions, PosteriorSummary, RegionFit, call_by_pep, fit_region};
 pub use theta::Theta;
+pub use vb::{Family, GaussianQ, VbFit, VbOptions, region_seed};

@@ -41,22 +41,39 @@ pub struct RegionData<'a> {
 impl RegionData<'_> {
     /// Checks the shapes and counts; every fitting entry point calls this first.
     pub fn validate(&self) -> Result<(), ModelError> {
-        let cells = self.n_sites.checked_mul(self.n_samples).ok_or(ModelError::Shape {
-            what: "n_sites * n_samples overflows",
-        })?;
+        let cells = self
+            .n_sites
+            .checked_mul(self.n_samples)
+            .ok_or(ModelError::Shape {
+                what: "n_sites * n_samples overflows",
+            })?;
         if self.n_groups == 0 {
-            return Err(ModelError::Shape { what: "n_groups must be >= 1" });
+            return Err(ModelError::Shape {
+                what: "n_groups must be >= 1",
+            });
         }
         if self.sample_group.len() != self.n_samples {
-            return Err(ModelError::Shape { what: "sample_group length != n_samples" });
+            return Err(ModelError::Shape {
+                what: "sample_group length != n_samples",
+            });
         }
         if self.methylated.len() != cells || self.coverage.len() != cells {
-            return Err(ModelError::Shape { what: "count arrays must have n_sites * n_samples entries" });
+            return Err(ModelError::Shape {
+                what: "count arrays must have n_sites * n_samples entries",
+            });
         }
         if let Some(s) = self.sample_group.iter().position(|&g| g >= self.n_groups) {
-            return Err(ModelError::GroupOutOfRange { sample: s, n_groups: self.n_groups });
+            return Err(ModelError::GroupOutOfRange {
+                sample: s,
+                n_groups: self.n_groups,
+            });
         }
-        if let Some(i) = self.methylated.iter().zip(self.coverage).position(|(m, n)| m > n) {
+        if let Some(i) = self
+            .methylated
+            .iter()
+            .zip(self.coverage)
+            .position(|(m, n)| m > n)
+        {
             return Err(ModelError::CountExceedsCoverage {
                 site: i / self.n_samples,
                 sample: i % self.n_samples,
@@ -67,7 +84,10 @@ impl RegionData<'_> {
 
     /// The layout of `z` for this region.
     pub fn layout(&self) -> ZLayout {
-        ZLayout { n_groups: self.n_groups, n_sites: self.n_sites }
+        ZLayout {
+            n_groups: self.n_groups,
+            n_sites: self.n_sites,
+        }
     }
 }
 
@@ -177,7 +197,11 @@ pub fn beta_binomial_ln_pmf(m: u32, n: u32, alpha: f64, beta: f64) -> (f64, f64,
     let (lb, db) = ln_rising(n - m, beta, beta.ln());
     let s = alpha + beta;
     let (ls, ds) = ln_rising(n, s, s.ln());
-    (ln_binomial(n, m) + la + lb - ls, (da - ds) / alpha, (db - ds) / beta)
+    (
+        ln_binomial(n, m) + la + lb - ls,
+        da / alpha - ds / s,
+        db / beta - ds / s,
+    )
 }
 
 /// Numerically stable `(pi, 1 - pi, ln pi, ln(1 - pi))` for `pi = logistic(eta)`.
@@ -346,11 +370,29 @@ mod tests {
 
     #[test]
     fn log_pmf_matches_direct_lgamma_formula() {
-        for &(m, n) in &[(0, 0), (0, 5), (5, 5), (3, 7), (17, 39), (20, 40), (1, 120), (900, 1000)] {
-            for &(a, b) in &[(0.3, 2.0), (1.0, 1.0), (15.0, 4.0), (250.0, 700.0), (1e-3, 0.5)] {
+        for &(m, n) in &[
+            (0, 0),
+            (0, 5),
+            (5, 5),
+            (3, 7),
+            (17, 39),
+            (20, 40),
+            (1, 120),
+            (900, 1000),
+        ] {
+            for &(a, b) in &[
+                (0.3, 2.0),
+                (1.0, 1.0),
+                (15.0, 4.0),
+                (250.0, 700.0),
+                (1e-3, 0.5),
+            ] {
                 let (lp, _, _) = beta_binomial_ln_pmf(m, n, a, b);
                 let want = direct_lp(m, n, a, b);
-                assert!((lp - want).abs() < 1e-9 * (1.0 + want.abs()), "{m} {n} {a} {b}: {lp} vs {want}");
+                assert!(
+                    (lp - want).abs() < 1e-9 * (1.0 + want.abs()),
+                    "{m} {n} {a} {b}: {lp} vs {want}"
+                );
             }
         }
         // Beta(1,1) mixing gives the discrete uniform on 0..=n.
@@ -377,17 +419,26 @@ mod tests {
     #[test]
     fn small_and_large_count_paths_agree() {
         for c in [1u32, 2, 5, 17, 39, 40, 45, 80] {
-            for x in [1e-300, 1e-8, 0.01, 0.7, 1.0, 3.5, 80.0, 1e4, 1e9] {
+            for x in [1e-300, 1e-8, 0.01, 0.7, 1.0, 3.5, 80.0, 1e4, 1e6, 1e9] {
                 let (ls, ds) = ln_rising_small(c, x, x.ln());
                 let (ll, dl) = ln_rising_large(c, x, x.ln());
-                let scale = 1.0 + ls.abs();
-                assert!((ls - ll).abs() < 1e-9 * scale, "value c={c} x={x}: {ls} vs {ll}");
-                assert!((ds - dl).abs() < 1e-8 * (1.0 + ds.abs()), "deriv c={c} x={x}: {ds} vs {dl}");
+                // The lgamma difference cancels ~x ln x against a value ~c ln x: allow for it.
+                let tol = 1e-10 * (1.0 + ls.abs()) + 1e-15 * x * x.ln().abs().max(1.0) * 4.0;
+                assert!((ls - ll).abs() < tol, "value c={c} x={x}: {ls} vs {ll}");
+                assert!(
+                    (ds - dl).abs() < 1e-8 * (1.0 + ds.abs()) + 1e-15 * x * x.ln().abs().max(1.0),
+                    "deriv c={c} x={x}: {ds} vs {dl}"
+                );
             }
         }
     }
 
-    fn random_region(rng: &mut StdRng, g: usize, j: usize, s: usize) -> (Vec<usize>, Vec<u32>, Vec<u32>) {
+    fn random_region(
+        rng: &mut StdRng,
+        g: usize,
+        j: usize,
+        s: usize,
+    ) -> (Vec<usize>, Vec<u32>, Vec<u32>) {
         let groups: Vec<usize> = (0..s).map(|i| i % g).collect();
         let mut mth = vec![0u32; j * s];
         let mut cov = vec![0u32; j * s];
@@ -409,14 +460,33 @@ mod tests {
     #[test]
     fn gradient_matches_central_finite_differences() {
         let mut rng = StdRng::seed_from_u64(7);
-        let theta = Theta { mu_a: 0.3, sd_a: 1.5, pi0: 0.8, sd_b0: 0.1, sd_b1: 1.2, mu_w: -0.5, sd_w: 0.7, mu_k: 2.5, sd_k: 0.9 };
+        let theta = Theta {
+            mu_a: 0.3,
+            sd_a: 1.5,
+            pi0: 0.8,
+            sd_b0: 0.1,
+            sd_b1: 1.2,
+            mu_w: -0.5,
+            sd_w: 0.7,
+            mu_k: 2.5,
+            sd_k: 0.9,
+        };
         for &(g, j, s) in &[(1, 1, 1), (2, 5, 4), (3, 7, 6), (2, 1, 8), (4, 12, 9)] {
             let (groups, mth, cov) = random_region(&mut rng, g, j, s);
-            let data = RegionData { n_sites: j, n_samples: s, sample_group: &groups, n_groups: g, methylated: &mth, coverage: &cov };
+            let data = RegionData {
+                n_sites: j,
+                n_samples: s,
+                sample_group: &groups,
+                n_groups: g,
+                methylated: &mth,
+                coverage: &cov,
+            };
             data.validate().unwrap();
             let d = data.layout().dim();
             for _ in 0..3 {
-                let z: Vec<f64> = (0..d).map(|_| 0.8 * rng.sample::<f64, _>(StandardNormal)).collect();
+                let z: Vec<f64> = (0..d)
+                    .map(|_| 0.8 * rng.sample::<f64, _>(StandardNormal))
+                    .collect();
                 let mut z = z;
                 z[data.layout().k()] += 2.0;
                 let mut grad = vec![0.0; d];
@@ -449,12 +519,23 @@ mod tests {
         let groups = [0usize, 1, 1];
         let mth = [3u32, 0, 9, 1, 4, 0];
         let cov = [5u32, 0, 12, 2, 50, 1];
-        let data = RegionData { n_sites: 2, n_samples: 3, sample_group: &groups, n_groups: 2, methylated: &mth, coverage: &cov };
+        let data = RegionData {
+            n_sites: 2,
+            n_samples: 3,
+            sample_group: &groups,
+            n_groups: 2,
+            methylated: &mth,
+            coverage: &cov,
+        };
         let z = [0.2, -0.4, -1.1, 2.7, 0.5, -1.3];
         let (a, b1, w, k, v) = (z[0], z[1], z[2], z[3], [z[4], z[5]]);
         let norm = |x: f64, m: f64, s: f64| -0.5 * ((x - m) / s).powi(2) - s.ln() - 0.5 * LN_2PI;
-        let mut want = norm(a, theta.mu_a, theta.sd_a) + norm(w, theta.mu_w, theta.sd_w) + norm(k, theta.mu_k, theta.sd_k);
-        want += (theta.pi0 * norm(b1, 0.0, theta.sd_b0).exp() + (1.0 - theta.pi0) * norm(b1, 0.0, theta.sd_b1).exp()).ln();
+        let mut want = norm(a, theta.mu_a, theta.sd_a)
+            + norm(w, theta.mu_w, theta.sd_w)
+            + norm(k, theta.mu_k, theta.sd_k);
+        want += (theta.pi0 * norm(b1, 0.0, theta.sd_b0).exp()
+            + (1.0 - theta.pi0) * norm(b1, 0.0, theta.sd_b1).exp())
+        .ln();
         for j in 0..2 {
             want += norm(v[j], 0.0, 1.0);
             for s in 0..3 {
@@ -477,11 +558,25 @@ mod tests {
         let groups = [0usize, 1];
         let mth = [100_000u32, 0];
         let cov = [100_000u32, 100_000];
-        let data = RegionData { n_sites: 1, n_samples: 2, sample_group: &groups, n_groups: 2, methylated: &mth, coverage: &cov };
+        let data = RegionData {
+            n_sites: 1,
+            n_samples: 2,
+            sample_group: &groups,
+            n_groups: 2,
+            methylated: &mth,
+            coverage: &cov,
+        };
         let mut grad = [0.0; 5];
-        for z in [[40.0, -80.0, 3.0, 12.0, 5.0], [-40.0, 0.0, -5.0, -10.0, 0.0], [0.0; 5]] {
+        for z in [
+            [40.0, -80.0, 3.0, 12.0, 5.0],
+            [-40.0, 0.0, -5.0, -10.0, 0.0],
+            [0.0; 5],
+        ] {
             let lp = log_joint_grad(&data, &Theta::default(), &z, &mut grad);
-            assert!(lp.is_finite() && grad.iter().all(|g| g.is_finite()), "{z:?}: {lp} {grad:?}");
+            assert!(
+                lp.is_finite() && grad.iter().all(|g| g.is_finite()),
+                "{z:?}: {lp} {grad:?}"
+            );
         }
     }
 }

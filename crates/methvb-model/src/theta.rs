@@ -43,3 +43,47 @@ impl Default for Theta {
         }
     }
 }
+
+impl Theta {
+    /// Checks that every field is finite, every sd is positive and `0 < pi0 < 1`.
+    pub fn validate(&self) -> Result<(), crate::ModelError> {
+        let t = self;
+        let fields = [
+            t.mu_a, t.sd_a, t.pi0, t.sd_b0, t.sd_b1, t.mu_w, t.sd_w, t.mu_k, t.sd_k,
+        ];
+        if fields.iter().any(|v| !v.is_finite()) {
+            return Err(crate::ModelError::Theta(format!(
+                "non-finite value in {t:?}"
+            )));
+        }
+        if [t.sd_a, t.sd_b0, t.sd_b1, t.sd_w, t.sd_k]
+            .iter()
+            .any(|&s| s <= 0.0)
+        {
+            return Err(crate::ModelError::Theta(format!(
+                "standard deviations must be > 0: {t:?}"
+            )));
+        }
+        if !(t.pi0 > 0.0 && t.pi0 < 1.0) {
+            return Err(crate::ModelError::Theta(format!(
+                "pi0 must be in (0, 1): {t:?}"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Parses Theta from JSON text (keys exactly as the field names).
+    pub fn from_json(text: &str) -> Result<Self, crate::ModelError> {
+        let t: Theta =
+            serde_json::from_str(text).map_err(|e| crate::ModelError::Theta(e.to_string()))?;
+        t.validate()?;
+        Ok(t)
+    }
+
+    /// Serialises Theta to pretty JSON.
+    pub fn to_json(&self) -> String {
+        // Serialising a struct of plain f64 fields cannot fail (serde_json writes non-finite
+        // floats as null rather than erroring).
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+}

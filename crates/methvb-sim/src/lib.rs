@@ -41,6 +41,7 @@
 //! methylation probability of group `g` (MODEL.md "What is reported", evaluated at the true
 //! parameters), and `true_delta[g - 1] = true_theta[g] - true_theta[0]`.
 
+mod bgzf;
 mod config;
 mod error;
 mod simulate;

@@ -137,6 +137,21 @@ pub fn simulate(cfg: &SimConfig) -> SimData {
 
 /// Simulates a dataset, validating the configuration first.
 ///
+/// # Examples
+/// ```
+/// use methvb_sim::{SimConfig, SimMode, try_simulate};
+///
+/// let cfg = SimConfig { n_regions: 20, mode: SimMode::Realistic, ..SimConfig::default() };
+/// let data = try_simulate(&cfg)?;
+/// assert_eq!(data.regions.len(), 20);
+/// let r = &data.regions[0];
+/// let s = data.samples.len(); // 6: control_1..3, treated_1..3
+/// let (n, m) = (r.coverage[2 * s + 4], r.methylated[2 * s + 4]); // site 2, sample treated_2
+/// assert!(m <= n);
+/// assert_eq!(r.true_delta[0], r.true_theta[1] - r.true_theta[0]);
+/// # Ok::<(), methvb_sim::SimError>(())
+/// ```
+///
 /// Each region's layout, parameters and counts come from three random streams derived from
 /// `(cfg.seed, region index)` only, so a region does not change when other settings that do not
 /// concern it change (e.g. sample counts leave a region's parameters unchanged).

@@ -2,7 +2,7 @@
 //! the regions, the truth and the config.
 //!
 //! Layout of `dir` after [`write_dataset`]:
-//! - `<sample>.bed`: modkit `pileup` bedMethyl, 18 tab-separated columns: `chrom start end m
+//! - `<sample>.bed` (or `<sample>.bed.gz`, BGZF, with [`WriteOptions::bgzip`]): modkit `pileup` bedMethyl, 18 tab-separated columns: `chrom start end m
 //!   score strand start end 255,0,0 N_valid_cov percent_modified N_mod N_canonical N_other_mod
 //!   N_delete N_fail N_diff N_nocall`, with `score = N_valid_cov = n`, `N_mod = m`,
 //!   `N_canonical = n - m`, percent with 2 decimals, the last five counts 0. Sites with
@@ -28,6 +28,7 @@ use rand::RngExt;
 use rand_distr::{Binomial, Distribution, Hypergeometric};
 use serde::{Deserialize, Serialize};
 
+use crate::bgzf::BgzfWriter;
 use crate::simulate::{SPLIT, stream};
 use crate::{SimData, SimError};
 
@@ -41,6 +42,10 @@ pub struct WriteOptions {
     pub split_strands: bool,
     /// Seed of the strand split (each (region, sample) draws from its own stream).
     pub split_seed: u64,
+    /// Compress the bedMethyl files with BGZF (`<sample>.bed.gz`, what `bgzip` writes:
+    /// readable by any gzip reader and indexable by `tabix -p bed`) instead of plain text
+    /// (`<sample>.bed`). About 5x smaller.
+    pub bgzip: bool,
 }
 
 /// The paths written by [`write_dataset`].
@@ -104,6 +109,15 @@ fn valid_file_name(s: &str) -> bool {
             .any(|c| c.is_control() || c == '/' || c == '\\' || c == ' ')
 }
 
+/// `<sample>.bed`, or `<sample>.bed.gz` when compressing.
+fn sample_file_name(sample: &str, opts: &WriteOptions) -> String {
+    if opts.bgzip {
+        format!("{sample}.bed.gz")
+    } else {
+        format!("{sample}.bed")
+    }
+}
+
 /// Writes one modkit bedMethyl record.
 fn record(
     out: &mut impl Write,
@@ -123,7 +137,7 @@ fn record(
 }
 
 fn write_sample(
-    out: &mut BufWriter<File>,
+    out: &mut impl Write,
     path: &Path,
     data: &SimData,
     s: usize,
@@ -180,6 +194,19 @@ fn write_sample(
 }
 
 /// Writes `data` to `dir` (created if needed); see the module docs for the layout.
+///
+/// # Examples
+/// ```
+/// use methvb_sim::{SimConfig, WriteOptions, simulate, write_dataset};
+///
+/// let data = simulate(&SimConfig { n_regions: 10, ..SimConfig::default() });
+/// let dir = tempfile::tempdir()?;
+/// let opts = WriteOptions { bgzip: true, ..WriteOptions::default() };
+/// let written = write_dataset(&data, dir.path(), &opts)?;
+/// assert!(written.sample_files[0].ends_with("control_1.bed.gz"));
+/// assert!(written.truth.is_file());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn write_dataset(
     data: &SimData,
     dir: &Path,
@@ -195,8 +222,17 @@ pub fn write_dataset(
     let mut sample_files = Vec::with_capacity(data.samples.len());
     let mut records_per_sample = Vec::with_capacity(data.samples.len());
     for (s, sample) in data.samples.iter().enumerate() {
-        let path = dir.join(format!("{}.bed", sample.name));
-        let n = write_atomic(&path, |out| write_sample(out, &path, data, s, opts))?;
+        let path = dir.join(sample_file_name(&sample.name, opts));
+        let n = write_atomic(&path, |out| {
+            if opts.bgzip {
+                let mut z = BgzfWriter::new(out);
+                let n = write_sample(&mut z, &path, data, s, opts)?;
+                z.finish().map_err(io_err(&path))?;
+                Ok(n)
+            } else {
+                write_sample(out, &path, data, s, opts)
+            }
+        })?;
         sample_files.push(path);
         records_per_sample.push(n);
     }
@@ -211,7 +247,8 @@ pub fn write_dataset(
                     .group_names
                     .get(sample.group)
                     .map_or("", String::as_str);
-                writeln!(out, "{}\t{group}\t{}.bed", sample.name, sample.name)?;
+                let file = sample_file_name(&sample.name, opts);
+                writeln!(out, "{}\t{group}\t{file}", sample.name)?;
             }
             Ok(())
         })()

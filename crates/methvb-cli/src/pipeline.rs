@@ -1,0 +1,454 @@
+//! The two passes of a run, shared by `run`, `hyper` and `fit`:
+//! pass 1 streams every region once, keeps a seeded reservoir sample and learns Theta from it by
+//! empirical Bayes; pass 2 streams the regions again, fits them in rayon-parallel minibatches
+//! with Theta fixed, and writes the results in genomic order. Memory is bounded by the reservoir
+//! and one minibatch, whatever the genome size.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use methvb_io::merge::MergeStats;
+use methvb_io::parquet_out::{AtomicParquetWriter, DEFAULT_ROW_GROUP_ROWS};
+use methvb_io::regions::{
+    BedRegions, DEFAULT_CLUSTER_MIN_SITES, DEFAULT_MAX_GAP, Region, RegionBuilder, RegionFilters,
+    RegionSpec, RegionStats, RegionStream,
+};
+use methvb_io::sheet::SampleSheet;
+use methvb_model::{EbOptions, Family, FitOptions, HyperFit, RegionData, RegionFit, Theta};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::inputs::InputArgs;
+use crate::results::ResultsLayout;
+
+/// How sites are grouped into regions, and which sites and regions are kept.
+#[derive(Debug, Clone, Args)]
+pub struct RegionArgs {
+    /// Regions from a BED file (name column = region id, else chrom:start-end).
+    #[arg(long, value_name = "BED", conflicts_with_all = ["tile", "max_gap"])]
+    pub regions: Option<PathBuf>,
+    /// Fixed tiles of this many bp instead of CpG clusters.
+    #[arg(long, value_name = "BP", conflicts_with = "max_gap")]
+    pub tile: Option<u64>,
+    /// Distance between tile starts (default: the tile size).
+    #[arg(long, value_name = "BP", requires = "tile")]
+    pub step: Option<u64>,
+    /// CpG clusters (the default): largest gap in bp between consecutive sites of a cluster.
+    #[arg(long, value_name = "BP")]
+    pub max_gap: Option<u64>,
+    /// CpG clusters: fewest sites a cluster needs.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_CLUSTER_MIN_SITES)]
+    pub cluster_min_sites: usize,
+    /// Cells (site x sample) with fewer reads count as missing.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub min_cov: u32,
+    /// A site needs coverage in at least this many samples of every group.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub min_samples_per_group: usize,
+    /// A region needs at least this many sites (after the site filters).
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub min_sites: usize,
+}
+
+impl RegionArgs {
+    fn spec(&self) -> Result<RegionSpec> {
+        Ok(if let Some(bed) = &self.regions {
+            RegionSpec::Bed(BedRegions::from_path(bed)?)
+        } else if let Some(size) = self.tile {
+            RegionSpec::Tile {
+                size,
+                step: self.step.unwrap_or(size),
+            }
+        } else {
+            RegionSpec::Cluster {
+                max_gap: self.max_gap.unwrap_or(DEFAULT_MAX_GAP),
+                min_sites: self.cluster_min_sites,
+            }
+        })
+    }
+
+    fn filters(&self) -> RegionFilters {
+        RegionFilters {
+            min_cov: self.min_cov,
+            min_samples_per_group: self.min_samples_per_group,
+            min_sites: self.min_sites,
+        }
+    }
+}
+
+/// Variational family, as named on the command line.
+#[derive(Debug, Clone, Copy, ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FamilyArg {
+    /// Dense covariance over the region-level parameters, diagonal site effects.
+    Structured,
+    /// Fully diagonal (faster, under-states variance).
+    MeanField,
+}
+
+/// Options of the model fit.
+#[derive(Debug, Clone, Args)]
+pub struct ModelArgs {
+    /// Master seed: every region's random stream derives from (seed, region id).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Variational family.
+    #[arg(long, value_enum, default_value = "structured")]
+    pub family: FamilyArg,
+    /// Effect size of interest: prob_dm = P(|delta| > delta0).
+    #[arg(long, default_value_t = 0.1)]
+    pub delta0: f64,
+    /// Target Bayesian FDR of the region calls.
+    #[arg(long, default_value_t = 0.05)]
+    pub fdr: f64,
+    /// Draws of q behind each posterior summary.
+    #[arg(long, default_value_t = 1000)]
+    pub draws: u32,
+    /// Regions fitted in parallel per minibatch.
+    #[arg(long, default_value_t = 512)]
+    pub minibatch: usize,
+    /// Show a progress bar even when stderr is not a terminal.
+    #[arg(long)]
+    pub progress: bool,
+}
+
+impl ModelArgs {
+    /// The per-region fit options.
+    pub fn fit_options(&self) -> FitOptions {
+        let mut opts = FitOptions {
+            n_draws: self.draws,
+            delta0: self.delta0,
+            ..FitOptions::default()
+        };
+        opts.vb.family = self.family();
+        opts
+    }
+
+    fn family(&self) -> Family {
+        match self.family {
+            FamilyArg::Structured => Family::Structured,
+            FamilyArg::MeanField => Family::MeanField,
+        }
+    }
+}
+
+/// Options of pass 1 (learning Theta).
+#[derive(Debug, Clone, Args)]
+pub struct HyperArgs {
+    /// Regions sampled genome-wide (reservoir sampling) to learn Theta from.
+    #[arg(long, default_value_t = 2000, value_name = "N")]
+    pub hyper_regions: usize,
+}
+
+/// The sheet and the group of each sample, as the model numbers them.
+#[derive(Debug)]
+pub struct Samples {
+    /// The sample sheet.
+    pub sheet: SampleSheet,
+    /// Group index of each sample (0 = reference).
+    pub sample_group: Vec<usize>,
+    /// Group names, reference first.
+    pub groups: Vec<String>,
+}
+
+impl Samples {
+    /// Reads the sheet named by `input`.
+    pub fn load(input: &InputArgs) -> Result<Self> {
+        let sheet = input.sheet()?;
+        let sample_group = sheet.group_of_samples();
+        let groups = sheet.groups().to_vec();
+        Ok(Self {
+            sheet,
+            sample_group,
+            groups,
+        })
+    }
+
+    fn data<'a>(&'a self, r: &'a Region) -> RegionData<'a> {
+        RegionData {
+            n_sites: r.n_sites(),
+            n_samples: self.sample_group.len(),
+            sample_group: &self.sample_group,
+            n_groups: self.groups.len(),
+            methylated: &r.methylated,
+            coverage: &r.coverage,
+        }
+    }
+}
+
+/// Counts of one streaming pass over the regions.
+#[derive(Debug, Clone, Serialize)]
+pub struct PassSummary {
+    /// Merge counts (sites per sample, rows, rows without coverage).
+    pub merge: MergeStats,
+    /// Region building counts (each filter's drops).
+    pub regions: RegionStats,
+    /// Regions handed on (to the reservoir or to the fit).
+    pub regions_used: u64,
+    /// Wall time of the pass in seconds.
+    pub seconds: f64,
+}
+
+fn region_stream(
+    input: &InputArgs,
+    regions: &RegionArgs,
+    samples: &Samples,
+) -> Result<RegionStream> {
+    let merger = input.open_merger(&samples.sheet)?;
+    let builder = RegionBuilder::new(
+        regions.spec()?,
+        regions.filters(),
+        samples.sample_group.clone(),
+    )?;
+    Ok(RegionStream::new(merger, builder, input.batch_size))
+}
+
+/// A progress bar on stderr: drawn on a terminal (or with `--progress`), hidden otherwise.
+pub fn progress_bar(total: Option<u64>, what: &str, quiet: bool, force: bool) -> ProgressBar {
+    use std::io::IsTerminal;
+    let visible = !quiet && (force || std::io::stderr().is_terminal());
+    let bar = match total {
+        Some(n) => ProgressBar::new(n),
+        None => ProgressBar::new_spinner(),
+    };
+    if !visible {
+        bar.set_draw_target(ProgressDrawTarget::hidden());
+        return bar;
+    }
+    if force && !std::io::stderr().is_terminal() {
+        bar.set_draw_target(ProgressDrawTarget::stderr_with_hz(1));
+    }
+    let template = if total.is_some() {
+        "{msg} [{elapsed_precise}] {bar:40} {pos}/{len} regions ({per_sec}, ETA {eta})"
+    } else {
+        "{msg} [{elapsed_precise}] {spinner} {pos} regions ({per_sec})"
+    };
+    if let Ok(style) = ProgressStyle::with_template(template) {
+        bar.set_style(style);
+    }
+    bar.set_message(what.to_string());
+    bar
+}
+
+/// Pass 1: a seeded reservoir sample of regions, genome-wide, and Theta learned from it.
+pub fn learn_hyper(
+    input: &InputArgs,
+    regions: &RegionArgs,
+    model: &ModelArgs,
+    hyper: &HyperArgs,
+    samples: &Samples,
+    quiet: bool,
+) -> Result<(HyperFit, PassSummary)> {
+    let started = Instant::now();
+    let mut stream = region_stream(input, regions, samples)?;
+    let bar = progress_bar(None, "pass 1: sampling regions", quiet, model.progress);
+    let capacity = hyper.hyper_regions.max(1);
+    let mut reservoir: Vec<Region> = Vec::with_capacity(capacity.min(1 << 16));
+    let mut rng = StdRng::seed_from_u64(model.seed);
+    let mut seen = 0u64;
+    for region in stream.by_ref() {
+        let region = region?;
+        if reservoir.len() < capacity {
+            reservoir.push(region);
+        } else {
+            let j = rng.random_range(0..=seen);
+            if let Some(slot) = usize::try_from(j).ok().and_then(|j| reservoir.get_mut(j)) {
+                *slot = region;
+            }
+        }
+        seen += 1;
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    if reservoir.is_empty() {
+        bail!(
+            "no region passed the filters (regions dropped: {} with too few sites, {} without sites); \
+             check --min-sites, --min-cov and --min-samples-per-group",
+            stream.region_stats().regions_dropped_too_few_sites,
+            stream.region_stats().regions_dropped_no_sites
+        );
+    }
+    // Genomic order, so the learned Theta does not depend on the reservoir's replacement order.
+    reservoir.sort_by_key(|r| r.id.clone());
+    let data: Vec<(&str, RegionData)> = reservoir
+        .iter()
+        .map(|r| (r.id.as_str(), samples.data(r)))
+        .collect();
+    let mut eb = EbOptions::default();
+    eb.vb.family = model.family();
+    if !quiet {
+        eprintln!(
+            "methvb: learning Theta from {} of {seen} regions ({} groups, {} samples)",
+            data.len(),
+            samples.groups.len(),
+            samples.sample_group.len()
+        );
+    }
+    let fit = methvb_model::fit_hyper(&data, &Theta::default(), &eb, model.seed)
+        .context("learning the hyperparameters")?;
+    let summary = PassSummary {
+        merge: stream.merge_stats().clone(),
+        regions: stream.region_stats().clone(),
+        regions_used: seen,
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    Ok((fit, summary))
+}
+
+/// What pass 2 wrote.
+#[derive(Debug, Clone, Serialize)]
+pub struct FitSummary {
+    /// Streaming counts.
+    pub pass: PassSummary,
+    /// Regions called at the FDR target.
+    pub regions_called: u64,
+    /// Regions whose PSIS k-hat exceeded the threshold after refits.
+    pub regions_unreliable: u64,
+    /// Regions whose optimiser did not meet the convergence rule.
+    pub regions_not_converged: u64,
+}
+
+/// Pass 2: fits every region (optionally only those on `chroms`) with Theta fixed and writes
+/// `out` (Parquet, atomically) with `metadata` as key-value metadata.
+#[allow(clippy::too_many_arguments)]
+pub fn fit_all(
+    input: &InputArgs,
+    regions: &RegionArgs,
+    model: &ModelArgs,
+    samples: &Samples,
+    theta: &Theta,
+    chroms: &[String],
+    expected_regions: Option<u64>,
+    out: &Path,
+    metadata: Vec<(String, String)>,
+    quiet: bool,
+) -> Result<FitSummary> {
+    let started = Instant::now();
+    let layout = ResultsLayout::new(&samples.groups);
+    let opts = model.fit_options();
+    let mut stream = region_stream(input, regions, samples)?;
+    // Pass 2 writes the fitted rows to a hidden intermediate file; the published file adds the
+    // `called` column, which needs every region's PEP.
+    let fitted_path = hidden_sibling(out, "fitted");
+    let mut fitted = AtomicParquetWriter::create(
+        &fitted_path,
+        layout.fitted_schema(),
+        Vec::new(),
+        DEFAULT_ROW_GROUP_ROWS,
+    )?;
+    let bar = progress_bar(expected_regions, "pass 2: fitting", quiet, model.progress);
+    let mut peps: Vec<f64> = Vec::new();
+    let mut unreliable = 0u64;
+    let mut not_converged = 0u64;
+    let mut chunk: Vec<Region> = Vec::with_capacity(model.minibatch.max(1));
+    let mut used = 0u64;
+    let mut flush = |chunk: &mut Vec<Region>| -> Result<()> {
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        let fits: Vec<RegionFit> = chunk
+            .par_iter()
+            .map(|r| {
+                methvb_model::fit_region(&samples.data(r), theta, &opts, model.seed, &r.id)
+                    .with_context(|| format!("fitting region {}", r.id))
+            })
+            .collect::<Result<_>>()?;
+        for f in &fits {
+            peps.push(f.pep);
+            unreliable += u64::from(!f.reliable);
+            not_converged += u64::from(!f.converged);
+        }
+        let batch = layout.batch(chunk, &fits, &samples.sample_group)?;
+        fitted.write(&batch)?;
+        bar.inc(chunk.len() as u64);
+        chunk.clear();
+        Ok(())
+    };
+    for region in stream.by_ref() {
+        let region = region?;
+        if !chroms.is_empty() && !chroms.contains(&region.chrom) {
+            continue;
+        }
+        used += 1;
+        chunk.push(region);
+        if chunk.len() >= model.minibatch.max(1) {
+            flush(&mut chunk)?;
+        }
+    }
+    flush(&mut chunk)?;
+    drop(flush);
+    fitted.finish()?;
+    bar.finish_and_clear();
+    let called = publish_with_calls(&fitted_path, out, &layout, &peps, model.fdr, metadata);
+    // The intermediate file is complete but private: remove it whatever happened.
+    let _ = std::fs::remove_file(&fitted_path);
+    let regions_called = called?;
+    Ok(FitSummary {
+        pass: PassSummary {
+            merge: stream.merge_stats().clone(),
+            regions: stream.region_stats().clone(),
+            regions_used: used,
+            seconds: started.elapsed().as_secs_f64(),
+        },
+        regions_called,
+        regions_unreliable: unreliable,
+        regions_not_converged: not_converged,
+    })
+}
+
+/// `dir/.name.<tag>` for a file `dir/name`.
+fn hidden_sibling(out: &Path, tag: &str) -> PathBuf {
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    out.with_file_name(format!(".{name}.{tag}"))
+}
+
+/// Copies the fitted rows of `fitted` to `out`, adding the FDR calls over all rows; returns the
+/// number of regions called.
+fn publish_with_calls(
+    fitted: &Path,
+    out: &Path,
+    layout: &ResultsLayout,
+    peps: &[f64],
+    fdr: f64,
+    metadata: Vec<(String, String)>,
+) -> Result<u64> {
+    let calls = if layout.has_contrast() {
+        methvb_model::call_by_pep(peps, fdr)
+    } else {
+        Vec::new()
+    };
+    let file =
+        std::fs::File::open(fitted).with_context(|| format!("reopening {}", fitted.display()))?;
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)?
+        .with_batch_size(65_536)
+        .build()?;
+    let mut writer = AtomicParquetWriter::create(
+        out,
+        layout.called_schema(),
+        metadata,
+        DEFAULT_ROW_GROUP_ROWS,
+    )?;
+    let mut offset = 0usize;
+    for batch in reader {
+        let batch = batch?;
+        let rows = batch.num_rows();
+        let batch = if layout.has_contrast() {
+            layout.with_calls(&batch, &calls[offset..offset + rows])?
+        } else {
+            batch
+        };
+        writer.write(&batch)?;
+        offset += rows;
+    }
+    writer.finish()?;
+    Ok(calls.iter().filter(|&&c| c).count() as u64)
+}

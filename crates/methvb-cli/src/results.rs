@@ -1,0 +1,265 @@
+//! The per-region results table: Arrow schema and record batches of `regions.parquet`
+//! (documented in `docs/output.md`).
+
+use std::sync::Arc;
+
+use arrow_array::builder::{
+    BooleanBuilder, Float64Builder, StringBuilder, UInt32Builder, UInt64Builder,
+};
+use arrow_array::{ArrayRef, BooleanArray, RecordBatch};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use methvb_io::regions::Region;
+use methvb_model::RegionFit;
+
+/// Name of the boolean column added once the genome-wide FDR threshold is known.
+pub const CALLED: &str = "called";
+
+/// Columns of the results table for a given set of groups (reference first).
+#[derive(Debug, Clone)]
+pub struct ResultsLayout {
+    groups: Vec<String>,
+    /// Schema without [`CALLED`] (what pass 2 writes).
+    fitted: SchemaRef,
+    /// Schema with [`CALLED`] (the published table).
+    called: SchemaRef,
+}
+
+/// Suffixes of a posterior summary.
+const STATS: [&str; 4] = ["mean", "sd", "q025", "q975"];
+
+impl ResultsLayout {
+    /// The layout for `groups` (index 0 = reference group).
+    pub fn new(groups: &[String]) -> Self {
+        let f64f = |name: String| Field::new(name, DataType::Float64, false);
+        let mut fields = vec![
+            Field::new("region_id", DataType::Utf8, false),
+            Field::new("chrom", DataType::Utf8, false),
+            Field::new("start", DataType::UInt64, false),
+            Field::new("end", DataType::UInt64, false),
+            Field::new("n_sites", DataType::UInt32, false),
+            Field::new("n_samples", DataType::UInt32, false),
+        ];
+        for g in groups {
+            fields.push(Field::new(format!("coverage_{g}"), DataType::UInt64, false));
+        }
+        for g in groups {
+            fields.push(f64f(format!("raw_{g}")));
+        }
+        for g in groups {
+            for s in STATS {
+                fields.push(f64f(format!("theta_{g}_{s}")));
+            }
+        }
+        for g in delta_prefixes(groups) {
+            for s in STATS {
+                fields.push(f64f(format!("{g}_{s}")));
+            }
+            if groups.len() > 2 {
+                fields.push(f64f(format!("{g}_prob_dm")));
+                fields.push(f64f(format!("{g}_lfsr")));
+            }
+        }
+        if groups.len() >= 2 {
+            fields.push(f64f("prob_dm".into()));
+            if groups.len() == 2 {
+                fields.push(f64f("lfsr".into()));
+            }
+            fields.push(f64f("pep".into()));
+        }
+        for name in ["phi_mean", "phi_sd", "elbo"] {
+            fields.push(f64f(name.into()));
+        }
+        fields.push(Field::new("iterations", DataType::UInt32, false));
+        fields.push(Field::new("converged", DataType::Boolean, false));
+        fields.push(f64f("khat".into()));
+        fields.push(f64f("khat_threshold".into()));
+        fields.push(Field::new("reliable", DataType::Boolean, false));
+        fields.push(Field::new("refit", DataType::UInt32, false));
+        fields.push(Field::new("family", DataType::Utf8, false));
+        let fitted = Arc::new(Schema::new(fields.clone()));
+        let mut with_call = fields;
+        if groups.len() >= 2 {
+            with_call.push(Field::new(CALLED, DataType::Boolean, false));
+        }
+        Self {
+            groups: groups.to_vec(),
+            fitted,
+            called: Arc::new(Schema::new(with_call)),
+        }
+    }
+
+    /// Schema written by pass 2 (no `called` column yet).
+    pub fn fitted_schema(&self) -> SchemaRef {
+        self.fitted.clone()
+    }
+
+    /// Schema of the published table.
+    pub fn called_schema(&self) -> SchemaRef {
+        self.called.clone()
+    }
+
+    /// Whether the table has a contrast (and so `pep` and `called`).
+    pub fn has_contrast(&self) -> bool {
+        self.groups.len() >= 2
+    }
+
+    /// One record batch (without `called`) from regions and their fits, in order.
+    pub fn batch(
+        &self,
+        regions: &[Region],
+        fits: &[RegionFit],
+        sample_group: &[usize],
+    ) -> Result<RecordBatch, arrow_schema::ArrowError> {
+        let rows = regions.len();
+        let g_count = self.groups.len();
+        let mut id = StringBuilder::new();
+        let mut chrom = StringBuilder::new();
+        let mut start = UInt64Builder::with_capacity(rows);
+        let mut end = UInt64Builder::with_capacity(rows);
+        let mut n_sites = UInt32Builder::with_capacity(rows);
+        let mut n_samples = UInt32Builder::with_capacity(rows);
+        let mut coverage: Vec<UInt64Builder> = (0..g_count)
+            .map(|_| UInt64Builder::with_capacity(rows))
+            .collect();
+        let mut raw: Vec<Float64Builder> = (0..g_count)
+            .map(|_| Float64Builder::with_capacity(rows))
+            .collect();
+        let mut theta: Vec<Float64Builder> = (0..g_count * 4)
+            .map(|_| Float64Builder::with_capacity(rows))
+            .collect();
+        let delta_cols = if g_count > 2 { 6 } else { 4 };
+        let mut delta: Vec<Float64Builder> = (0..(g_count.saturating_sub(1)) * delta_cols)
+            .map(|_| Float64Builder::with_capacity(rows))
+            .collect();
+        let mut prob_dm = Float64Builder::with_capacity(rows);
+        let mut lfsr = Float64Builder::with_capacity(rows);
+        let mut pep = Float64Builder::with_capacity(rows);
+        let mut phi_mean = Float64Builder::with_capacity(rows);
+        let mut phi_sd = Float64Builder::with_capacity(rows);
+        let mut elbo = Float64Builder::with_capacity(rows);
+        let mut iterations = UInt32Builder::with_capacity(rows);
+        let mut converged = BooleanBuilder::with_capacity(rows);
+        let mut khat = Float64Builder::with_capacity(rows);
+        let mut khat_threshold = Float64Builder::with_capacity(rows);
+        let mut reliable = BooleanBuilder::with_capacity(rows);
+        let mut refit = UInt32Builder::with_capacity(rows);
+        let mut family = StringBuilder::new();
+        let mut cov_sum = vec![0u64; g_count];
+        let mut m_sum = vec![0u64; g_count];
+        for (region, fit) in regions.iter().zip(fits) {
+            id.append_value(&region.id);
+            chrom.append_value(&region.chrom);
+            start.append_value(region.start);
+            end.append_value(region.end);
+            n_sites.append_value(region.n_sites() as u32);
+            let s_count = sample_group.len();
+            let mut covered = vec![false; s_count];
+            cov_sum.fill(0);
+            m_sum.fill(0);
+            for (cell, (&m, &n)) in region.methylated.iter().zip(&region.coverage).enumerate() {
+                let s = cell % s_count;
+                covered[s] |= n > 0;
+                cov_sum[sample_group[s]] += u64::from(n);
+                m_sum[sample_group[s]] += u64::from(m);
+            }
+            n_samples.append_value(covered.iter().filter(|&&c| c).count() as u32);
+            for g in 0..g_count {
+                coverage[g].append_value(cov_sum[g]);
+                raw[g].append_value(if cov_sum[g] > 0 {
+                    m_sum[g] as f64 / cov_sum[g] as f64
+                } else {
+                    f64::NAN
+                });
+                let t = &fit.theta[g];
+                for (k, v) in [t.mean, t.sd, t.q025, t.q975].into_iter().enumerate() {
+                    theta[g * 4 + k].append_value(v);
+                }
+            }
+            for (d_idx, d) in fit.delta.iter().enumerate() {
+                let s = &d.summary;
+                let mut vals = vec![s.mean, s.sd, s.q025, s.q975];
+                if g_count > 2 {
+                    vals.push(d.prob_dm);
+                    vals.push(d.lfsr);
+                }
+                for (k, v) in vals.into_iter().enumerate() {
+                    delta[d_idx * delta_cols + k].append_value(v);
+                }
+            }
+            if g_count >= 2 {
+                prob_dm.append_value(fit.prob_dm);
+                if g_count == 2 {
+                    lfsr.append_value(fit.delta[0].lfsr);
+                }
+                pep.append_value(fit.pep);
+            }
+            phi_mean.append_value(fit.phi_mean);
+            phi_sd.append_value(fit.phi_sd);
+            elbo.append_value(fit.elbo);
+            iterations.append_value(fit.iterations);
+            converged.append_value(fit.converged);
+            khat.append_value(fit.khat);
+            khat_threshold.append_value(fit.khat_threshold);
+            reliable.append_value(fit.reliable);
+            refit.append_value(u32::from(fit.refit));
+            family.append_value(match fit.family {
+                methvb_model::Family::Structured => "structured",
+                methvb_model::Family::MeanField => "mean-field",
+            });
+        }
+        let mut columns: Vec<ArrayRef> = vec![
+            Arc::new(id.finish()),
+            Arc::new(chrom.finish()),
+            Arc::new(start.finish()),
+            Arc::new(end.finish()),
+            Arc::new(n_sites.finish()),
+            Arc::new(n_samples.finish()),
+        ];
+        columns.extend(
+            coverage
+                .iter_mut()
+                .map(|b| Arc::new(b.finish()) as ArrayRef),
+        );
+        columns.extend(raw.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
+        columns.extend(theta.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
+        columns.extend(delta.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
+        if g_count >= 2 {
+            columns.push(Arc::new(prob_dm.finish()));
+            if g_count == 2 {
+                columns.push(Arc::new(lfsr.finish()));
+            }
+            columns.push(Arc::new(pep.finish()));
+        }
+        for b in [&mut phi_mean, &mut phi_sd, &mut elbo] {
+            columns.push(Arc::new(b.finish()));
+        }
+        columns.push(Arc::new(iterations.finish()));
+        columns.push(Arc::new(converged.finish()));
+        columns.push(Arc::new(khat.finish()));
+        columns.push(Arc::new(khat_threshold.finish()));
+        columns.push(Arc::new(reliable.finish()));
+        columns.push(Arc::new(refit.finish()));
+        columns.push(Arc::new(family.finish()));
+        RecordBatch::try_new(self.fitted.clone(), columns)
+    }
+
+    /// `batch` (from [`Self::fitted_schema`]) with the `called` column appended.
+    pub fn with_calls(
+        &self,
+        batch: &RecordBatch,
+        called: &[bool],
+    ) -> Result<RecordBatch, arrow_schema::ArrowError> {
+        let mut columns = batch.columns().to_vec();
+        columns.push(Arc::new(BooleanArray::from(called.to_vec())));
+        RecordBatch::try_new(self.called.clone(), columns)
+    }
+}
+
+/// Column-name prefixes of the contrasts: `delta` for two groups, `delta_<group>` for more.
+fn delta_prefixes(groups: &[String]) -> Vec<String> {
+    match groups.len() {
+        0 | 1 => Vec::new(),
+        2 => vec!["delta".to_string()],
+        _ => groups[1..].iter().map(|g| format!("delta_{g}")).collect(),
+    }
+}
