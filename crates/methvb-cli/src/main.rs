@@ -2,6 +2,7 @@
 //! variational Bayes. This binary only parses arguments, wires the library crates together and
 //! reports errors; the work lives in `methvb-io`, `methvb-model` and `methvb-sim`.
 
+mod gather;
 mod inputs;
 mod pipeline;
 mod results;
@@ -37,6 +38,8 @@ enum Command {
     Hyper(run::HyperCmdArgs),
     /// Pass 2 only: fit regions (optionally some chromosomes) with a given Theta.
     Fit(run::FitArgs),
+    /// Concatenate `fit` shards into one table, recomputing the FDR calls over all of them.
+    Gather(gather::GatherArgs),
     /// Simulate a dataset (bedMethyl per sample, sample sheet, regions, truth) from the model.
     Simulate(simulate::SimulateArgs),
 }
@@ -57,6 +60,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run::run(args, cli.quiet),
         Command::Hyper(args) => run::hyper(args, cli.quiet),
         Command::Fit(args) => run::fit(args, cli.quiet),
+        Command::Gather(args) => gather::run(args, cli.quiet),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -385,6 +385,20 @@ mod tests {
     }
 
     #[test]
+    fn corrupt_bgzf_block_is_a_compression_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut bgz = bgzip(&text());
+        // Damage the deflate data of the first block; the EOF marker stays intact.
+        for b in &mut bgz[40..56] {
+            *b ^= 0x5a;
+        }
+        let p = dir.path().join("bad.bgz");
+        std::fs::write(&p, &bgz).unwrap();
+        let err = read_all(&p).unwrap_err();
+        assert!(matches!(err.kind, ErrorKind::Compression(_)), "{err}");
+    }
+
+    #[test]
     fn missing_file_is_io() {
         let err = open(Path::new("/nonexistent/x.bed")).err().unwrap();
         assert!(matches!(err.kind, ErrorKind::Io(_)));

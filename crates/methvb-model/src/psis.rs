@@ -21,7 +21,7 @@ pub fn gpd_fit(x: &[f64]) -> Option<GpdFit> {
         return None;
     }
     let xmax = x[n - 1];
-    if !(xmax > 0.0) || x.iter().any(|v| !v.is_finite()) {
+    if xmax.is_nan() || xmax <= 0.0 || x.iter().any(|v| !v.is_finite()) {
         return None;
     }
     let prior = 3.0;
@@ -29,7 +29,7 @@ pub fn gpd_fit(x: &[f64]) -> Option<GpdFit> {
     // First quartile, `x[floor(n/4 + 0.5)]` in R's 1-based indexing.
     let q_idx = ((n as f64 / 4.0 + 0.5).floor() as usize).clamp(1, n) - 1;
     let mut xstar = x[q_idx];
-    if !(xstar > 0.0) {
+    if xstar.is_nan() || xstar <= 0.0 {
         // Ties at zero: fall back to the smallest positive value (loo would divide by zero).
         xstar = x.iter().copied().find(|v| *v > 0.0).unwrap_or(xmax);
     }

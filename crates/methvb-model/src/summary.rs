@@ -236,7 +236,7 @@ pub fn fit_region(
 ) -> Result<RegionFit, ModelError> {
     data.validate()?;
     theta.validate()?;
-    if !(opts.delta0 >= 0.0) || opts.n_draws < 2 || opts.n_psis_draws < 25 {
+    if opts.delta0.is_nan() || opts.delta0 < 0.0 || opts.n_draws < 2 || opts.n_psis_draws < 25 {
         return Err(ModelError::Options(
             "need delta0 >= 0, n_draws >= 2, n_psis_draws >= 25".into(),
         ));
@@ -248,7 +248,7 @@ pub fn fit_region(
     let k0 = khat_of(data, theta, &first.q, n_psis, &mut rng);
     let mut best: (VbFit, f64, f64) = (first, k0, khat_threshold(n_psis));
     let mut rung = 0u8;
-    while !(best.1 <= best.2) && rung < opts.max_refit {
+    while (best.1.is_nan() || best.1 > best.2) && rung < opts.max_refit {
         rung += 1;
         vb.family = Family::Structured;
         vb.max_iter = vb.max_iter.saturating_mul(2);

@@ -97,3 +97,51 @@ impl<W: Write> Write for BgzfWriter<W> {
         self.inner.flush()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+
+    use rand::{RngExt, SeedableRng};
+
+    use super::*;
+
+    /// Splits a BGZF stream into blocks, checking each header's `BC` size field.
+    fn blocks(bytes: &[u8]) -> Vec<&[u8]> {
+        let mut out = Vec::new();
+        let mut at = 0;
+        while at < bytes.len() {
+            let h = &bytes[at..];
+            assert_eq!(h[..4], [0x1f, 0x8b, 8, 4]);
+            assert_eq!(h[12..16], [b'B', b'C', 2, 0]);
+            let size = usize::from(u16::from_le_bytes([h[16], h[17]])) + 1;
+            out.push(&h[..size]);
+            at += size;
+        }
+        out
+    }
+
+    #[test]
+    fn compressible_and_incompressible_data_round_trip() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+        let noise: Vec<u8> = (0..200_000).map(|_| rng.random()).collect();
+        let text: Vec<u8> = b"chr1\t10\t11\tm\n".repeat(20_000);
+        for data in [noise, text, Vec::new()] {
+            let mut w = BgzfWriter::new(Vec::new());
+            // Odd-sized writes cross block boundaries.
+            for chunk in data.chunks(7_777) {
+                w.write_all(chunk).unwrap();
+            }
+            let bytes = w.finish().unwrap();
+            let bl = blocks(&bytes);
+            assert_eq!(*bl.last().unwrap(), EOF_BLOCK);
+            assert_eq!(bl.len(), data.len().div_ceil(BLOCK_DATA) + 1);
+            assert!(bl.iter().all(|b| b.len() <= MAX_BLOCK));
+            let mut back = Vec::new();
+            flate2::read::MultiGzDecoder::new(&bytes[..])
+                .read_to_end(&mut back)
+                .unwrap();
+            assert_eq!(back, data);
+        }
+    }
+}

@@ -18,7 +18,9 @@
 //!   coverage_size)` drawn as `Poisson(Gamma(size, mean/size))`; `p ~ Beta(pi kappa,
 //!   (1 - pi) kappa)`, `m ~ Binomial(n, p)`.
 //!
-//! `theta.pi0` is not used: the share of DMRs is `dmr_fraction`.
+//! `theta.pi0` is not used: the share of DMRs is `dmr_fraction`. DMR status is per region
+//! (with more than two groups, all `b_g` of a DMR come from the slab), whereas MODEL.md's prior
+//! mixes each `b_g` independently; with two groups the two agree.
 //!
 //! # Realistic mode: departures from the model
 //! Same layout and the same draws of `a`, `b`, `w`, `k` and the innovations `v_j` as model mode

@@ -137,6 +137,12 @@ pub fn simulate(cfg: &SimConfig) -> SimData {
 
 /// Simulates a dataset, validating the configuration first.
 ///
+/// The random draws of region `i` (its gap and sites, its parameters, its counts) come from
+/// three streams derived from `(cfg.seed, i)` only: the thread count, the other regions and
+/// (for the parameters) the number of samples do not change them. Its coordinates also depend
+/// on the regions before it on its contig; regions are dealt to contigs in order, `n_regions /
+/// n_contigs` each (the first contigs take the remainder).
+///
 /// # Examples
 /// ```
 /// use methvb_sim::{SimConfig, SimMode, try_simulate};
@@ -151,10 +157,6 @@ pub fn simulate(cfg: &SimConfig) -> SimData {
 /// assert_eq!(r.true_delta[0], r.true_theta[1] - r.true_theta[0]);
 /// # Ok::<(), methvb_sim::SimError>(())
 /// ```
-///
-/// Each region's layout, parameters and counts come from three random streams derived from
-/// `(cfg.seed, region index)` only, so a region does not change when other settings that do not
-/// concern it change (e.g. sample counts leave a region's parameters unchanged).
 pub fn try_simulate(cfg: &SimConfig) -> Result<SimData, SimError> {
     cfg.validate()?;
     let g_count = cfg.group_names.len();

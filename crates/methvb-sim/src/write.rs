@@ -24,7 +24,6 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use rand::RngExt;
 use rand_distr::{Binomial, Distribution, Hypergeometric};
 use serde::{Deserialize, Serialize};
 
@@ -174,8 +173,6 @@ fn write_sample(
                         .sample(rng);
                     // Both are bounded by n (a u32).
                     let (n_plus, m_plus) = (n_plus as u32, m_plus as u32);
-                    // Keep the stream length independent of the outcome.
-                    let _: u32 = rng.random();
                     if n_plus > 0 {
                         record(out, &region.chrom, pos, '+', n_plus, m_plus)
                             .map_err(io_err(path))?;

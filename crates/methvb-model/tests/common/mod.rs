@@ -55,6 +55,7 @@ pub fn truth_theta() -> Theta {
 /// Draws `n` regions from the generative model: `n_sites` sites, samples split evenly over
 /// `n_groups` groups (`per_group` each), coverage ~ Poisson(mean_cov), a fraction `missing` of
 /// cells set to 0 coverage.
+#[allow(clippy::too_many_arguments)] // a test helper: the arguments are the design
 pub fn simulate(
     theta: &Theta,
     n: usize,
