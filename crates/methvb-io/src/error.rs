@@ -140,4 +140,7 @@ pub enum ErrorKind {
     /// Writing an output failed.
     #[error("writing output: {0}")]
     Output(String),
+    /// A BAM/SAM input is malformed or cannot be used (methvb-bam).
+    #[error("BAM: {0}")]
+    Bam(String),
 }

@@ -139,6 +139,21 @@ impl AtomicParquetWriter {
     }
 }
 
+/// Drains `merger` into `writer` in batches of `batch_rows`; returns the rows written.
+/// The caller still calls [`AtomicParquetWriter::finish`].
+pub fn write_merged(
+    merger: &mut crate::merge::SiteMerger,
+    writer: &mut AtomicParquetWriter,
+    batch_rows: usize,
+) -> Result<u64, ReadError> {
+    let mut rows = 0;
+    while let Some(b) = merger.next_batch(batch_rows)? {
+        writer.write(&b)?;
+        rows += b.num_rows() as u64;
+    }
+    Ok(rows)
+}
+
 impl Drop for AtomicParquetWriter {
     fn drop(&mut self) {
         self.writer = None;
@@ -251,6 +266,33 @@ mod tests {
             }
         }
         out
+    }
+
+    #[test]
+    fn write_merged_drains_the_merger() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("m.parquet");
+        let src: Vec<Box<dyn SiteSource + Send>> = vec![Box::new(VecSource::new(
+            "a",
+            &[("c", 1, 0, 1), ("c", 2, 1, 1), ("d", 0, 1, 2)],
+        ))];
+        let mut mg = SiteMerger::new(src, ContigOrder::Learned).unwrap();
+        let mut w = AtomicParquetWriter::create(&out, mg.schema(), vec![], 10).unwrap();
+        assert_eq!(write_merged(&mut mg, &mut w, 2).unwrap(), 3);
+        assert_eq!(w.finish().unwrap(), 3);
+        let r = ParquetRecordBatchReaderBuilder::try_new(File::open(&out).unwrap())
+            .unwrap()
+            .build()
+            .unwrap();
+        let back: Vec<RecordBatch> = r.map(|b| b.unwrap()).collect();
+        assert_eq!(
+            rows_of(&back),
+            vec![
+                ("c".to_string(), 1, vec![0, 1]),
+                ("c".to_string(), 2, vec![1, 1]),
+                ("d".to_string(), 0, vec![1, 2]),
+            ]
+        );
     }
 
     #[test]

@@ -1016,6 +1016,23 @@ mod tests {
     }
 
     #[test]
+    fn groups_from_schema_metadata() {
+        let schema = site_schema(
+            &["a".into(), "b".into(), "c".into()],
+            &["t".into(), "n".into(), "t".into()],
+        );
+        let filters = RegionFilters {
+            min_samples_per_group: 1,
+            ..Default::default()
+        };
+        let rb = RegionBuilder::for_schema(RegionSpec::default(), filters, &schema).unwrap();
+        assert_eq!(rb.group_of_sample, [0, 1, 0]);
+        assert_eq!(rb.n_groups(), 2);
+        let bare = Schema::empty();
+        assert!(RegionBuilder::for_schema(RegionSpec::default(), filters, &bare).is_err());
+    }
+
+    #[test]
     fn min_samples_per_group_needs_enough_samples() {
         let e = RegionBuilder::new(
             RegionSpec::default(),

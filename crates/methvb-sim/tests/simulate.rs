@@ -643,3 +643,21 @@ fn realistic_mode_departs_from_the_model_as_documented() {
         );
     }
 }
+
+#[test]
+fn config_json_fills_defaults_and_rejects_unknown_keys() {
+    let cfg: SimConfig = serde_json::from_str(
+        r#"{"n_regions": 10, "mode": "realistic", "realistic": {"outlier_rate": 0.1}}"#,
+    )
+    .unwrap();
+    let mut expect = SimConfig {
+        n_regions: 10,
+        mode: SimMode::Realistic,
+        ..SimConfig::default()
+    };
+    expect.realistic.outlier_rate = 0.1;
+    assert_eq!(cfg, expect);
+    let round: SimConfig = serde_json::from_str(&serde_json::to_string(&expect).unwrap()).unwrap();
+    assert_eq!(round, expect);
+    assert!(serde_json::from_str::<SimConfig>(r#"{"n_region": 10}"#).is_err());
+}

@@ -1,0 +1,127 @@
+"""Shared fixtures: the methvb binary, one simulated dataset and one `methvb run` on it.
+
+The binary is $METHVB (default: target/debug/methvb of this checkout). The dataset is simulated
+into a temporary directory with a fixed seed, unless $METHVB_TEST_DATA names a directory holding
+samples.tsv, regions.bed and truth.tsv (e.g. one written by `methvb simulate`).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+# Settings of the simulated dataset and of the reference run. The workflow test fits the same
+# data with the same seed and options, so its gathered table must equal this run's.
+SIM_REGIONS = 300
+SIM_SEED = 20261125
+RUN_SEED = 7
+
+
+def run_cmd(args: list[str], cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Runs a command, failing the test with its output if it exits non-zero."""
+    proc = subprocess.run(
+        [str(a) for a in args],
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+    )
+    if proc.returncode != 0:
+        pytest.fail(
+            f"command failed ({proc.returncode}): {' '.join(map(str, args))}\n"
+            f"--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}"
+        )
+    return proc
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A methvb input dataset."""
+
+    dir: Path
+    samples: Path
+    regions: Path
+    truth: Path
+
+    def groups(self) -> dict[str, list[str]]:
+        """Group -> sample names, groups in sheet order (the reference group first)."""
+        groups: dict[str, list[str]] = {}
+        with open(self.samples, newline="") as fh:
+            for row in csv.DictReader(fh, delimiter="\t"):
+                groups.setdefault(row["group"], []).append(row["sample"])
+        return groups
+
+    def contigs(self) -> list[str]:
+        """Contigs of the regions BED in file order."""
+        seen: list[str] = []
+        with open(self.regions) as fh:
+            for line in fh:
+                chrom = line.split("\t", 1)[0]
+                if line.strip() and chrom not in seen:
+                    seen.append(chrom)
+        return seen
+
+
+@dataclass(frozen=True)
+class Run:
+    """Outputs of one `methvb run`."""
+
+    dir: Path
+    regions: Path
+    hyper: Path
+    run_json: Path
+
+    def info(self) -> dict:
+        return json.loads(self.run_json.read_text())
+
+    def hyper_info(self) -> dict:
+        return json.loads(self.hyper.read_text())
+
+
+@pytest.fixture(scope="session")
+def methvb() -> Path:
+    path = Path(os.environ.get("METHVB", REPO / "target" / "debug" / "methvb"))
+    if not path.is_absolute():
+        path = (REPO / path).resolve()
+    if not (path.is_file() and os.access(path, os.X_OK)):
+        pytest.fail(
+            f"methvb binary not found at {path}: build it with `cargo build -p methvb-cli` "
+            "or set METHVB"
+        )
+    return path
+
+
+@pytest.fixture(scope="session")
+def dataset(methvb: Path, tmp_path_factory: pytest.TempPathFactory) -> Dataset:
+    given = os.environ.get("METHVB_TEST_DATA")
+    if given:
+        d = Path(given).resolve()
+    else:
+        d = tmp_path_factory.mktemp("sim")
+        run_cmd([methvb, "--quiet", "simulate", "--out", d, "--regions", SIM_REGIONS, "--seed", SIM_SEED])
+    ds = Dataset(dir=d, samples=d / "samples.tsv", regions=d / "regions.bed", truth=d / "truth.tsv")
+    for f in (ds.samples, ds.regions, ds.truth):
+        if not f.is_file():
+            pytest.fail(f"test dataset incomplete: {f} is missing")
+    return ds
+
+
+@pytest.fixture(scope="session")
+def reference_run(methvb: Path, dataset: Dataset, tmp_path_factory: pytest.TempPathFactory) -> Run:
+    out = tmp_path_factory.mktemp("run")
+    run_cmd(
+        [methvb, "--quiet", "run", "--samples", dataset.samples, "--regions", dataset.regions,
+         "--out", out, "--seed", RUN_SEED]
+    )
+    run = Run(dir=out, regions=out / "regions.parquet", hyper=out / "hyper.json", run_json=out / "run.json")
+    for f in (run.regions, run.hyper, run.run_json):
+        assert f.is_file(), f"methvb run did not write {f}"
+    return run

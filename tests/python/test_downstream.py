@@ -1,0 +1,273 @@
+"""Downstream use of `methvb run`'s regions.parquet with real clients: pyarrow and DuckDB.
+
+Checks the schema, the key-value metadata, the row count and call counts against run.json, the
+raw ratios against an independent recomputation in SQL from `methvb sites`, internal
+consistency of the posterior summaries, and the coverage of the true effects of the simulation.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+
+from conftest import RUN_SEED, Dataset, Run, run_cmd
+
+
+def expected_schema(groups: list[str]) -> list[tuple[str, pa.DataType]]:
+    cols: list[tuple[str, pa.DataType]] = [
+        ("region_id", pa.string()),
+        ("chrom", pa.string()),
+        ("start", pa.uint64()),
+        ("end", pa.uint64()),
+        ("n_sites", pa.uint32()),
+        ("n_samples", pa.uint32()),
+    ]
+    cols += [(f"coverage_{g}", pa.uint64()) for g in groups]
+    cols += [(f"raw_{g}", pa.float64()) for g in groups]
+    for g in groups:
+        cols += [(f"theta_{g}_{s}", pa.float64()) for s in ("mean", "sd", "q025", "q975")]
+    cols += [(f"delta_{s}", pa.float64()) for s in ("mean", "sd", "q025", "q975")]
+    cols += [
+        ("prob_dm", pa.float64()),
+        ("lfsr", pa.float64()),
+        ("pep", pa.float64()),
+        ("phi_mean", pa.float64()),
+        ("phi_sd", pa.float64()),
+        ("elbo", pa.float64()),
+        ("iterations", pa.uint32()),
+        ("converged", pa.bool_()),
+        ("khat", pa.float64()),
+        ("khat_threshold", pa.float64()),
+        ("reliable", pa.bool_()),
+        ("refit", pa.uint32()),
+        ("family", pa.string()),
+        ("called", pa.bool_()),
+    ]
+    return cols
+
+
+DUCKDB_TYPE = {
+    pa.string(): "VARCHAR",
+    pa.uint64(): "UBIGINT",
+    pa.uint32(): "UINTEGER",
+    pa.float64(): "DOUBLE",
+    pa.bool_(): "BOOLEAN",
+}
+
+
+@pytest.fixture(scope="module")
+def table(reference_run: Run) -> pa.Table:
+    return pq.read_table(reference_run.regions)
+
+
+@pytest.fixture(scope="module")
+def con() -> duckdb.DuckDBPyConnection:
+    c = duckdb.connect()
+    yield c
+    c.close()
+
+
+def test_schema_with_pyarrow(table: pa.Table, dataset: Dataset) -> None:
+    groups = list(dataset.groups())
+    assert groups == ["control", "treated"]
+    got = [(f.name, f.type) for f in table.schema]
+    assert got == expected_schema(groups)
+    assert all(not f.nullable for f in table.schema), "every column is declared non-null"
+
+
+def test_schema_with_duckdb(con, reference_run: Run, dataset: Dataset) -> None:
+    rows = con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [str(reference_run.regions)]).fetchall()
+    got = [(r[0], r[1]) for r in rows]
+    want = [(name, DUCKDB_TYPE[t]) for name, t in expected_schema(list(dataset.groups()))]
+    assert got == want
+
+
+def test_rows_match_run_json_and_regions_bed(con, table: pa.Table, reference_run: Run, dataset: Dataset) -> None:
+    info = reference_run.info()
+    used = info["pass2"]["pass"]["regions_used"]
+    assert table.num_rows == used
+    (n,) = con.execute("SELECT count(*) FROM read_parquet(?)", [str(reference_run.regions)]).fetchone()
+    assert n == used
+    # Every simulated region has enough sites, so every BED region is reported, in BED order,
+    # with the BED's 0-based half-open coordinates and its name as region_id.
+    bed = [line.rstrip("\n").split("\t") for line in dataset.regions.read_text().splitlines() if line.strip()]
+    assert used == len(bed) == info["pass2"]["pass"]["regions"]["regions_emitted"]
+    assert table.column("region_id").to_pylist() == [b[3] for b in bed]
+    assert table.column("chrom").to_pylist() == [b[0] for b in bed]
+    assert table.column("start").to_pylist() == [int(b[1]) for b in bed]
+    assert table.column("end").to_pylist() == [int(b[2]) for b in bed]
+
+
+def test_metadata(con, reference_run: Run, methvb) -> None:
+    kv = {k.decode(): v.decode() for k, v in pq.read_metadata(reference_run.regions).metadata.items()}
+    info = reference_run.info()
+    version = run_cmd([methvb, "--version"]).stdout.split()[-1]
+    assert kv["methvb.version"] == version == info["version"]
+    assert kv["methvb.model_version"] == info["model_version"]
+    assert kv["methvb.command"] == info["command"]
+    assert kv["methvb.command"].split()[:2] == [str(methvb), "run"]
+    assert int(kv["methvb.seed"]) == RUN_SEED == info["seed"]
+    # Exact float round trip: the Theta of the file is the one of hyper.json and run.json.
+    theta = json.loads(kv["methvb.theta"])
+    assert theta == reference_run.hyper_info()["theta"] == info["theta"]
+    assert set(theta) == {"mu_a", "sd_a", "pi0", "sd_b0", "sd_b1", "mu_w", "sd_w", "mu_k", "sd_k"}
+    assert float(kv["methvb.delta0"]) == info["fit_options"]["delta0"] == 0.1
+    assert float(kv["methvb.fdr"]) == info["fdr"] == 0.05
+    # DuckDB reads the same key-value metadata.
+    rows = con.execute(
+        "SELECT decode(key), decode(value) FROM parquet_kv_metadata(?) WHERE decode(key) LIKE 'methvb.%'",
+        [str(reference_run.regions)],
+    ).fetchall()
+    assert dict(rows) == {k: v for k, v in kv.items() if k.startswith("methvb.")}
+
+
+def test_pyarrow_and_duckdb_agree(con, table: pa.Table, reference_run: Run) -> None:
+    via_duckdb = con.execute("SELECT * FROM read_parquet(?)", [str(reference_run.regions)]).arrow()
+    if isinstance(via_duckdb, pa.RecordBatchReader):
+        via_duckdb = via_duckdb.read_all()
+    assert via_duckdb.column_names == table.column_names
+    for name in table.column_names:
+        assert via_duckdb.column(name).to_pylist() == table.column(name).to_pylist(), name
+
+
+def test_call_counts_match_run_json(table: pa.Table, reference_run: Run) -> None:
+    p2 = reference_run.info()["pass2"]
+    rows = table.to_pylist()
+    assert sum(r["called"] for r in rows) == p2["regions_called"]
+    assert sum(not r["reliable"] for r in rows) == p2["regions_unreliable"]
+    assert sum(not r["converged"] for r in rows) == p2["regions_not_converged"]
+    # The call set is the largest PEP-sorted prefix (cut between distinct PEPs) whose mean PEP
+    # is within the target FDR.
+    fdr = reference_run.info()["fdr"]
+    pep = sorted(r["pep"] for r in rows)
+    best = 0
+    for k in range(1, len(pep) + 1):
+        if (k == len(pep) or pep[k] != pep[k - 1]) and sum(pep[:k]) / k <= fdr:
+            best = k
+    called = sorted(r["pep"] for r in rows if r["called"])
+    assert called == pep[:best]
+    if called:
+        print(f"\n{len(called)} regions called, mean PEP {sum(called) / len(called):.4f}")
+
+
+def test_raw_and_coverage_match_sites_recomputed_in_duckdb(
+    con, methvb, dataset: Dataset, reference_run: Run, tmp_path
+) -> None:
+    sites = tmp_path / "sites.parquet"
+    run_cmd([methvb, "--quiet", "sites", "--samples", dataset.samples, "--out", sites])
+    groups = dataset.groups()
+    # The run's site filter (defaults): a site needs >= 1 read in >= 1 sample of every group.
+    keep = " AND ".join(
+        "(" + " + ".join(f'("{s}_n" > 0)::INT' for s in samples) + ") >= 1" for samples in groups.values()
+    )
+    covered = " + ".join(f'(sum("{s}_n") > 0)::INT' for samples in groups.values() for s in samples)
+    aggs = []
+    for g, samples in groups.items():
+        m = " + ".join(f'"{s}_m"' for s in samples)
+        n = " + ".join(f'"{s}_n"' for s in samples)
+        aggs.append(f"sum({n}) AS coverage_{g}, sum({m}) / sum({n}) AS raw_{g}")
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE bed AS SELECT * FROM read_csv(?, delim='\t', header=false, "
+        "columns={'chrom': 'VARCHAR', 'start': 'UBIGINT', 'end': 'UBIGINT', 'name': 'VARCHAR'})",
+        [str(dataset.regions)],
+    )
+    sql = f"""
+        WITH s AS (SELECT * FROM read_parquet(?) WHERE {keep}),
+        mine AS (
+            SELECT b.name AS region_id, count(*) AS n_sites, {covered} AS n_samples, {", ".join(aggs)}
+            FROM s JOIN bed b ON s.chrom = b.chrom AND s.pos >= b.start AND s.pos < b."end"
+            GROUP BY b.name
+        )
+        SELECT mine.*, {", ".join(f"r.coverage_{g} AS r_coverage_{g}, r.raw_{g} AS r_raw_{g}" for g in groups)},
+               r.n_sites AS r_n_sites, r.n_samples AS r_n_samples
+        FROM mine JOIN read_parquet(?) r USING (region_id)
+    """
+    rows = con.execute(sql, [str(sites), str(reference_run.regions)]).fetchall()
+    cols = [d[0] for d in con.description]
+    rows = [dict(zip(cols, r)) for r in rows]
+    assert len(rows) == reference_run.info()["pass2"]["pass"]["regions_used"]
+    for r in rows:
+        assert r["n_sites"] == r["r_n_sites"], r["region_id"]
+        assert r["n_samples"] == r["r_n_samples"], r["region_id"]
+        for g in groups:
+            assert r[f"coverage_{g}"] == r[f"r_coverage_{g}"], r["region_id"]
+            assert math.isclose(r[f"raw_{g}"], r[f"r_raw_{g}"], rel_tol=1e-12, abs_tol=1e-15), r["region_id"]
+
+
+def test_posterior_summaries_are_consistent(table: pa.Table, dataset: Dataset) -> None:
+    groups = list(dataset.groups())
+    n_samples = sum(len(s) for s in dataset.groups().values())
+    eps = 1e-12
+    for r in table.to_pylist():
+        rid = r["region_id"]
+        assert r["start"] < r["end"], rid
+        for g in groups:
+            lo, mean, hi, sd = (r[f"theta_{g}_{s}"] for s in ("q025", "mean", "q975", "sd"))
+            assert 0.0 <= lo <= mean <= hi <= 1.0, rid
+            assert sd > 0.0, rid
+            assert 0.0 <= r[f"raw_{g}"] <= 1.0, rid
+        lo, mean, hi = r["delta_q025"], r["delta_mean"], r["delta_q975"]
+        assert -1.0 <= lo <= mean <= hi <= 1.0, rid
+        assert r["delta_sd"] > 0.0, rid
+        # delta = theta_treated - theta_control draw by draw, so the means subtract exactly.
+        assert math.isclose(mean, r["theta_treated_mean"] - r["theta_control_mean"], abs_tol=1e-9), rid
+        for p in ("prob_dm", "lfsr", "pep"):
+            assert 0.0 <= r[p] <= 1.0, (rid, p)
+        assert r["lfsr"] <= 0.5 + eps, rid
+        assert math.isclose(r["pep"], 1.0 - r["prob_dm"], abs_tol=eps), rid
+        assert 0.0 <= r["phi_mean"] <= 1.0 and r["phi_sd"] >= 0.0, rid
+        assert math.isfinite(r["elbo"]) and r["elbo"] < 0.0, rid
+        assert 0.0 < r["khat_threshold"] <= 0.7, rid
+        assert r["reliable"] == (r["khat"] <= r["khat_threshold"]), rid
+        assert r["iterations"] > 0 and r["family"] == "structured", rid
+        assert r["n_samples"] == n_samples and r["n_sites"] >= 3, rid
+
+
+def test_duckdb_sql_filter_on_called_regions(con, table: pa.Table, reference_run: Run) -> None:
+    got = con.execute(
+        "SELECT region_id, prob_dm, delta_mean FROM read_parquet(?) WHERE called "
+        "ORDER BY prob_dm DESC, region_id",
+        [str(reference_run.regions)],
+    ).fetchall()
+    called = table.filter(pc.field("called"))
+    want = sorted(
+        zip(called.column("region_id").to_pylist(), called.column("prob_dm").to_pylist(),
+            called.column("delta_mean").to_pylist()),
+        key=lambda t: (-t[1], t[0]),
+    )
+    assert got == want
+    assert len(got) == reference_run.info()["pass2"]["regions_called"] > 0
+    # Called regions are the ones most likely to differ by more than delta0.
+    (max_uncalled,) = con.execute(
+        "SELECT max(prob_dm) FROM read_parquet(?) WHERE NOT called", [str(reference_run.regions)]
+    ).fetchone()
+    assert min(p for _, p, _ in got) >= max_uncalled
+
+
+def test_delta_intervals_cover_the_truth(con, dataset: Dataset, reference_run: Run) -> None:
+    (n, covered, n_dmr, called, true_calls) = con.execute(
+        """
+        SELECT count(*),
+               count(*) FILTER (WHERE r.delta_q025 <= t.true_delta_treated
+                                  AND t.true_delta_treated <= r.delta_q975),
+               count(*) FILTER (WHERE t.is_dmr),
+               count(*) FILTER (WHERE r.called),
+               count(*) FILTER (WHERE r.called AND t.is_dmr)
+        FROM read_parquet(?) r
+        JOIN read_csv(?, delim='\t', header=true) t USING (region_id)
+        """,
+        [str(reference_run.regions), str(dataset.truth)],
+    ).fetchone()
+    assert n == reference_run.info()["pass2"]["pass"]["regions_used"] and n >= 200
+    coverage = covered / n
+    print(
+        f"\n95% intervals of delta cover true_delta_treated in {covered}/{n} regions ({coverage:.3f}); "
+        f"{called} called, {true_calls} of them true DMRs, of {n_dmr} simulated DMRs"
+    )
+    assert coverage >= 0.85
