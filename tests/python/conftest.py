@@ -1,8 +1,9 @@
 """Shared fixtures: the methvb binary, one simulated dataset and one `methvb run` on it.
 
-The binary is $METHVB (default: target/debug/methvb of this checkout). The dataset is simulated
-into a temporary directory with a fixed seed, unless $METHVB_TEST_DATA names a directory holding
-samples.tsv, regions.bed and truth.tsv (e.g. one written by `methvb simulate`).
+The binary is $METHVB (default: target/debug/methvb of this checkout). The dataset is the first
+of: the directory $METHVB_TEST_DATA; the checkout's test-data/ (written by `methvb simulate`,
+BGZF bedMethyl with both strands) when it holds samples.tsv, regions.bed and truth.tsv; else a
+dataset simulated into a temporary directory with a fixed seed.
 """
 
 from __future__ import annotations
@@ -102,8 +103,11 @@ def methvb() -> Path:
 @pytest.fixture(scope="session")
 def dataset(methvb: Path, tmp_path_factory: pytest.TempPathFactory) -> Dataset:
     given = os.environ.get("METHVB_TEST_DATA")
+    shipped = REPO / "test-data"
     if given:
         d = Path(given).resolve()
+    elif all((shipped / f).is_file() for f in ("samples.tsv", "regions.bed", "truth.tsv")):
+        d = shipped
     else:
         d = tmp_path_factory.mktemp("sim")
         run_cmd([methvb, "--quiet", "simulate", "--out", d, "--regions", SIM_REGIONS, "--seed", SIM_SEED])

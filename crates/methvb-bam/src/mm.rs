@@ -118,6 +118,7 @@ pub struct ParsedMods {
     calls: Vec<ModCall>,
     ml: Vec<u8>,
     has_ml: bool,
+    lenient_bounds: bool,
 }
 
 /// Complement of an upper-case base (`N` and others map to themselves).
@@ -153,6 +154,13 @@ impl ParsedMods {
     /// An empty parse result.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Old htslib (up to 1.19, e.g. samtools 1.16) behaviour: delta-list entries past the end of
+    /// SEQ are ignored (their `ML` values are skipped), instead of [`MmError::OutOfBounds`]. Off by
+    /// default; only for reproducing outputs of those versions.
+    pub fn set_lenient_bounds(&mut self, lenient: bool) {
+        self.lenient_bounds = lenient;
     }
 
     /// Parses `mm` (the `MM`/`Mm` text) and pairs it with `ml` (the `ML`/`Ml` values, `None`
@@ -241,6 +249,9 @@ impl ParsedMods {
                         let mut skip = parse_u32(mm, &mut i)?;
                         let pos = loop {
                             if cursor >= n {
+                                if self.lenient_bounds {
+                                    break usize::MAX;
+                                }
                                 return Err(MmError::OutOfBounds);
                             }
                             let stored = if reverse { n - 1 - cursor } else { cursor };
@@ -254,6 +265,11 @@ impl ParsedMods {
                                 skip -= 1;
                             }
                         };
+                        if pos == usize::MAX {
+                            // lenient: past the end, no call, but its ML value is consumed
+                            ml_next += if self.has_ml { n_codes } else { 0 };
+                            continue;
+                        }
                         let ml_idx = if self.has_ml {
                             let idx = ml_next;
                             ml_next += n_codes;
@@ -359,12 +375,24 @@ mod tests {
     #[test]
     fn rejects_bad_input() {
         let mut p = ParsedMods::new();
-        assert_eq!(p.parse(b"C+m,3;", Some(&[1]), b"CCC", false), Err(MmError::OutOfBounds));
+        assert_eq!(
+            p.parse(b"C+m,3;", Some(&[1]), b"CCC", false),
+            Err(MmError::OutOfBounds)
+        );
         assert_eq!(
             p.parse(b"C+m,0;", Some(&[1, 2]), b"CCC", false),
-            Err(MmError::MlLength { expected: 1, found: 2 })
+            Err(MmError::MlLength {
+                expected: 1,
+                found: 2
+            })
         );
-        assert!(matches!(p.parse(b"X+m,0;", None, b"CCC", false), Err(MmError::Syntax(_))));
-        assert!(matches!(p.parse(b"C+,0;", None, b"CCC", false), Err(MmError::Syntax(_))));
+        assert!(matches!(
+            p.parse(b"X+m,0;", None, b"CCC", false),
+            Err(MmError::Syntax(_))
+        ));
+        assert!(matches!(
+            p.parse(b"C+,0;", None, b"CCC", false),
+            Err(MmError::Syntax(_))
+        ));
     }
 }

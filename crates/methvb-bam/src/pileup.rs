@@ -43,7 +43,7 @@ use std::path::PathBuf;
 
 use noodles::sam::alignment::record::cigar::op::Kind;
 
-use crate::mm::{MmError, ModCode, ParsedMods, SkipMode, complement, ml_to_prob};
+use crate::mm::{MmError, ModCode, ParsedMods, SkipMode, ml_to_prob};
 use crate::record::{MnTag, ReadBuf, flags};
 use crate::reference::Reference;
 
@@ -166,11 +166,13 @@ pub enum SkipReason {
     XmLength,
     /// `XM` without a usable `XG`.
     MissingXg,
+    /// More than 4 modification codes at one read position (or in one `MM` group).
+    TooManyCodes,
 }
 
 impl SkipReason {
     /// All reasons, in report order.
-    pub const ALL: [SkipReason; 18] = [
+    pub const ALL: [SkipReason; 19] = [
         SkipReason::Unmapped,
         SkipReason::Secondary,
         SkipReason::Supplementary,
@@ -189,6 +191,7 @@ impl SkipReason {
         SkipReason::MixedModes,
         SkipReason::XmLength,
         SkipReason::MissingXg,
+        SkipReason::TooManyCodes,
     ];
 
     /// A short name for reports.
@@ -212,6 +215,7 @@ impl SkipReason {
             SkipReason::MixedModes => "mixed_skip_modes",
             SkipReason::XmLength => "xm_length_mismatch",
             SkipReason::MissingXg => "xm_without_xg",
+            SkipReason::TooManyCodes => "too_many_mod_codes",
         }
     }
 
@@ -223,7 +227,7 @@ impl SkipReason {
 /// Records skipped, by reason.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SkipCounts {
-    counts: [u64; 18],
+    counts: [u64; 19],
 }
 
 impl SkipCounts {
@@ -326,7 +330,9 @@ pub enum PileupError {
     #[error("{0}")]
     Io(#[from] std::io::Error),
     /// The input claims coordinate order but is not in it.
-    #[error("record {name} at {contig}:{pos} comes after position {previous}: the BAM is not coordinate-sorted")]
+    #[error(
+        "record {name} at {contig}:{pos} comes after position {previous}: the BAM is not coordinate-sorted"
+    )]
     Unsorted {
         /// Read name.
         name: String,
@@ -341,7 +347,9 @@ pub enum PileupError {
     #[error("reference: {0}")]
     Reference(String),
     /// More distinct modification codes than the pileup supports.
-    #[error("too many modification codes at one position (at most {MAX_MODS} base/code pairs per strand); codes seen: {0}")]
+    #[error(
+        "too many modification codes at one position (at most {MAX_MODS} base/code pairs per strand); codes seen: {0}"
+    )]
     TooManyCodes(String),
 }
 
@@ -450,14 +458,28 @@ impl Combined {
     }
 }
 
+/// Position tallies of one contig: a dense deque for sorted input (flushed from the front), a
+/// sparse map for unsorted input (positions anywhere on the contig).
 #[derive(Debug, Default)]
 struct Window {
     base: u64,
     slots: VecDeque<PosTally>,
+    sparse: std::collections::BTreeMap<u64, PosTally>,
+    is_sparse: bool,
 }
 
 impl Window {
+    fn new(is_sparse: bool) -> Self {
+        Window {
+            is_sparse,
+            ..Window::default()
+        }
+    }
+
     fn get_mut(&mut self, pos: u64) -> &mut PosTally {
+        if self.is_sparse {
+            return self.sparse.entry(pos).or_default();
+        }
         if self.slots.is_empty() {
             self.base = pos;
         }
@@ -470,6 +492,31 @@ impl Window {
             self.slots.push_back(PosTally::default());
         }
         &mut self.slots[idx]
+    }
+
+    fn is_empty(&self) -> bool {
+        self.slots.is_empty() && self.sparse.is_empty()
+    }
+
+    /// Removes and returns the first position `< upto`.
+    fn pop_before(&mut self, upto: u64) -> Option<(u64, PosTally)> {
+        if self.is_sparse {
+            let (&p, _) = self.sparse.first_key_value()?;
+            if p >= upto {
+                return None;
+            }
+            return self.sparse.pop_first();
+        }
+        if self.base >= upto {
+            return None;
+        }
+        let t = self.slots.pop_front()?;
+        let p = self.base;
+        self.base += 1;
+        if self.slots.is_empty() {
+            self.base = 0;
+        }
+        Some((p, t))
     }
 }
 
@@ -525,7 +572,7 @@ impl Pileup {
         };
         Ok(Pileup {
             opts,
-            windows: (0..contigs.len()).map(|_| Window::default()).collect(),
+            windows: (0..contigs.len()).map(|_| Window::new(!sorted)).collect(),
             contigs,
             reference,
             ref_seq: Vec::new(),
@@ -558,7 +605,11 @@ impl Pileup {
         }
         if self.codes.len() >= 32 {
             return Err(PileupError::TooManyCodes(
-                self.codes.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(","),
+                self.codes
+                    .iter()
+                    .map(|c| c.to_string())
+                    .collect::<Vec<_>>()
+                    .join(","),
             ));
         }
         self.codes.push(code);
@@ -637,7 +688,8 @@ impl Pileup {
             return Ok(());
         };
         if tid >= self.windows.len() {
-            self.windows.resize_with(tid + 1, Window::default);
+            let sparse = !self.sorted;
+            self.windows.resize_with(tid + 1, || Window::new(sparse));
             while self.contigs.len() <= tid {
                 self.contigs.push(format!("#{}", self.contigs.len()));
             }
@@ -687,34 +739,9 @@ impl Pileup {
         }
     }
 
-    /// Validates and parses the MM/ML of `rec` into `self.st`; `Err(reason)` if unusable.
-    fn prepare_mm(&mut self, rec: &ReadBuf) -> Result<bool, SkipReason> {
-        if !rec.has_mm || rec.mm.iter().all(|&c| c == b';') {
-            return Err(SkipReason::NoModTags);
-        }
-        match rec.mn {
-            MnTag::Int(n) if n != rec.seq.len() as i64 => return Err(SkipReason::MnMismatch),
-            MnTag::NotInteger => return Err(SkipReason::MnMismatch),
-            MnTag::Absent if rec.is_hard_clipped() => {
-                return Err(SkipReason::HardClippedWithoutMn);
-            }
-            _ => {}
-        }
-        if !rec.has_ml {
-            return Err(SkipReason::MissingMl);
-        }
-        if rec.ml_bad_type {
-            return Err(SkipReason::MlBadType);
-        }
-        self.st
-            .parsed
-            .parse(&rec.mm, Some(&rec.ml), &rec.seq, rec.is_reverse())
-            .map_err(|e| match e {
-                MmError::Syntax(_) => SkipReason::MalformedMm,
-                MmError::OutOfBounds => SkipReason::MmOutOfBounds,
-                MmError::MlLength { .. } => SkipReason::MlLengthMismatch,
-            })?;
-        Ok(true)
+    /// Validates and parses the MM/ML of `rec` into `self.st`.
+    fn prepare_mm(&mut self, rec: &ReadBuf) -> Result<(), SkipReason> {
+        parse_record_mods(rec, &mut self.st.parsed, true)
     }
 
     /// Builds the per-position combined probabilities of the parsed read.
@@ -745,13 +772,13 @@ impl Pileup {
             }
             let primary = if s == 0 { bi } else { comp_index(bi) };
             let n_codes = self.st.parsed.codes(&g).len();
-            let mut code_idx = [0u8; 4];
-            for k in 0..n_codes.min(4) {
-                let c = self.st.parsed.codes(&g)[k];
-                code_idx[k] = self.intern(c)?;
-            }
             if n_codes > 4 {
-                return Err(PileupError::TooManyCodes(format!("{n_codes} codes in one MM group")));
+                return Ok(Err(SkipReason::TooManyCodes));
+            }
+            let mut code_idx = [0u8; 4];
+            for (k, slot) in code_idx.iter_mut().enumerate().take(n_codes) {
+                let c = self.st.parsed.codes(&g)[k];
+                *slot = self.intern(c)?;
             }
             let n_calls = self.st.parsed.calls(&g).len();
             for ci in 0..n_calls {
@@ -766,9 +793,7 @@ impl Pileup {
                 for (k, &ci_code) in code_idx.iter().enumerate().take(n_codes) {
                     let v = self.st.parsed.ml_value(&call, k).unwrap_or(0);
                     if !self.st.combined[slot as usize].add(ci_code, ml_to_prob(v)) {
-                        return Err(PileupError::TooManyCodes(
-                            "more than 4 codes at one read position".into(),
-                        ));
+                        return Ok(Err(SkipReason::TooManyCodes));
                     }
                     self.st.observed[s][primary] |= 1 << ci_code;
                 }
@@ -1024,12 +1049,7 @@ impl Pileup {
         out: &mut Vec<PileupRow>,
     ) -> Result<(), PileupError> {
         let mut window = std::mem::take(&mut self.windows[tid]);
-        while window.base < upto {
-            let Some(t) = window.slots.pop_front() else {
-                break;
-            };
-            let pos = window.base;
-            window.base += 1;
+        while let Some((pos, t)) = window.pop_before(upto) {
             self.scratch.clear();
             decode(&t, tid, pos, &self.codes, &mut self.scratch);
             if self.scratch.is_empty() {
@@ -1038,9 +1058,6 @@ impl Pileup {
             let rows = std::mem::take(&mut self.scratch);
             self.emit_position(&rows, out);
             self.scratch = rows;
-        }
-        if window.slots.is_empty() {
-            window.base = 0;
         }
         self.windows[tid] = window;
         Ok(())
@@ -1118,7 +1135,7 @@ impl Pileup {
     /// Flushes everything (end of input).
     pub fn finish(&mut self, out: &mut Vec<PileupRow>) -> Result<(), PileupError> {
         for tid in 0..self.windows.len() {
-            if !self.windows[tid].slots.is_empty() {
+            if !self.windows[tid].is_empty() {
                 self.flush_before(tid, u64::MAX, out)?;
                 self.emit_held(out);
             }
@@ -1126,6 +1143,42 @@ impl Pileup {
         self.emit_held(out);
         Ok(())
     }
+}
+
+/// Validates the modification tags of `rec` and parses them into `parsed`, with htslib's checks:
+/// an `MN` tag must be an integer equal to the SEQ length (a hard-clipped record without `MN` is
+/// rejected too, since its `MM` may describe the unclipped read), `ML` must be a `B:C` array whose
+/// length matches `MM`, and every delta list must stay within SEQ. Without `ML`, `require_ml`
+/// decides between rejection and calls without probabilities. A record without `MM` (or with an
+/// empty one) is [`SkipReason::NoModTags`].
+pub fn parse_record_mods(
+    rec: &ReadBuf,
+    parsed: &mut ParsedMods,
+    require_ml: bool,
+) -> Result<(), SkipReason> {
+    if !rec.has_mm || rec.mm.iter().all(|&c| c == b';') {
+        return Err(SkipReason::NoModTags);
+    }
+    match rec.mn {
+        MnTag::Int(n) if n != rec.seq.len() as i64 => return Err(SkipReason::MnMismatch),
+        MnTag::NotInteger => return Err(SkipReason::MnMismatch),
+        MnTag::Absent if rec.is_hard_clipped() => return Err(SkipReason::HardClippedWithoutMn),
+        _ => {}
+    }
+    if !rec.has_ml && require_ml {
+        return Err(SkipReason::MissingMl);
+    }
+    if rec.has_ml && rec.ml_bad_type {
+        return Err(SkipReason::MlBadType);
+    }
+    let ml = rec.has_ml.then_some(rec.ml.as_slice());
+    parsed
+        .parse(&rec.mm, ml, &rec.seq, rec.is_reverse())
+        .map_err(|e| match e {
+            MmError::Syntax(_) => SkipReason::MalformedMm,
+            MmError::OutOfBounds => SkipReason::MmOutOfBounds,
+            MmError::MlLength { .. } => SkipReason::MlLengthMismatch,
+        })
 }
 
 /// Adds a call to a strand tally for primary base `pb`.
@@ -1176,14 +1229,22 @@ fn decode(t: &PosTally, tid: usize, pos: u64, codes: &[ModCode], out: &mut Vec<P
             }
             let n_canonical = st.canonical[pb];
             let mods = &st.mods[..st.n_mods as usize];
-            let total_mod: u32 = mods.iter().filter(|m| m.base as usize == pb).map(|m| m.count).sum();
+            let total_mod: u32 = mods
+                .iter()
+                .filter(|m| m.base as usize == pb)
+                .map(|m| m.count)
+                .sum();
             let n_valid = total_mod + n_canonical;
             let mut n_diff: u32 = 0;
             for ob in 0..4 {
                 if ob != pb {
                     n_diff += st.basecalls[ob];
                     n_diff += st.canonical[ob];
-                    n_diff += mods.iter().filter(|m| m.base as usize == ob).map(|m| m.count).sum::<u32>();
+                    n_diff += mods
+                        .iter()
+                        .filter(|m| m.base as usize == ob)
+                        .map(|m| m.count)
+                        .sum::<u32>();
                 }
             }
             let mut obs = st.observed[pb];

@@ -4,7 +4,7 @@
 //! once the buffers have grown.
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, BufReader, Read};
 use std::path::Path;
 
 use noodles::bam;
@@ -265,8 +265,12 @@ impl ReadBuf {
                             b'C' => MnTag::Int(i64::from(v[0])),
                             b's' => MnTag::Int(i64::from(i16::from_le_bytes([v[0], v[1]]))),
                             b'S' => MnTag::Int(i64::from(u16::from_le_bytes([v[0], v[1]]))),
-                            b'i' => MnTag::Int(i64::from(i32::from_le_bytes([v[0], v[1], v[2], v[3]]))),
-                            b'I' => MnTag::Int(i64::from(u32::from_le_bytes([v[0], v[1], v[2], v[3]]))),
+                            b'i' => {
+                                MnTag::Int(i64::from(i32::from_le_bytes([v[0], v[1], v[2], v[3]])))
+                            }
+                            b'I' => {
+                                MnTag::Int(i64::from(u32::from_le_bytes([v[0], v[1], v[2], v[3]])))
+                            }
                             _ => MnTag::NotInteger,
                         };
                     }
@@ -369,11 +373,17 @@ impl RecordSource {
         if n == 2 && magic == [0x1f, 0x8b] {
             let mut r = bam::io::Reader::new(File::open(path)?);
             let header = r.read_header()?;
-            Ok((RecordSource::Bam(Box::new(r), bam::Record::default()), header))
+            Ok((
+                RecordSource::Bam(Box::new(r), bam::Record::default()),
+                header,
+            ))
         } else {
             let mut r = sam::io::Reader::new(BufReader::new(File::open(path)?));
             let header = r.read_header()?;
-            Ok((RecordSource::Sam(Box::new(r), sam::Record::default()), header))
+            Ok((
+                RecordSource::Sam(Box::new(r), sam::Record::default()),
+                header,
+            ))
         }
     }
 
@@ -413,11 +423,4 @@ pub fn contig_names(header: &sam::Header) -> Vec<String> {
         .keys()
         .map(|k| String::from_utf8_lossy(k).into_owned())
         .collect()
-}
-
-/// Reads a text line-based peek helper (unused for BAM): whether `r` starts with `@` or a record.
-#[allow(dead_code)]
-fn peek_is_text<R: BufRead>(r: &mut R) -> io::Result<bool> {
-    let b = r.fill_buf()?;
-    Ok(b.first().is_some_and(|c| c.is_ascii_graphic()))
 }

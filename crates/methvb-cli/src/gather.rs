@@ -2,12 +2,14 @@
 //! results table and recomputes the FDR calls over all of them, so that a sharded workflow gives
 //! the same rows as one `methvb run`.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
-use arrow_array::{Array, Float64Array, RecordBatch};
+use arrow_array::{Array, Float64Array, RecordBatch, StringArray};
 use clap::Args;
 use methvb_io::parquet_out::{AtomicParquetWriter, DEFAULT_ROW_GROUP_ROWS};
+use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::results::CALLED;
@@ -32,11 +34,35 @@ fn open(path: &PathBuf) -> Result<ParquetRecordBatchReaderBuilder<std::fs::File>
         .with_context(|| format!("{}: not a readable Parquet file", path.display()))
 }
 
+/// The metadata that must agree between shards for their rows to belong to one run.
+fn shard_identity(builder: &ParquetRecordBatchReaderBuilder<std::fs::File>) -> Vec<(String, String)> {
+    const KEYS: [&str; 5] = [
+        "methvb.version",
+        "methvb.model_version",
+        "methvb.seed",
+        "methvb.theta",
+        "methvb.delta0",
+    ];
+    let kv = builder.metadata().file_metadata().key_value_metadata();
+    KEYS.iter()
+        .map(|&k| {
+            let v = kv
+                .and_then(|kv| kv.iter().find(|e| e.key == k))
+                .and_then(|e| e.value.clone())
+                .unwrap_or_default();
+            (k.to_string(), v)
+        })
+        .collect()
+}
+
 /// Runs `methvb gather`.
 pub fn run(args: &GatherArgs, quiet: bool) -> Result<()> {
     // First pass: every PEP, and a check that the shards share one schema.
     let first = open(&args.shards[0])?;
-    let schema = first.schema().clone();
+    // The file-level key-value metadata describes the gathered file; the shards' embedded Arrow
+    // schema metadata (if any) would contradict it, so the schema is taken without it.
+    let schema = std::sync::Arc::new(arrow_schema::Schema::new(first.schema().fields().clone()));
+    let first_meta = shard_identity(&first);
     let mut metadata: Vec<(String, String)> = first
         .metadata()
         .file_metadata()
@@ -52,10 +78,44 @@ pub fn run(args: &GatherArgs, quiet: bool) -> Result<()> {
     metadata.push(("methvb.fdr".into(), args.fdr.to_string()));
     let pep_index = schema.index_of("pep").ok();
     let mut peps: Vec<f64> = Vec::new();
-    for shard in &args.shards {
+    let chrom_index = schema.index_of("chrom").context("shards lack a chrom column")?;
+    let mut chrom_owner: HashMap<String, usize> = HashMap::new();
+    for (shard_idx, shard) in args.shards.iter().enumerate() {
         let builder = open(shard)?;
         if builder.schema().fields() != schema.fields() {
             bail!("{}: columns differ from {}", shard.display(), args.shards[0].display());
+        }
+        if shard_identity(&builder) != first_meta {
+            bail!(
+                "{}: fitted with a different seed, Theta, delta0 or methvb version than {} ({:?} vs {:?})",
+                shard.display(),
+                args.shards[0].display(),
+                shard_identity(&builder),
+                first_meta
+            );
+        }
+        let chrom_only = open(shard)?;
+        let mask = ProjectionMask::roots(chrom_only.parquet_schema(), [chrom_index]);
+        for batch in chrom_only.with_projection(mask).build()? {
+            let batch = batch.with_context(|| format!("reading {}", shard.display()))?;
+            let chroms = batch
+                .column(0)
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .context("column chrom is not utf8")?;
+            for chrom in chroms.iter().flatten() {
+                if let Some(&other) = chrom_owner.get(chrom) {
+                    if other != shard_idx {
+                        bail!(
+                            "contig {chrom} appears in both {} and {}: each contig must be in exactly one shard",
+                            args.shards[other].display(),
+                            shard.display()
+                        );
+                    }
+                } else {
+                    chrom_owner.insert(chrom.to_string(), shard_idx);
+                }
+            }
         }
         let Some(pep_index) = pep_index else { continue };
         for batch in builder.build()? {

@@ -2,6 +2,7 @@
 //! variational Bayes. This binary only parses arguments, wires the library crates together and
 //! reports errors; the work lives in `methvb-io`, `methvb-model` and `methvb-sim`.
 
+mod check;
 mod gather;
 mod inputs;
 mod pipeline;
@@ -42,6 +43,8 @@ enum Command {
     Gather(gather::GatherArgs),
     /// Simulate a dataset (bedMethyl per sample, sample sheet, regions, truth) from the model.
     Simulate(simulate::SimulateArgs),
+    /// Pre-flight report on the inputs: contig naming and sets, order, groups, coverage.
+    Check(check::CheckArgs),
 }
 
 fn main() -> ExitCode {
@@ -61,6 +64,7 @@ fn main() -> ExitCode {
         Command::Hyper(args) => run::hyper(args, cli.quiet),
         Command::Fit(args) => run::fit(args, cli.quiet),
         Command::Gather(args) => gather::run(args, cli.quiet),
+        Command::Check(args) => check::run(args, cli.quiet),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

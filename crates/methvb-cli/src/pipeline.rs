@@ -130,7 +130,7 @@ impl ModelArgs {
         opts
     }
 
-    fn family(&self) -> Family {
+    pub fn family(&self) -> Family {
         match self.family {
             FamilyArg::Structured => Family::Structured,
             FamilyArg::MeanField => Family::MeanField,
@@ -383,6 +383,11 @@ pub fn fit_all(
     }
     flush(&mut chunk)?;
     drop(flush);
+    for chrom in chroms {
+        if !stream.merger().contigs_visited().any(|c| c == chrom) {
+            eprintln!("methvb: warning: contig {chrom} is not in the inputs; no regions fitted there");
+        }
+    }
     fitted.finish()?;
     bar.finish_and_clear();
     let called = publish_with_calls(&fitted_path, out, &layout, &peps, model.fdr, metadata);

@@ -202,10 +202,7 @@ impl ResultsLayout {
             khat_threshold.append_value(fit.khat_threshold);
             reliable.append_value(fit.reliable);
             refit.append_value(u32::from(fit.refit));
-            family.append_value(match fit.family {
-                methvb_model::Family::Structured => "structured",
-                methvb_model::Family::MeanField => "mean-field",
-            });
+            family.append_value(fit.family.name());
         }
         let mut columns: Vec<ArrayRef> = vec![
             Arc::new(id.finish()),

@@ -168,7 +168,7 @@ fn results_metadata(model: &ModelArgs, theta: &Theta) -> Vec<(String, String)> {
         ("methvb.fdr".into(), model.fdr.to_string()),
         (
             "methvb.family".into(),
-            serde_json::to_string(&model.family).unwrap_or_default(),
+            model.family().name().into(),
         ),
     ]
 }

@@ -143,4 +143,7 @@ pub enum ErrorKind {
     /// A BAM/SAM input is malformed or cannot be used (methvb-bam).
     #[error("BAM: {0}")]
     Bam(String),
+    /// A sample yielded no site at all (empty file, header only, or every contig excluded).
+    #[error("no sites: {0}")]
+    NoSites(String),
 }

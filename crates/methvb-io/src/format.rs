@@ -495,6 +495,13 @@ impl LineParser {
         self.bed_layout
     }
 
+    /// Bismark `.cov` only: `Some(true)` when the first line showed the 0-based
+    /// (`--zero_based`, end = start + 1) convention, `Some(false)` for the default 1-based one
+    /// (start = end), `None` before the first line or for other formats.
+    pub fn cov_zero_based(&self) -> Option<bool> {
+        self.cov.map(|c| c == CovConvention::ZeroBased)
+    }
+
     /// Parses one data line (no line ending). Errors are [`ErrorKind::ColumnCount`],
     /// [`ErrorKind::Field`] and [`ErrorKind::MethylatedExceedsCoverage`].
     pub fn parse<'a>(&mut self, line: &'a [u8]) -> Result<Parsed<'a>, ErrorKind> {

@@ -8,6 +8,7 @@
 //! the statistical model.
 
 pub mod batch;
+pub mod check;
 pub mod contigs;
 pub mod error;
 pub mod format;

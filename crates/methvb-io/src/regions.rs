@@ -266,6 +266,11 @@ impl BedRegions {
         self.len == 0
     }
 
+    /// Contig names in order of first appearance in the file, each with its number of regions.
+    pub fn contigs(&self) -> impl Iterator<Item = (&str, usize)> {
+        self.contigs.iter().map(|(name, v)| (name.as_str(), v.len()))
+    }
+
     /// The file the regions came from.
     pub fn path(&self) -> &Path {
         &self.path
@@ -1127,6 +1132,27 @@ mod tests {
                 .map(|r| (r.start, r.end, r.positions))
                 .collect();
             proptest::prop_assert_eq!(&got, &naive(&windows, &sites, min_sites));
+
+            // Clusters: split the sites wherever the gap exceeds max_gap.
+            let max_gap = step;
+            let mut want: Vec<(u64, u64, Vec<u64>)> = Vec::new();
+            let mut run_: Vec<u64> = Vec::new();
+            for &p in sites.iter().chain(std::iter::once(&u64::MAX)) {
+                if run_.last().is_some_and(|&q| p == u64::MAX || p - q > max_gap) {
+                    if run_.len() >= min_sites.max(2) {
+                        want.push((run_[0], run_[run_.len() - 1] + 1, run_.clone()));
+                    }
+                    run_.clear();
+                }
+                run_.push(p);
+            }
+            let spec = RegionSpec::Cluster { max_gap, min_sites: 2 };
+            let mut rb = RegionBuilder::new(spec, filters, vec![0, 1]).unwrap();
+            let got: Vec<_> = run(&mut rb, &batches)
+                .into_iter()
+                .map(|r| (r.start, r.end, r.positions))
+                .collect();
+            proptest::prop_assert_eq!(&got, &want);
         }
     }
 }

@@ -146,7 +146,29 @@ impl SampleReader {
     }
 
     /// Like [`SampleReader::open`] over an already opened (decompressed) reader; `path` is only
-    /// used in messages.
+    /// used in messages. Use it with [`crate::input::open_with_threads`] for multithreaded BGZF.
+    ///
+    /// ```
+    /// use std::io::Cursor;
+    /// use std::path::Path;
+    /// use methvb_io::{SiteSource, Strand};
+    /// use methvb_io::format::Format;
+    /// use methvb_io::sample::{ReaderOptions, SampleReader};
+    ///
+    /// let report = b"chr1\t11\t+\t3\t1\tCG\tCGA\nchr1\t12\t-\t2\t0\tCG\tCGT\n";
+    /// let mut r = SampleReader::from_reader(
+    ///     Path::new("report.txt"),
+    ///     Box::new(Cursor::new(report.to_vec())),
+    ///     &ReaderOptions::default(),
+    /// )?;
+    /// assert_eq!(r.format(), Format::BismarkCpgReport);
+    /// let site = r.next_site()?.unwrap();
+    /// // Both strands of the CpG at 1-based 11 merged: 0-based 10, m = 5, n = 6.
+    /// assert_eq!((site.pos, site.strand, site.methylated, site.coverage), (10, Strand::Unknown, 5, 6));
+    /// assert_eq!(r.contig_name(site.contig), "chr1");
+    /// assert!(r.next_site()?.is_none());
+    /// # Ok::<(), methvb_io::ReadError>(())
+    /// ```
     pub fn from_reader(
         path: &Path,
         reader: Box<dyn BufRead + Send>,
@@ -193,6 +215,17 @@ impl SampleReader {
     /// The bedMethyl layout (modkit or ENCODE), once the first data line fixed it.
     pub fn bed_layout(&self) -> Option<BedLayout> {
         self.parser.bed_layout()
+    }
+
+    /// Bismark `.cov` only: whether the file uses the 0-based (`--zero_based`) convention,
+    /// once its first data line was read (see [`LineParser::cov_zero_based`]).
+    pub fn cov_zero_based(&self) -> Option<bool> {
+        self.parser.cov_zero_based()
+    }
+
+    /// The 1-based number of the last physical line read so far.
+    pub fn lines_read(&self) -> u64 {
+        self.line_no
     }
 
     /// Lines skipped so far, by reason.
@@ -548,6 +581,91 @@ impl SiteSource for SampleReader {
 
     fn path(&self) -> &Path {
         &self.path
+    }
+}
+
+/// A [`SiteSource`] that drops the sites of some contigs (`--exclude-contigs`: spike-ins such as
+/// lambda or pUC19, or contigs present in only some samples).
+///
+/// The decision is made once per contig id of the inner source (ids are handed out in order of
+/// first appearance), so filtering costs one indexed load per site. Dropped contigs never reach
+/// the merge, so they can neither clash with a `--contigs` file nor with the naming of other
+/// samples. Line numbers of the kept sites are those of the inner source.
+///
+/// ```
+/// use methvb_io::SiteSource;
+/// use methvb_io::merge::VecSource;
+/// use methvb_io::sample::ContigFilter;
+///
+/// let inner = VecSource::new("a.bed", &[("chr1", 5, 1, 2), ("lambda", 7, 3, 3), ("chr2", 1, 0, 1)]);
+/// let mut f = ContigFilter::new(inner, &["lambda".to_string()]);
+/// let mut kept = Vec::new();
+/// while let Some(s) = f.next_site()? {
+///     kept.push((f.contig_name(s.contig).to_string(), s.pos));
+/// }
+/// assert_eq!(kept, [("chr1".to_string(), 5), ("chr2".to_string(), 1)]);
+/// assert_eq!(f.dropped(), 1);
+/// # Ok::<(), methvb_io::ReadError>(())
+/// ```
+#[derive(Debug)]
+pub struct ContigFilter<S> {
+    inner: S,
+    exclude: HashSet<String>,
+    /// Per inner contig id: 0 not decided yet, 1 keep, 2 drop.
+    decision: Vec<u8>,
+    dropped: u64,
+}
+
+impl<S: SiteSource> ContigFilter<S> {
+    /// Wraps `inner`, dropping every site on a contig named in `exclude` (exact names).
+    pub fn new(inner: S, exclude: &[String]) -> Self {
+        Self {
+            inner,
+            exclude: exclude.iter().cloned().collect(),
+            decision: Vec::new(),
+            dropped: 0,
+        }
+    }
+
+    /// Sites dropped so far.
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+
+    /// The wrapped source.
+    pub fn inner(&self) -> &S {
+        &self.inner
+    }
+
+    fn keep(&mut self, contig: usize) -> bool {
+        if self.decision.len() <= contig {
+            self.decision.resize(contig + 1, 0);
+        }
+        if self.decision[contig] == 0 {
+            let drop = self.exclude.contains(self.inner.contig_name(contig));
+            self.decision[contig] = if drop { 2 } else { 1 };
+        }
+        self.decision[contig] == 1
+    }
+}
+
+impl<S: SiteSource> SiteSource for ContigFilter<S> {
+    fn next_site(&mut self) -> Result<Option<SampleSite>, ReadError> {
+        while let Some(site) = self.inner.next_site()? {
+            if self.keep(site.contig) {
+                return Ok(Some(site));
+            }
+            self.dropped += 1;
+        }
+        Ok(None)
+    }
+
+    fn contig_name(&self, id: usize) -> &str {
+        self.inner.contig_name(id)
+    }
+
+    fn path(&self) -> &Path {
+        self.inner.path()
     }
 }
 
@@ -1042,6 +1160,35 @@ mod tests {
             }
             let want: Vec<_> = recs.iter().map(|&(p, r, m, n)| (p, strand(r), m.min(n.min(100)), n.min(100))).collect();
             prop_assert_eq!(roundtrip(&encode, Format::BedMethyl, "m"), want);
+        }
+
+        #[test]
+        fn strand_merge_sums_each_cpg(cpgs in prop::collection::vec(
+            (2u64..50, prop::option::of((0u32..30, 0u32..30)), prop::option::of((0u32..30, 0u32..30))), 0..40))
+        {
+            // CpG at 0-based p: + call at p, − call at p + 1; either may be absent.
+            let mut text = String::new();
+            let mut want = Vec::new();
+            let mut p = 0u64;
+            for (step, plus, minus) in cpgs {
+                p += step;
+                if plus.is_none() && minus.is_none() {
+                    continue;
+                }
+                let (mut m, mut n) = (0, 0);
+                if let Some((a, b)) = plus {
+                    text += &format!("c\t{}\t+\t{a}\t{b}\tCG\tCGA\n", p + 1);
+                    m += a;
+                    n += a + b;
+                }
+                if let Some((a, b)) = minus {
+                    text += &format!("c\t{}\t-\t{a}\t{b}\tCG\tCGA\n", p + 2);
+                    m += a;
+                    n += a + b;
+                }
+                want.push((0, p, U, m, n));
+            }
+            prop_assert_eq!(sites(text.as_bytes(), &ReaderOptions::default()), want);
         }
 
         #[test]

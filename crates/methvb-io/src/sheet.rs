@@ -24,7 +24,7 @@ use crate::contigs::ContigOrder;
 use crate::error::{ErrorKind, ReadError};
 use crate::format::Format;
 use crate::merge::SiteMerger;
-use crate::sample::{ReaderOptions, SampleReader};
+use crate::sample::{ContigFilter, ReaderOptions, SampleReader};
 
 /// One row of the sample sheet.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -244,10 +244,21 @@ impl SampleSheet {
     }
 
     /// Opens every sample's file with `opts` (a format named in the sheet overrides
-    /// `opts.format`).
+    /// `opts.format`). A sample whose file yields no site at all is an [`ErrorKind::NoSites`]
+    /// error when its stream ends.
     pub fn open_sources(
         &self,
         opts: &ReaderOptions,
+    ) -> Result<Vec<Box<dyn SiteSource + Send>>, ReadError> {
+        self.open_sources_excluding(opts, &[])
+    }
+
+    /// Like [`open_sources`](Self::open_sources), dropping the sites of the contigs named in
+    /// `exclude` ([`ContigFilter`], `--exclude-contigs`).
+    pub fn open_sources_excluding(
+        &self,
+        opts: &ReaderOptions,
+        exclude: &[String],
     ) -> Result<Vec<Box<dyn SiteSource + Send>>, ReadError> {
         self.samples
             .iter()
@@ -256,7 +267,13 @@ impl SampleSheet {
                 if s.format.is_some() {
                     o.format = s.format;
                 }
-                SampleReader::open(&s.path, &o).map(|r| Box::new(r) as Box<dyn SiteSource + Send>)
+                let reader = SampleReader::open(&s.path, &o)?;
+                let source: Box<dyn SiteSource + Send> = if exclude.is_empty() {
+                    Box::new(NonEmpty::new(reader, false))
+                } else {
+                    Box::new(NonEmpty::new(ContigFilter::new(reader, exclude), true))
+                };
+                Ok(source)
             })
             .collect()
     }
@@ -267,9 +284,67 @@ impl SampleSheet {
         opts: &ReaderOptions,
         order: ContigOrder,
     ) -> Result<SiteMerger, ReadError> {
-        let sources = self.open_sources(opts)?;
+        self.merger_excluding(opts, order, &[])
+    }
+
+    /// Like [`merger`](Self::merger), dropping the sites of the contigs named in `exclude`
+    /// (`--exclude-contigs`) before they reach the merge.
+    pub fn merger_excluding(
+        &self,
+        opts: &ReaderOptions,
+        order: ContigOrder,
+        exclude: &[String],
+    ) -> Result<SiteMerger, ReadError> {
+        let sources = self.open_sources_excluding(opts, exclude)?;
         let groups = self.samples.iter().map(|s| s.group.clone()).collect();
         Ok(SiteMerger::new(sources, order)?.with_samples(self.sample_names(), groups))
+    }
+}
+
+/// A sample stream that must hold at least one site: an empty or header-only file is almost
+/// always a failed upstream step, and would silently become an all-missing sample.
+struct NonEmpty<S> {
+    inner: S,
+    seen: bool,
+    excluding: bool,
+}
+
+impl<S: SiteSource> NonEmpty<S> {
+    fn new(inner: S, excluding: bool) -> Self {
+        Self {
+            inner,
+            seen: false,
+            excluding,
+        }
+    }
+}
+
+impl<S: SiteSource> SiteSource for NonEmpty<S> {
+    fn next_site(&mut self) -> Result<Option<crate::SampleSite>, ReadError> {
+        let site = self.inner.next_site()?;
+        if site.is_some() {
+            self.seen = true;
+        } else if !self.seen {
+            let why = if self.excluding {
+                "the file holds no site outside the contigs given to --exclude-contigs"
+            } else {
+                "the file holds no data line (empty, header only, or no CpG-context row)"
+            };
+            return Err(ReadError::new(
+                self.inner.path(),
+                0,
+                ErrorKind::NoSites(why.into()),
+            ));
+        }
+        Ok(site)
+    }
+
+    fn contig_name(&self, id: usize) -> &str {
+        self.inner.contig_name(id)
+    }
+
+    fn path(&self) -> &Path {
+        self.inner.path()
     }
 }
 

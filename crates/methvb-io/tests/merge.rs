@@ -240,3 +240,81 @@ fn dss_files_disagreeing_names_are_reported() {
     assert!(msg.contains("cond1_1.txt has chr18"), "{msg}");
     assert!(msg.starts_with("renamed.txt"), "{msg}");
 }
+
+/// modkit `dmr pair` region counts (`test_output_chr20-2.bed`, columns 7-10) equal the sums of
+/// the two lung bedMethyl files (code `C`, both strands kept apart) over the space-separated
+/// CpG-island BED: merge + BED regions against a peer tool's numbers.
+#[test]
+fn modkit_dmr_region_counts_from_merged_bed_regions() {
+    let dir = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/data/modkit"
+    ));
+    let bed = dir.join("cpg_chr20_with_orig_names_selection.bed");
+    assert!(
+        bed.exists(),
+        "test data missing: {} (see /work/shared/data/README.md)",
+        bed.display()
+    );
+    let opts = ReaderOptions {
+        format: Some(Format::BedMethyl),
+        mod_code: "C".into(),
+        any_mod: false,
+        merge_strands: false,
+    };
+    let files = [
+        "lung_00733-m_adjacent-normal_5mc-5hmc_chr20_cpg_pileup.bed.gz",
+        "lung_00733-m_primary-tumour_5mc-5hmc_chr20_cpg_pileup.bed.gz",
+    ];
+    let sources: Vec<Box<dyn SiteSource + Send>> = files
+        .iter()
+        .map(|f| {
+            Box::new(SampleReader::open(&dir.join(f), &opts).unwrap()) as Box<dyn SiteSource + Send>
+        })
+        .collect();
+    let mg = SiteMerger::new(sources, ContigOrder::Learned).unwrap();
+    let spec = RegionSpec::Bed(methvb_io::regions::BedRegions::from_path(&bed).unwrap());
+    let filters = RegionFilters {
+        min_cov: 1,
+        min_samples_per_group: 0,
+        min_sites: 1,
+    };
+    let builder = RegionBuilder::new(spec, filters, vec![0, 1]).unwrap();
+    let mut got = Vec::new();
+    for r in RegionStream::new(mg, builder, 3000) {
+        let r = r.unwrap();
+        let sum = |v: &[u32], s: usize| {
+            v.iter()
+                .skip(s)
+                .step_by(2)
+                .map(|&x| u64::from(x))
+                .sum::<u64>()
+        };
+        got.push((
+            r.id.clone(),
+            r.start,
+            sum(&r.methylated, 0),
+            sum(&r.coverage, 0),
+            sum(&r.methylated, 1),
+            sum(&r.coverage, 1),
+        ));
+    }
+    let text = std::fs::read_to_string(dir.join("test_output_chr20-2.bed")).unwrap();
+    let want: Vec<(String, u64, u64, u64, u64, u64)> = text
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            let k = |s: &str| s.trim_start_matches("C:").parse::<u64>().unwrap();
+            (
+                f[3].to_string(),
+                f[1].parse().unwrap(),
+                k(f[6]),
+                k(f[7]),
+                k(f[8]),
+                k(f[9]),
+            )
+        })
+        .collect();
+    assert_eq!(want.len(), 6);
+    assert_eq!(got, want);
+}

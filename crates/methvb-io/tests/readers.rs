@@ -431,6 +431,17 @@ fn lung_files_reproduce_modkit_dmr_region_counts() {
         assert_eq!(tot(&merged), tot(&rows));
     }
     assert_eq!(sums, expected);
+    // Multithreaded BGZF decoding gives the same stream.
+    let p = data(files[0]);
+    let o = modkit_opts("C", false);
+    let mut r =
+        SampleReader::from_reader(&p, methvb_io::input::open_with_threads(&p, 2).unwrap(), &o)
+            .unwrap();
+    let mut n = 0;
+    while r.next_site().unwrap().is_some() {
+        n += 1;
+    }
+    assert_eq!(n, 17416);
     assert_eq!(expected[0], [57, 1777, 601, 2091]);
 }
 

@@ -8,7 +8,7 @@
 //! draw), the VB and NUTS means and sds, the standardised bias `(E_q - E_mcmc) / sd_mcmc`, the
 //! ratio `sd_q / sd_mcmc` and the convergence diagnostics of [`diagnostics`] (rank-normalised
 //! split R-hat, bulk and tail ESS; Vehtari et al. 2021). [`summarize`] pools the audits of a
-//! run.
+//! run; [`select_for_audit`] picks the seeded sample of regions to audit.
 //!
 //! # Initialisation
 //! By default each chain starts from a draw of the VB q with its standard deviations doubled
@@ -32,9 +32,14 @@
 pub mod audit;
 pub mod diagnostics;
 pub mod error;
+pub mod select;
 pub mod summary;
 
-pub use audit::{AuditOptions, AuditRow, InitStrategy, RegionAudit, audit_region, chain_seed};
+pub use audit::{
+    AuditOptions, AuditRow, InitStrategy, K_NUMERIC_MAX, K_PRIOR_SDS, RegionAudit, audit_region,
+    chain_seed,
+};
 pub use diagnostics::{Diagnostics, diagnose, ess_bulk, ess_tail, rhat};
 pub use error::McmcError;
+pub use select::{audit_priority, select_for_audit};
 pub use summary::{AuditSummary, QuantitySummary, RHAT_THRESHOLD, summarize};

@@ -108,10 +108,8 @@ fn quantity_summary(kind: &str, rows: &[&AuditRow]) -> QuantitySummary {
         median_sd_ratio: median(ratio.clone()),
         min_sd_ratio: fold_min(&ratio),
         max_sd_ratio: fold_max(&ratio),
-        frac_sd_ratio_within_0_8_1_2: ratio
-            .iter()
-            .filter(|&&r| (0.8..=1.2).contains(&r))
-            .count() as f64
+        frac_sd_ratio_within_0_8_1_2: ratio.iter().filter(|&&r| (0.8..=1.2).contains(&r)).count()
+            as f64
             / nf,
     }
 }
@@ -180,6 +178,8 @@ mod tests {
             rhat: 1.0,
             ess_bulk: 1000.0,
             ess_tail: 1000.0,
+            mcse_mean: 0.03,
+            mcse_sd: 0.02,
             z_bias: z,
             sd_ratio: ratio,
             vb_prob_dm: None,
@@ -200,6 +200,7 @@ mod tests {
             divergences: div,
             max_depth_hits: 0,
             grad_evals: 0,
+            k_rejections: 0,
             step_size: 0.3,
             chains: 4,
             draws: 1000,
@@ -239,7 +240,10 @@ mod tests {
         // |z| = 0.1, 0.3, 0.05, 0.2, 0.6 -> median 0.2; worst 0.6 in r2 / a.
         assert!((s.median_abs_z_bias - 0.2).abs() < 1e-12);
         assert!((s.worst_abs_z_bias - 0.6).abs() < 1e-12);
-        assert_eq!((s.worst_region.as_str(), s.worst_quantity.as_str()), ("r2", "a"));
+        assert_eq!(
+            (s.worst_region.as_str(), s.worst_quantity.as_str()),
+            ("r2", "a")
+        );
         // Ratios 1.0, 0.9, 1.1, 0.7, 0.95 -> median 0.95.
         assert!((s.median_sd_ratio - 0.95).abs() < 1e-12);
         assert_eq!(s.regions_rhat_above, 2);

@@ -58,7 +58,7 @@ impl Default for EbOptions {
             max_epochs: 30,
             min_epochs: 3,
             step_exponent: 0.6,
-            tol: 0.02,
+            tol: 0.05,
             resp_draws: 32,
             vb: VbOptions {
                 max_iter: 1500,

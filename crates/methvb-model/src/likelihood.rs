@@ -147,24 +147,38 @@ fn ln_rising(c: u32, x: f64, ln_x: f64) -> (f64, f64) {
 /// above 1 (no underflow). `q / p` accumulates `sum 1/u_i` by the product rule.
 #[inline]
 fn ln_rising_small(c: u32, x: f64, ln_x: f64) -> (f64, f64) {
-    let mut p = 1.0_f64;
-    let mut q = 0.0_f64;
     if x >= 1.0 {
-        let inv = 1.0 / x;
-        for i in 1..c {
-            let u = 1.0 + f64::from(i) * inv;
-            q = q * u + p;
-            p *= u;
-        }
-        (f64::from(c) * ln_x + p.ln(), 1.0 + q / p)
+        let (p, r) = prod_recip_sum(c, 1.0, 1.0 / x);
+        (f64::from(c) * ln_x + p.ln(), 1.0 + r)
     } else {
-        for i in 1..c {
-            let u = x + f64::from(i);
-            q = q * u + p;
-            p *= u;
-        }
-        (ln_x + p.ln(), 1.0 + x * q / p)
+        let (p, r) = prod_recip_sum(c, x, 1.0);
+        (ln_x + p.ln(), 1.0 + x * r)
     }
+}
+
+/// `(prod u_i, sum 1/u_i)` over `u_i = offset + i * scale`, `i = 1..c`, as two interleaved
+/// product-rule chains (`q <- q u + p`, `p <- p u`, so `q / p = sum 1/u`) for instruction-level
+/// parallelism; one division at the end.
+#[inline]
+fn prod_recip_sum(c: u32, offset: f64, scale: f64) -> (f64, f64) {
+    let (mut p0, mut q0, mut p1, mut q1) = (1.0_f64, 0.0_f64, 1.0_f64, 0.0_f64);
+    let mut i = 1u32;
+    while i + 1 < c {
+        let u0 = offset + f64::from(i) * scale;
+        let u1 = u0 + scale;
+        q0 = q0 * u0 + p0;
+        p0 *= u0;
+        q1 = q1 * u1 + p1;
+        p1 *= u1;
+        i += 2;
+    }
+    if i < c {
+        let u0 = offset + f64::from(i) * scale;
+        q0 = q0 * u0 + p0;
+        p0 *= u0;
+    }
+    let p = p0 * p1;
+    (p, (q0 * p1 + q1 * p0) / p)
 }
 
 /// lgamma/digamma path, written with `Gamma(x) = Gamma(x+1)/x`, `psi(x) = psi(x+1) - 1/x` so
@@ -221,18 +235,29 @@ pub(crate) fn logistic_parts(eta: f64) -> (f64, f64, f64, f64) {
 /// Logistic function.
 #[inline]
 pub fn logistic(x: f64) -> f64 {
-    logistic_parts(x).0
+    if x >= 0.0 {
+        1.0 / (1.0 + (-x).exp())
+    } else {
+        let e = x.exp();
+        e / (1.0 + e)
+    }
 }
 
 /// Log-likelihood of one cell and its derivatives with respect to `eta` and `k`.
 #[inline]
-fn cell<const GRAD: bool>(m: u32, n: u32, eta: f64, k: f64, kappa: f64) -> (f64, f64, f64) {
+fn cell<const GRAD: bool>(
+    m: u32,
+    n: u32,
+    eta: f64,
+    k: f64,
+    kappa: f64,
+    (ls, ds): (f64, f64),
+) -> (f64, f64, f64) {
     let (pi, pi_c, ln_pi, ln_pi_c) = logistic_parts(eta);
     let alpha = pi * kappa;
     let beta = pi_c * kappa;
     let (la, da) = ln_rising(m, alpha, ln_pi + k);
     let (lb, db) = ln_rising(n - m, beta, ln_pi_c + k);
-    let (ls, ds) = ln_rising(n, kappa, k);
     let lp = la + lb - ls;
     if GRAD {
         // d alpha / d eta = alpha (1 - pi), d beta / d eta = -beta pi; d/dk scales all by 1.
@@ -301,6 +326,7 @@ fn log_joint_impl<const GRAD: bool>(
         }
     }
     // Likelihood, site by site.
+    let mut kcache = [(f64::NAN, 0.0); SMALL_COUNT_CUTOFF as usize];
     let mut gk = 0.0;
     let mut gw = 0.0;
     for j in 0..j_n {
@@ -317,7 +343,17 @@ fn log_joint_impl<const GRAD: bool>(
             let m = data.methylated[row + s];
             let grp = data.sample_group[s];
             let eta = if grp == 0 { site } else { site + z[lay.b(grp)] };
-            let (l, d_eta, d_k) = cell::<GRAD>(m, n, eta, k, kappa);
+            // The kappa term depends only on (n, k): memoised per count within this call.
+            let kterm = match kcache.get_mut(n as usize) {
+                Some(slot) => {
+                    if slot.0.is_nan() {
+                        *slot = ln_rising(n, kappa, k);
+                    }
+                    *slot
+                }
+                None => ln_rising(n, kappa, k),
+            };
+            let (l, d_eta, d_k) = cell::<GRAD>(m, n, eta, k, kappa, kterm);
             lp += l;
             if GRAD {
                 g_eta_site += d_eta;

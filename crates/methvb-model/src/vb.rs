@@ -55,6 +55,44 @@ pub enum Family {
     Structured,
     /// Fully diagonal (mean-field).
     MeanField,
+    /// [`Family::Structured`] plus a dense coupling of every site effect `v_j` to the block:
+    /// `L = [[L_B, 0], [C, diag]]` with `C` of size `J x (G + 2)`. Captures the strong
+    /// posterior correlation of `v` with `a` and `w` created by the non-centred
+    /// parameterisation, at `O(J (G + 2))` extra cost per draw.
+    Coupled,
+}
+
+impl Family {
+    /// Stable lowercase name: `"structured"`, `"mean-field"` or `"coupled"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::Structured => "structured",
+            Family::MeanField => "mean-field",
+            Family::Coupled => "coupled",
+        }
+    }
+}
+
+impl std::fmt::Display for Family {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Family {
+    type Err = crate::ModelError;
+
+    /// Parses the names of [`Family::name`] (also `mean_field`, `meanfield`).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "structured" => Ok(Family::Structured),
+            "mean-field" | "mean_field" | "meanfield" => Ok(Family::MeanField),
+            "coupled" => Ok(Family::Coupled),
+            other => Err(crate::ModelError::Options(format!(
+                "unknown family {other:?}"
+            ))),
+        }
+    }
 }
 
 /// Options of the stochastic VB optimiser.
@@ -120,18 +158,27 @@ impl GaussianQ {
     /// Number of strictly-lower entries of the dense block for this family.
     pub fn n_off(family: Family, n_block: usize) -> usize {
         match family {
-            Family::Structured => n_block * n_block.saturating_sub(1) / 2,
+            Family::Structured | Family::Coupled => n_block * n_block.saturating_sub(1) / 2,
             Family::MeanField => 0,
+        }
+    }
+
+    /// Number of coupling entries `C` (site effects x block) for this family.
+    pub fn n_coup(family: Family, n_block: usize, dim: usize) -> usize {
+        match family {
+            Family::Coupled => (dim - n_block) * n_block,
+            Family::Structured | Family::MeanField => 0,
         }
     }
 
     /// A q with the given mean, log standard deviations and no correlation.
     pub fn new(family: Family, n_block: usize, mu: &[f64], log_sd: &[f64]) -> Self {
         let dim = mu.len();
-        let mut params = Vec::with_capacity(2 * dim + Self::n_off(family, n_block));
+        let np = 2 * dim + Self::n_off(family, n_block) + Self::n_coup(family, n_block, dim);
+        let mut params = Vec::with_capacity(np);
         params.extend_from_slice(mu);
         params.extend_from_slice(log_sd);
-        params.resize(2 * dim + Self::n_off(family, n_block), 0.0);
+        params.resize(np, 0.0);
         Self {
             family,
             n_block,
@@ -152,18 +199,30 @@ impl GaussianQ {
 
     /// Strictly-lower entries of the block Cholesky factor (packed).
     pub fn off(&self) -> &[f64] {
-        &self.params[2 * self.dim..]
+        &self.params[2 * self.dim..2 * self.dim + Self::n_off(self.family, self.n_block)]
+    }
+
+    /// Coupling `C` of the site effects to the block, `J x (G + 2)` row-major (empty unless
+    /// [`Family::Coupled`]).
+    pub fn coupling(&self) -> &[f64] {
+        &self.params[2 * self.dim + Self::n_off(self.family, self.n_block)..]
     }
 
     /// `z = mu + L eps`, with `diag(L)` given as `sd` (= exp(log_sd), precomputed).
     fn transform_with(&self, sd: &[f64], eps: &[f64], sign: f64, z: &mut [f64]) {
-        let (mu, off) = (self.mu(), self.off());
+        let (mu, off, coup) = (self.mu(), self.off(), self.coupling());
+        let nb = self.n_block;
         for i in 0..self.dim {
             let mut acc = sd[i] * eps[i];
-            if !off.is_empty() && i < self.n_block {
+            if !off.is_empty() && i < nb {
                 let base = i * i.saturating_sub(1) / 2;
                 for j in 0..i {
                     acc += off[base + j] * eps[j];
+                }
+            } else if !coup.is_empty() && i >= nb {
+                let row = &coup[(i - nb) * nb..(i - nb + 1) * nb];
+                for (c, e) in row.iter().zip(&eps[..nb]) {
+                    acc += c * e;
                 }
             }
             z[i] = mu[i] + sign * acc;
@@ -174,6 +233,42 @@ impl GaussianQ {
     pub fn transform(&self, eps: &[f64], z: &mut [f64]) {
         let sd: Vec<f64> = self.log_sd().iter().map(|l| l.exp()).collect();
         self.transform_with(&sd, eps, 1.0, z);
+    }
+
+    /// `z = mu + L eps` with `sd = exp(log_sd)` precomputed by the caller (no allocation).
+    pub fn transform_sd(&self, sd: &[f64], eps: &[f64], z: &mut [f64]) {
+        self.transform_with(sd, eps, 1.0, z);
+    }
+
+    /// Adds to `out` (laid out like `params`) the gradient with respect to the parameters of
+    /// `f(mu + sign * L eps)`, given `g = grad f` at that point (chain rule of the
+    /// reparameterisation; `d/d log L_ii = g_i eps_i L_ii`). `sd = exp(log_sd)`.
+    pub fn accumulate_grad(&self, sd: &[f64], eps: &[f64], sign: f64, g: &[f64], out: &mut [f64]) {
+        let (d, nb) = (self.dim, self.n_block);
+        let (gmu, rest) = out.split_at_mut(d);
+        let (glsd, rest) = rest.split_at_mut(d);
+        let (goff, gcoup) = rest.split_at_mut(Self::n_off(self.family, nb));
+        for i in 0..d {
+            gmu[i] += g[i];
+            glsd[i] += g[i] * sign * eps[i] * sd[i];
+        }
+        if !goff.is_empty() {
+            for (i, gi) in g.iter().enumerate().take(nb).skip(1) {
+                let base = i * (i - 1) / 2;
+                for (o, e) in goff[base..base + i].iter_mut().zip(&eps[..i]) {
+                    *o += gi * sign * e;
+                }
+            }
+        }
+        if !gcoup.is_empty() {
+            for i in nb..d {
+                let gi = g[i] * sign;
+                let row = &mut gcoup[(i - nb) * nb..(i - nb + 1) * nb];
+                for (c, e) in row.iter_mut().zip(&eps[..nb]) {
+                    *c += gi * e;
+                }
+            }
+        }
     }
 
     /// Entropy of q in nats: `sum log_sd + D/2 (1 + ln 2 pi)`.
@@ -220,31 +315,46 @@ impl GaussianQ {
     pub fn marginal_sd(&self) -> Vec<f64> {
         let b = self.n_block;
         let cov = self.covariance_block();
+        let coup = self.coupling();
         (0..self.dim)
             .map(|i| {
                 if i < b {
                     cov[i * b + i].sqrt()
                 } else {
-                    self.log_sd()[i].exp()
+                    let c2: f64 = coup
+                        .get((i - b) * b..(i - b + 1) * b)
+                        .map_or(0.0, |r| r.iter().map(|c| c * c).sum());
+                    ((2.0 * self.log_sd()[i]).exp() + c2).sqrt()
                 }
             })
             .collect()
     }
 
-    /// The same distribution (or, from structured to mean-field, its diagonal part) in another
-    /// family.
+    /// The same distribution in another family; to a smaller family, the marginal variances
+    /// are kept and the dropped correlations are lost.
     pub fn to_family(&self, family: Family) -> GaussianQ {
         if family == self.family {
             return self.clone();
         }
         let mut log_sd = self.log_sd().to_vec();
+        let marg = self.marginal_sd();
         if family == Family::MeanField {
-            // Keep the marginal variances of the block.
-            for (i, s) in self.marginal_sd().iter().take(self.n_block).enumerate() {
+            for (i, s) in marg.iter().take(self.n_block).enumerate() {
                 log_sd[i] = s.ln();
             }
         }
-        GaussianQ::new(family, self.n_block, self.mu(), &log_sd)
+        if family != Family::Coupled && self.family == Family::Coupled {
+            for (i, s) in marg.iter().enumerate().skip(self.n_block) {
+                log_sd[i] = s.ln();
+            }
+        }
+        let mut q = GaussianQ::new(family, self.n_block, self.mu(), &log_sd);
+        if family != Family::MeanField && self.family != Family::MeanField {
+            let start = 2 * self.dim;
+            let n = Self::n_off(family, self.n_block);
+            q.params[start..start + n].copy_from_slice(self.off());
+        }
+        q
     }
 }
 
@@ -406,21 +516,7 @@ pub fn fit_vb(
                 }
                 good += 1;
                 lp_sum += lp;
-                let (gmu, rest) = ws.grad.split_at_mut(d);
-                let (glsd, goff) = rest.split_at_mut(d);
-                for i in 0..d {
-                    let e = sign * ws.eps[i];
-                    gmu[i] += ws.g[i];
-                    glsd[i] += ws.g[i] * e * ws.sd[i];
-                }
-                if !goff.is_empty() {
-                    for i in 1..nb {
-                        let base = i * (i - 1) / 2;
-                        for j in 0..i {
-                            goff[base + j] += ws.g[i] * sign * ws.eps[j];
-                        }
-                    }
-                }
+                q.accumulate_grad(&ws.sd, &ws.eps, sign, &ws.g, &mut ws.grad);
             }
         }
         if good == 0 {
@@ -493,5 +589,120 @@ pub fn fit_vb(
         elbo: last_mean,
         iterations,
         converged,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    /// A smooth test function with a known gradient.
+    fn f(z: &[f64]) -> (f64, Vec<f64>) {
+        let v: f64 = z
+            .iter()
+            .enumerate()
+            .map(|(i, x)| (i as f64 + 1.0) * x.sin() + 0.3 * x * x)
+            .sum();
+        (
+            v,
+            z.iter()
+                .enumerate()
+                .map(|(i, x)| (i as f64 + 1.0) * x.cos() + 0.6 * x)
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn reparameterisation_gradient_matches_finite_differences() {
+        let mut rng = StdRng::seed_from_u64(9);
+        for family in [Family::MeanField, Family::Structured, Family::Coupled] {
+            let (nb, dim) = (4, 9);
+            let mut q = GaussianQ::new(family, nb, &[0.0; 9], &[0.0; 9]);
+            for p in q.params.iter_mut() {
+                *p = 0.5 * rng.sample::<f64, _>(StandardNormal);
+            }
+            let eps: Vec<f64> = (0..dim).map(|_| rng.sample(StandardNormal)).collect();
+            for sign in [1.0, -1.0] {
+                let sd: Vec<f64> = q.log_sd().iter().map(|l| l.exp()).collect();
+                let mut z = vec![0.0; dim];
+                q.transform_with(&sd, &eps, sign, &mut z);
+                let (_, g) = f(&z);
+                let mut grad = vec![0.0; q.params.len()];
+                q.accumulate_grad(&sd, &eps, sign, &g, &mut grad);
+                for (i, gi) in grad.iter().enumerate() {
+                    let h = 1e-6;
+                    let eval = |delta: f64| {
+                        let mut qq = q.clone();
+                        qq.params[i] += delta;
+                        let sd: Vec<f64> = qq.log_sd().iter().map(|l| l.exp()).collect();
+                        let mut z = vec![0.0; dim];
+                        qq.transform_with(&sd, &eps, sign, &mut z);
+                        f(&z).0
+                    };
+                    let fd = (eval(h) - eval(-h)) / (2.0 * h);
+                    assert!(
+                        (gi - fd).abs() < 1e-6 * (1.0 + fd.abs()),
+                        "{family:?} param {i}: {gi} vs {fd}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn family_names_round_trip() {
+        for f in [Family::Structured, Family::MeanField, Family::Coupled] {
+            assert_eq!(f.name().parse::<Family>().unwrap(), f);
+            assert_eq!(
+                serde_json::to_string(&f)
+                    .unwrap()
+                    .trim_matches('"')
+                    .replace('_', "-"),
+                f.name()
+            );
+        }
+        assert!("dense".parse::<Family>().is_err());
+    }
+
+    #[test]
+    fn covariance_and_family_conversion_keep_marginals() {
+        let mut rng = StdRng::seed_from_u64(10);
+        let mut q = GaussianQ::new(Family::Coupled, 3, &[0.0; 6], &[0.0; 6]);
+        for p in q.params.iter_mut() {
+            *p = 0.4 * rng.sample::<f64, _>(StandardNormal);
+        }
+        // Marginal sds against the empirical sd of many draws.
+        let sd = q.marginal_sd();
+        let n = 40_000;
+        let mut ss = [0.0; 6];
+        let mut eps = [0.0; 6];
+        let mut z = [0.0; 6];
+        for _ in 0..n {
+            for e in eps.iter_mut() {
+                *e = rng.sample(StandardNormal);
+            }
+            q.transform(&eps, &mut z);
+            for i in 0..6 {
+                ss[i] += (z[i] - q.mu()[i]).powi(2);
+            }
+        }
+        for i in 0..6 {
+            let emp = (ss[i] / n as f64).sqrt();
+            assert!(
+                (emp / sd[i] - 1.0).abs() < 0.03,
+                "coord {i}: {emp} vs {}",
+                sd[i]
+            );
+        }
+        for fam in [Family::Structured, Family::MeanField] {
+            let r = q.to_family(fam).marginal_sd();
+            for i in 0..6 {
+                assert!((r[i] - sd[i]).abs() < 1e-12, "{fam:?} {i}");
+            }
+        }
+        // Entropy: sum of log-diagonal plus the constant.
+        let h = q.entropy() - 0.5 * 6.0 * (1.0 + LN_2PI);
+        assert!((h - q.log_sd().iter().sum::<f64>()).abs() < 1e-12);
     }
 }

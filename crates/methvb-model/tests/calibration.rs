@@ -129,11 +129,16 @@ fn empirical_bayes_recovers_theta_and_calls_are_calibrated() {
     };
     let structured = evaluate(&fit_all(Family::Structured), &regions, 0.1);
     let mean_field = evaluate(&fit_all(Family::MeanField), &regions, 0.1);
+    let coupled = evaluate(&fit_all(Family::Coupled), &regions, 0.1);
     let n_dm = regions
         .iter()
         .filter(|r| r.true_delta[0].abs() > 0.1)
         .count();
-    for (name, c) in [("structured", &structured), ("mean-field", &mean_field)] {
+    for (name, c) in [
+        ("structured", &structured),
+        ("mean-field", &mean_field),
+        ("coupled", &coupled),
+    ] {
         println!(
             "{name}: 95% coverage of delta {:.3}, calls {} (true DMRs {n_dm}), realised FDR {:.3}, AUROC {:.3}, unreliable (k-hat) {}",
             c.coverage, c.n_calls, c.fdr, c.auroc, c.unreliable

@@ -128,7 +128,7 @@ fn fit_case(groups: &[usize], n_groups: usize, m: &[u32], n: &[u32], family: Fam
 #[test]
 fn edge_cases_give_finite_summaries() {
     let g = [0usize, 0, 1, 1];
-    for family in [Family::Structured, Family::MeanField] {
+    for family in [Family::Structured, Family::MeanField, Family::Coupled] {
         // All unmethylated and all methylated.
         let f = fit_case(&g, 2, &[0; 12], &[10; 12], family);
         assert!(finite_fit(&f) && f.theta[0].mean < 0.2, "{f:?}");

@@ -1,0 +1,91 @@
+//! `methvb check`: a pre-flight report on the inputs of a run (the logic lives in
+//! [`methvb_io::check`]). Exit code 0 with warnings, 1 when a problem would stop a run or corrupt
+//! its results.
+
+use std::path::PathBuf;
+
+use anyhow::{Result, bail};
+use clap::Args;
+use methvb_io::check::{CheckOptions, check};
+use methvb_io::sample::ReaderOptions;
+
+/// Arguments of `methvb check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Sample sheet (TSV or CSV with columns sample, group, path and optionally format).
+    #[arg(long, value_name = "SHEET")]
+    samples: PathBuf,
+    /// Regions BED to compare with the samples' contigs.
+    #[arg(long, value_name = "BED")]
+    regions: Option<PathBuf>,
+    /// Reference FASTA index (.fai) or sequence dictionary (.dict): contig set and order.
+    #[arg(long, value_name = "FAI|DICT")]
+    contigs: Option<PathBuf>,
+    /// Contigs to leave out (comma-separated), as `run --exclude-contigs` would.
+    #[arg(long, value_name = "A,B", value_delimiter = ',')]
+    exclude_contigs: Vec<String>,
+    /// Reference group (default: the group of the first sample); an unknown group is an error.
+    #[arg(long, value_name = "GROUP")]
+    reference: Option<String>,
+    /// bedMethyl modification code counted as methylated (as for `run`).
+    #[arg(long, default_value = "m", value_name = "CODE")]
+    mod_code: String,
+    /// Count any modification as methylated (as for `run`).
+    #[arg(long)]
+    any_mod: bool,
+    /// Keep the two strands of a CpG apart (as for `run`).
+    #[arg(long)]
+    no_strand_merge: bool,
+    /// Samples with coverage needed in every group (as for `run`): a smaller group is an error.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    min_samples_per_group: usize,
+    /// Groups the analysis needs (2 for a contrast): fewer is an error.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    min_groups: usize,
+    /// Read only the first N lines of each sample file (quick look at large files).
+    #[arg(long, value_name = "N")]
+    max_lines: Option<u64>,
+    /// Print the report as JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs `methvb check`: prints the report to stdout, fails (exit code 1) on errors.
+pub fn run(args: &CheckArgs, quiet: bool) -> Result<()> {
+    let opts = CheckOptions {
+        reader: ReaderOptions {
+            mod_code: args.mod_code.clone(),
+            any_mod: args.any_mod,
+            merge_strands: !args.no_strand_merge,
+            ..ReaderOptions::default()
+        },
+        exclude_contigs: args
+            .exclude_contigs
+            .iter()
+            .map(|c| c.trim().to_string())
+            .filter(|c| !c.is_empty())
+            .collect(),
+        max_lines: args.max_lines,
+        regions: args.regions.clone(),
+        contigs: args.contigs.clone(),
+        reference: args.reference.clone(),
+        min_samples_per_group: args.min_samples_per_group,
+        min_groups: args.min_groups,
+    };
+    let report = check(&args.samples, &opts);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else if !quiet {
+        print!("{}", report.render());
+    }
+    let errors = report.error_messages();
+    if !errors.is_empty() {
+        bail!(
+            "check found {} problem{} that would stop or corrupt a run:\n  {}",
+            errors.len(),
+            if errors.len() == 1 { "" } else { "s" },
+            errors.join("\n  ")
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,594 @@
+//! The HTML page: inline style sheet, summary tables and the SVG figures.
+
+use std::fmt::Write;
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::ReportError;
+use crate::mcmc::{McmcSummary, RHAT_LIMIT, Row};
+use crate::plots::{self, Moment, tidy};
+use crate::regions::RegionsScan;
+
+/// What the page is made from.
+pub(crate) struct Inputs<'a> {
+    pub dir: &'a Path,
+    pub scan: &'a RegionsScan,
+    pub run: Option<&'a Value>,
+    pub hyper: Option<&'a Value>,
+    pub mcmc: Option<(&'a [Row], &'a McmcSummary)>,
+    pub max_points: usize,
+}
+
+const STYLE: &str = "
+:root { color-scheme: light; }
+body { font-family: system-ui, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, sans-serif;
+  color: #1d232a; background: #f5f6f8; margin: 0; line-height: 1.45; }
+main { max-width: 1040px; margin: 0 auto; padding: 24px 28px 48px; background: #fff;
+  box-shadow: 0 0 0 1px #e3e6ea; }
+header h1 { margin: 0 0 4px; font-size: 28px; }
+header p { margin: 0; color: #5a6570; }
+nav { margin: 16px 0 8px; padding: 8px 12px; background: #f0f3f6; border-radius: 6px; }
+nav a { margin-right: 16px; color: #0b5cad; text-decoration: none; }
+section { margin-top: 32px; }
+h2 { font-size: 21px; border-bottom: 2px solid #e3e6ea; padding-bottom: 4px; }
+h3 { font-size: 17px; margin-bottom: 6px; }
+table { border-collapse: collapse; margin: 8px 0 12px; font-size: 14px; }
+th, td { text-align: left; padding: 4px 12px 4px 8px; border-bottom: 1px solid #eceff2;
+  vertical-align: top; }
+th { font-weight: 600; color: #36414c; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+tr:nth-child(even) td, tr:nth-child(even) th { background: #fafbfc; }
+code { font-family: ui-monospace, 'SFMono-Regular', Menlo, Consolas, monospace; font-size: 13px;
+  background: #f0f3f6; padding: 1px 4px; border-radius: 3px; word-break: break-all; }
+figure { margin: 12px 0 20px; }
+figure svg { display: block; max-width: 100%; height: auto; border: 1px solid #eceff2; }
+figcaption { font-size: 14px; color: #4a5560; margin-top: 6px; }
+.note { background: #fff8e5; border-left: 4px solid #e6a700; padding: 8px 12px; }
+.warn { color: #b3261e; font-weight: 600; }
+.cols { display: flex; gap: 32px; flex-wrap: wrap; }
+footer { margin-top: 40px; font-size: 13px; color: #6b7680; }
+";
+
+/// Escapes text for HTML element content and attribute values.
+pub(crate) fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// A JSON value as shown in a table cell (integers as written, floats to 4 significant decimals).
+fn show(v: &Value) -> String {
+    match v {
+        Value::Number(n) if n.is_u64() || n.is_i64() => n.to_string(),
+        Value::Number(n) => n.as_f64().map(|x| tidy(x, 4)).unwrap_or_default(),
+        Value::String(s) => s.clone(),
+        Value::Bool(b) => if *b { "yes" } else { "no" }.into(),
+        Value::Null => "—".into(),
+        other => other.to_string(),
+    }
+}
+
+/// Seconds as shown in the table.
+pub(crate) fn seconds(x: f64) -> String {
+    format!("{x:.1} s")
+}
+
+/// Rows of a key–value table; each `<tr>` carries the JSON pointer it came from.
+struct Table(String);
+
+impl Table {
+    fn new() -> Self {
+        Table(String::from("<table>\n"))
+    }
+    fn row(&mut self, key: &str, label: &str, value_html: &str) {
+        let _ = writeln!(
+            self.0,
+            "<tr data-key=\"{}\"><th>{}</th><td>{}</td></tr>",
+            esc(key),
+            esc(label),
+            value_html
+        );
+    }
+    /// A row from `run.json` at `pointer`, when present.
+    fn json(&mut self, run: Option<&Value>, pointer: &str, label: &str) {
+        if let Some(v) = run.and_then(|r| r.pointer(pointer))
+            && !v.is_null()
+        {
+            self.row(pointer, label, &esc(&show(v)));
+        }
+    }
+    fn finish(mut self) -> String {
+        self.0.push_str("</table>\n");
+        self.0
+    }
+}
+
+fn friendly(key: &str) -> String {
+    match key {
+        "sites_read" => "sites read".into(),
+        "cells_masked_min_cov" => "cells masked by --min-cov".into(),
+        "sites_dropped_min_cov" => "sites dropped: below --min-cov".into(),
+        "sites_dropped_min_samples_per_group" => {
+            "sites dropped: too few samples per group".into()
+        }
+        "sites_outside_regions" => "sites outside regions".into(),
+        "sites_in_regions" => "sites in regions".into(),
+        "regions_emitted" => "regions emitted".into(),
+        "sites_in_emitted_regions" => "sites in emitted regions".into(),
+        "regions_dropped_too_few_sites" => "regions dropped: too few sites".into(),
+        "regions_dropped_no_sites" => "regions dropped: no sites".into(),
+        other => other.replace('_', " "),
+    }
+}
+
+fn summary_section(inp: &Inputs<'_>) -> String {
+    let run = inp.run;
+    let meta = |k: &str| {
+        inp.scan
+            .metadata
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.clone())
+    };
+    let mut s = String::from("<section id=\"summary\">\n<h2>Run summary</h2>\n");
+    if run.is_none() {
+        s.push_str(
+            "<p class=\"note\">No run.json in this directory (for example after <code>methvb \
+             gather</code>): the summary comes from the metadata of regions.parquet.</p>\n",
+        );
+    }
+    let mut t = Table::new();
+    match run {
+        Some(_) => {
+            t.json(run, "/version", "methvb version");
+            t.json(run, "/model_version", "model version");
+            if let Some(c) = run.and_then(|r| r.pointer("/command")).and_then(Value::as_str) {
+                t.row("/command", "command", &format!("<code>{}</code>", esc(c)));
+            }
+            t.json(run, "/seed", "seed");
+        }
+        None => {
+            for (k, label) in [
+                ("methvb.version", "methvb version"),
+                ("methvb.model_version", "model version"),
+                ("methvb.seed", "seed"),
+            ] {
+                if let Some(v) = meta(k) {
+                    t.row(k, label, &esc(&v));
+                }
+            }
+            if let Some(v) = meta("methvb.command") {
+                t.row("methvb.command", "command", &format!("<code>{}</code>", esc(&v)));
+            }
+        }
+    }
+    if let Some(inputs) = run.and_then(|r| r.get("inputs")).and_then(Value::as_array) {
+        let groups: Vec<String> = match run.and_then(|r| r.get("groups")).and_then(Value::as_array) {
+            Some(g) => g.iter().filter_map(Value::as_str).map(str::to_string).collect(),
+            None => inp.scan.groups.clone(),
+        };
+        let per_group: Vec<String> = groups
+            .iter()
+            .map(|g| {
+                let n = inputs
+                    .iter()
+                    .filter(|i| i.get("group").and_then(Value::as_str) == Some(g))
+                    .count();
+                format!("{} {n}", esc(g))
+            })
+            .collect();
+        t.row(
+            "/inputs",
+            "samples",
+            &format!("{} ({})", inputs.len(), per_group.join(", ")),
+        );
+    }
+    if !inp.scan.groups.is_empty() {
+        t.row(
+            "groups",
+            "groups (reference first)",
+            &esc(&inp.scan.groups.join(", ")),
+        );
+    }
+    t.json(run, "/fit_options/delta0", "δ₀ (effect size that matters)");
+    t.json(run, "/fdr", "FDR target");
+    if run.is_none() {
+        if let Some(v) = meta("methvb.delta0") {
+            t.row("methvb.delta0", "δ₀ (effect size that matters)", &esc(&v));
+        }
+        if let Some(v) = meta("methvb.fdr") {
+            t.row("methvb.fdr", "FDR target", &esc(&v));
+        }
+    }
+    t.row(
+        "regions.parquet/rows",
+        "regions in regions.parquet",
+        &inp.scan.rows.to_string(),
+    );
+    t.json(run, "/pass2/pass/regions_used", "regions used (pass 2)");
+    if let Some(regions) = run
+        .and_then(|r| r.pointer("/pass2/pass/regions"))
+        .and_then(Value::as_object)
+    {
+        for (k, v) in regions {
+            if k.starts_with("regions_dropped") || k.starts_with("sites_dropped") || k == "sites_outside_regions" || k == "cells_masked_min_cov" {
+                t.row(&format!("/pass2/pass/regions/{k}"), &friendly(k), &esc(&show(v)));
+            }
+        }
+    }
+    t.json(run, "/pass2/regions_called", "regions called");
+    t.json(run, "/pass2/regions_unreliable", "unreliable by PSIS (k-hat above threshold)");
+    t.json(run, "/pass2/regions_not_converged", "not converged");
+    if run.is_none() {
+        if let Some(c) = inp.scan.called {
+            t.row("regions.parquet/called", "regions called", &c.to_string());
+        }
+        t.row(
+            "regions.parquet/unreliable",
+            "unreliable by PSIS (k-hat above threshold)",
+            &inp.scan.unreliable.to_string(),
+        );
+        t.row(
+            "regions.parquet/not_converged",
+            "not converged",
+            &inp.scan.not_converged.to_string(),
+        );
+    }
+    for (pointer, label) in [
+        ("/pass1/seconds", "time, pass 1 (learning Theta)"),
+        ("/pass2/pass/seconds", "time, pass 2 (fitting every region)"),
+        ("/seconds_total", "time, total"),
+    ] {
+        if let Some(x) = run.and_then(|r| r.pointer(pointer)).and_then(Value::as_f64) {
+            t.row(pointer, label, &seconds(x));
+        }
+    }
+    if let Some(h) = inp.hyper {
+        let epochs = h.get("epochs").map(show).unwrap_or_default();
+        let conv = h.get("converged").map(show).unwrap_or_default();
+        let sampled = h.get("regions_sampled").map(show).unwrap_or_default();
+        t.row(
+            "hyper.json",
+            "empirical Bayes",
+            &esc(&format!(
+                "{epochs} epochs on {sampled} sampled regions, converged: {conv}"
+            )),
+        );
+    }
+    s.push_str(&t.finish());
+
+    // Theta: run.json, else hyper.json, else the Parquet metadata.
+    let from_meta = meta("methvb.theta").and_then(|t| serde_json::from_str::<Value>(&t).ok());
+    let theta = run
+        .and_then(|r| r.get("theta"))
+        .or_else(|| inp.hyper.and_then(|h| h.get("theta")))
+        .or(from_meta.as_ref())
+        .and_then(Value::as_object);
+    if let Some(theta) = theta {
+        s.push_str("<h3>Hyperparameters Θ (shared by all regions)</h3>\n<table>\n<tr>");
+        for k in theta.keys() {
+            let _ = write!(s, "<th>{}</th>", esc(k));
+        }
+        s.push_str("</tr>\n<tr>");
+        for (k, v) in theta {
+            let _ = write!(
+                s,
+                "<td class=\"num\" data-key=\"/theta/{}\">{}</td>",
+                esc(k),
+                esc(&show(v))
+            );
+        }
+        s.push_str("</tr>\n</table>\n");
+    }
+    s.push_str("</section>\n");
+    s
+}
+
+fn figure(svg: &str, caption: &str) -> String {
+    format!("<figure>\n{svg}\n<figcaption>{caption}</figcaption>\n</figure>\n")
+}
+
+fn volcano_section(inp: &Inputs<'_>) -> Result<String, ReportError> {
+    let mut s = String::from("<section id=\"volcano\">\n<h2>Differential methylation</h2>\n");
+    let delta0 = inp
+        .run
+        .and_then(|r| r.pointer("/fit_options/delta0"))
+        .and_then(Value::as_f64)
+        .or_else(|| {
+            inp.scan
+                .metadata
+                .iter()
+                .find(|(k, _)| k == "methvb.delta0")
+                .and_then(|(_, v)| v.parse().ok())
+        });
+    match (&inp.scan.contrast, &inp.scan.volcano) {
+        (Some(c), Some(v)) => {
+            if let Some(note) = &c.note {
+                let _ = writeln!(s, "<p class=\"note\">{}</p>", esc(note));
+            }
+            let svg = plots::volcano(v, &c.label, delta0)?;
+            let mut cap = format!(
+                "Volcano plot: posterior mean of Δ = θ({}) against P(|Δ| &gt; δ₀); called regions \
+                 (Bayesian FDR) in red",
+                esc(&c.label)
+            );
+            if let Some(d) = delta0 {
+                let _ = write!(cap, "; dashed lines at ±δ₀ = ±{}", tidy(d, 4));
+            }
+            if v.binned {
+                let _ = write!(
+                    cap,
+                    ". {} regions are more than the {} drawn as points, so the plane is binned \
+                     into a {}×{} grid; each cell's opacity grows with the log of its count",
+                    v.n,
+                    inp.max_points,
+                    crate::regions::VOLCANO_NX,
+                    crate::regions::VOLCANO_NY
+                );
+            }
+            if v.missing > 0 {
+                let _ = write!(cap, ". {} regions without a finite Δ are not shown", v.missing);
+            }
+            cap.push('.');
+            s.push_str(&figure(&svg, &cap));
+        }
+        _ => s.push_str(
+            "<p class=\"note\">This run has a single group: there is no contrast, so no volcano \
+             plot.</p>\n",
+        ),
+    }
+    s.push_str("</section>\n");
+    Ok(s)
+}
+
+fn khat_section(inp: &Inputs<'_>) -> Result<String, ReportError> {
+    let scan = inp.scan;
+    let mut s = String::from(
+        "<section id=\"khat\">\n<h2>Reliability of the variational fit (PSIS k-hat)</h2>\n",
+    );
+    let threshold = scan.thresholds.first().map(|t| t.0);
+    let svg = plots::khat(&scan.khat, threshold)?;
+    let mut cap = format!(
+        "PSIS k-hat of every region. Regions above the threshold ({} of {}) are marked \
+         unreliable; their variational posterior may misstate the uncertainty.",
+        scan.unreliable, scan.rows
+    );
+    if scan.thresholds.len() > 1 {
+        let list: Vec<String> = scan
+            .thresholds
+            .iter()
+            .map(|(t, n)| format!("{} ({n} regions)", tidy(*t, 3)))
+            .collect();
+        let _ = write!(
+            cap,
+            " The threshold depends on the draws used; the most common is drawn. All: {}.",
+            list.join(", ")
+        );
+    }
+    if scan.khat.below + scan.khat.above > 0 {
+        let _ = write!(
+            cap,
+            " Not shown: {} regions below {} and {} at or above {}.",
+            scan.khat.below,
+            tidy(scan.khat.lo, 2),
+            scan.khat.above,
+            tidy(scan.khat.hi, 2)
+        );
+    }
+    s.push_str(&figure(&svg, &cap));
+    s.push_str("</section>\n");
+    Ok(s)
+}
+
+fn mcmc_section(inp: &Inputs<'_>) -> Result<String, ReportError> {
+    let mut s = String::from("<section id=\"mcmc\">\n<h2>MCMC audit</h2>\n");
+    let Some((rows, sum)) = inp.mcmc else {
+        s.push_str(
+            "<p class=\"note\">There is no MCMC audit in this run (no mcmc_check.parquet in the \
+             run directory).</p>\n</section>\n",
+        );
+        return Ok(s);
+    };
+    let _ = writeln!(
+        s,
+        "<p>A sample of regions was refitted with NUTS (exact posterior) to check the \
+         variational answer: z_bias = (VB mean − MCMC mean) / MCMC sd, sd_ratio = VB sd / MCMC \
+         sd.</p>"
+    );
+    let mut t = Table::new();
+    t.row("mcmc/regions", "regions audited", &sum.regions.to_string());
+    t.row("mcmc/rows", "quantities checked", &sum.rows.to_string());
+    t.row("mcmc/median_abs_z", "median |z_bias|", &tidy(sum.median_abs_z, 3));
+    if let Some((z, region, q)) = &sum.worst_abs_z {
+        t.row(
+            "mcmc/worst_abs_z",
+            "worst |z_bias|",
+            &format!("{} ({}, {})", tidy(*z, 3), esc(region), esc(q)),
+        );
+    }
+    t.row("mcmc/median_sd_ratio", "median sd_ratio", &tidy(sum.median_sd_ratio, 3));
+    let rhat_cell = if sum.regions_rhat_over > 0 {
+        format!(
+            "<span class=\"warn\">{}</span> of {}",
+            sum.regions_rhat_over, sum.regions
+        )
+    } else {
+        format!("{} of {}", sum.regions_rhat_over, sum.regions)
+    };
+    t.row(
+        "mcmc/regions_rhat_over",
+        &format!("regions with R-hat > {RHAT_LIMIT}"),
+        &rhat_cell,
+    );
+    t.row("mcmc/max_rhat", "largest R-hat", &tidy(sum.max_rhat, 4));
+    t.row("mcmc/min_ess_bulk", "smallest bulk ESS", &tidy(sum.min_ess_bulk, 0));
+    t.row("mcmc/divergences", "divergent transitions", &tidy(sum.divergences, 0));
+    s.push_str(&t.finish());
+
+    // The worst rows by |z_bias|.
+    let mut worst: Vec<&Row> = rows.iter().filter(|r| r.z_bias.is_finite()).collect();
+    worst.sort_by(|a, b| b.z_bias.abs().total_cmp(&a.z_bias.abs()));
+    if !worst.is_empty() {
+        s.push_str(
+            "<h3>Largest disagreements</h3>\n<table>\n<tr><th>region</th><th>quantity</th>\
+             <th>VB mean</th><th>MCMC mean</th><th>z_bias</th><th>VB sd</th><th>MCMC sd</th>\
+             <th>sd_ratio</th><th>R-hat</th><th>family</th></tr>\n",
+        );
+        for r in worst.iter().take(10) {
+            let _ = writeln!(
+                s,
+                "<tr><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
+                 <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
+                 <td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td></tr>",
+                esc(&r.region_id),
+                esc(&r.quantity),
+                tidy(r.vb_mean, 4),
+                tidy(r.mcmc_mean, 4),
+                tidy(r.z_bias, 2),
+                tidy(r.vb_sd, 4),
+                tidy(r.mcmc_sd, 4),
+                tidy(r.sd_ratio, 2),
+                tidy(r.rhat, 3),
+                esc(&r.family)
+            );
+        }
+        s.push_str("</table>\n");
+    }
+    let sub = if rows.len() > inp.max_points {
+        format!(
+            " {} rows exceed the {} drawn; every {}-th row is shown.",
+            rows.len(),
+            inp.max_points,
+            rows.len().div_ceil(inp.max_points)
+        )
+    } else {
+        String::new()
+    };
+    let svg = plots::vb_vs_mcmc(rows, Moment::Mean, inp.max_points)?;
+    s.push_str(&figure(
+        &svg,
+        &format!(
+            "Posterior means, variational (y) against MCMC (x); points on the grey identity line \
+             agree.{sub}"
+        ),
+    ));
+    let svg = plots::vb_vs_mcmc(rows, Moment::Sd, inp.max_points)?;
+    s.push_str(&figure(
+        &svg,
+        &format!(
+            "Posterior standard deviations, variational (y) against MCMC (x), log scales; points \
+             below the identity line are overconfident variational fits.{sub}"
+        ),
+    ));
+    s.push_str("</section>\n");
+    Ok(s)
+}
+
+fn data_sections(inp: &Inputs<'_>) -> Result<String, ReportError> {
+    let scan = inp.scan;
+    let mut s = String::from("<section id=\"coverage\">\n<h2>Coverage</h2>\n");
+    let svg = plots::coverage(&scan.groups, &scan.log_coverage)?;
+    let zero: Vec<String> = scan
+        .groups
+        .iter()
+        .zip(&scan.log_coverage)
+        .filter(|(_, h)| h.missing > 0)
+        .map(|(g, h)| format!("{} in {}", h.missing, esc(g)))
+        .collect();
+    let mut cap = String::from(
+        "Distribution over regions of the reads covering the region in each group (summed over \
+         its sites and the group's samples).",
+    );
+    if !zero.is_empty() {
+        let _ = write!(cap, " Regions without coverage (not shown): {}.", zero.join(", "));
+    }
+    s.push_str(&figure(&svg, &cap));
+    s.push_str("</section>\n<section id=\"dispersion\">\n<h2>Dispersion</h2>\n");
+    let svg = plots::dispersion(&scan.log_phi)?;
+    let h = &scan.log_phi;
+    let mut cap = String::from(
+        "Posterior mean of the beta-binomial dispersion φ per region: 0 is binomial sampling, \
+         larger values mean more variation between samples than coverage alone explains.",
+    );
+    if h.below + h.above + h.missing > 0 {
+        let _ = write!(
+            cap,
+            " Not shown: {} below 10⁻⁴, {} missing.",
+            h.below,
+            h.missing + h.above
+        );
+    }
+    s.push_str(&figure(&svg, &cap));
+    s.push_str("</section>\n");
+    Ok(s)
+}
+
+/// The whole document.
+pub(crate) fn page(inp: &Inputs<'_>) -> Result<String, ReportError> {
+    let mut s = String::with_capacity(1 << 18);
+    let title = match inp.dir.file_name() {
+        Some(n) => format!("methvb report: {}", n.to_string_lossy()),
+        None => "methvb report".to_string(),
+    };
+    let _ = write!(
+        s,
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n<main>\n<header>\n\
+         <h1>{}</h1>\n<p>Results of <code>methvb run</code> in <code>{}</code>: {} regions.</p>\n\
+         </header>\n<nav><a href=\"#summary\">Run summary</a><a href=\"#volcano\">Differential \
+         methylation</a><a href=\"#khat\">k-hat</a><a href=\"#mcmc\">MCMC audit</a>\
+         <a href=\"#coverage\">Coverage</a><a href=\"#dispersion\">Dispersion</a></nav>\n",
+        esc(&title),
+        esc(&title),
+        esc(&inp.dir.display().to_string()),
+        inp.scan.rows
+    );
+    s.push_str(&summary_section(inp));
+    s.push_str(&volcano_section(inp)?);
+    s.push_str(&khat_section(inp)?);
+    s.push_str(&mcmc_section(inp)?);
+    s.push_str(&data_sections(inp)?);
+    let _ = write!(
+        s,
+        "<footer>Written by methvb-report {}. Self-contained: no scripts, no external files.\
+         </footer>\n</main>\n</body>\n</html>\n",
+        env!("CARGO_PKG_VERSION")
+    );
+    Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_markup() {
+        assert_eq!(esc("a<b>&\"c'"), "a&lt;b&gt;&amp;&quot;c&#39;");
+    }
+
+    #[test]
+    fn shows_json_numbers() {
+        assert_eq!(show(&serde_json::json!(200)), "200");
+        assert_eq!(show(&serde_json::json!(0.05)), "0.05");
+        assert_eq!(show(&serde_json::json!(-0.112575)), "-0.1126");
+        assert_eq!(seconds(8.651), "8.7 s");
+    }
+
+    #[test]
+    fn median_of_finite_values() {
+        assert_eq!(crate::mcmc::median(vec![3.0, f64::NAN, 1.0, 2.0]), 2.0);
+        assert_eq!(crate::mcmc::median(vec![4.0, 1.0, 2.0, 3.0]), 2.5);
+        assert!(crate::mcmc::median(vec![]).is_nan());
+    }
+}

@@ -1,0 +1,189 @@
+//! A self-contained HTML report of a `methvb run` output directory.
+//!
+//! [`write_report`] reads `regions.parquet` (required), `run.json` and `hyper.json` (optional:
+//! without them the summary falls back to the Parquet key-value metadata, e.g. after
+//! `methvb gather`) and `mcmc_check.parquet` (optional: the NUTS audit), and writes
+//! `report.html` atomically (a temporary file in the same directory, then a rename).
+//!
+//! The page has no external references of any kind: the plots are inline SVG drawn with
+//! plotters, the style sheet is inline, there are no scripts, links to other files, images or
+//! web fonts, and no `http` URL (the SVG namespace attribute is dropped; HTML does not need it).
+//!
+//! Size on large runs: `regions.parquet` is read once as a stream into fixed-size accumulators
+//! (histograms with fixed bins, and a 250 × 125 grid of Δ × prob_dm counts). The volcano draws
+//! every region as a point while there are at most [`ReportOptions::max_points`] of them (10,000
+//! by default); above that it draws the grid instead, one rectangle per non-empty cell, with
+//! opacity growing with the log count, so the SVG is bounded (at most 2 × 31,250 cells, a few
+//! MB in the worst case, far less in practice) whatever the number of regions. The MCMC
+//! scatter plots draw every row up to `max_points`, then every k-th row (deterministic).
+//!
+//! ```no_run
+//! let outcome = methvb_report::write_report(
+//!     std::path::Path::new("results"),
+//!     &methvb_report::ReportOptions::default(),
+//! )?;
+//! println!("{} ({} bytes)", outcome.path.display(), outcome.bytes);
+//! # Ok::<(), methvb_report::ReportError>(())
+//! ```
+
+mod columns;
+mod error;
+mod html;
+mod mcmc;
+mod plots;
+mod regions;
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+pub use error::ReportError;
+pub use mcmc::{McmcSummary, RHAT_LIMIT};
+
+/// File names read from (and written to) the run directory.
+pub mod files {
+    /// The results table (required).
+    pub const REGIONS: &str = "regions.parquet";
+    /// Provenance and counts of the run (optional).
+    pub const RUN: &str = "run.json";
+    /// Learned hyperparameters (optional).
+    pub const HYPER: &str = "hyper.json";
+    /// The MCMC audit (optional).
+    pub const MCMC: &str = "mcmc_check.parquet";
+    /// The report written by default.
+    pub const REPORT: &str = "report.html";
+}
+
+/// Options of [`write_report`] and [`render_report`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportOptions {
+    /// Where to write the report; default `DIR/report.html`.
+    pub output: Option<PathBuf>,
+    /// Most points drawn individually in a scatter plot; the volcano switches to a grid of
+    /// counts above it, the MCMC scatters draw every k-th row.
+    pub max_points: usize,
+}
+
+impl Default for ReportOptions {
+    fn default() -> Self {
+        ReportOptions {
+            output: None,
+            max_points: 10_000,
+        }
+    }
+}
+
+/// What [`write_report`] wrote.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReportOutcome {
+    /// The report file.
+    pub path: PathBuf,
+    /// Its size in bytes.
+    pub bytes: u64,
+    /// Rows of `regions.parquet`.
+    pub regions: u64,
+    /// Whether the volcano was drawn as a grid of counts rather than points.
+    pub volcano_binned: bool,
+    /// The MCMC audit summary, when `mcmc_check.parquet` was present.
+    pub mcmc: Option<McmcSummary>,
+}
+
+/// The rendered page and what it was made from.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    /// The HTML document.
+    pub html: String,
+    /// Rows of `regions.parquet`.
+    pub regions: u64,
+    /// Whether the volcano was drawn as a grid of counts rather than points.
+    pub volcano_binned: bool,
+    /// The MCMC audit summary, when present.
+    pub mcmc: Option<McmcSummary>,
+}
+
+fn read_json(path: &Path) -> Result<Option<serde_json::Value>, ReportError> {
+    match fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|source| ReportError::Json {
+                path: path.to_path_buf(),
+                source,
+            }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(ReportError::Io {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+/// Reads the outputs of a run in `dir` and renders the report, without writing it.
+pub fn render_report(dir: &Path, options: &ReportOptions) -> Result<Rendered, ReportError> {
+    let scan = regions::scan(&dir.join(files::REGIONS), options.max_points.max(1))?;
+    let run = read_json(&dir.join(files::RUN))?;
+    let hyper = read_json(&dir.join(files::HYPER))?;
+    let mcmc_path = dir.join(files::MCMC);
+    let mcmc_rows = if mcmc_path.exists() {
+        Some(mcmc::read(&mcmc_path)?)
+    } else {
+        None
+    };
+    let mcmc_summary = mcmc_rows.as_deref().map(mcmc::summarise);
+    let html = html::page(&html::Inputs {
+        dir,
+        scan: &scan,
+        run: run.as_ref(),
+        hyper: hyper.as_ref(),
+        mcmc: mcmc_rows.as_deref().zip(mcmc_summary.as_ref()),
+        max_points: options.max_points.max(1),
+    })?;
+    Ok(Rendered {
+        html,
+        regions: scan.rows,
+        volcano_binned: scan.volcano.as_ref().is_some_and(|v| v.binned),
+        mcmc: mcmc_summary,
+    })
+}
+
+/// Renders the report of the run in `dir` and writes it (default `dir/report.html`) through a
+/// temporary file in the same directory and a rename, so a reader never sees half a page.
+pub fn write_report(dir: &Path, options: &ReportOptions) -> Result<ReportOutcome, ReportError> {
+    let rendered = render_report(dir, options)?;
+    let path = options
+        .output
+        .clone()
+        .unwrap_or_else(|| dir.join(files::REPORT));
+    write_atomic(&path, rendered.html.as_bytes())?;
+    Ok(ReportOutcome {
+        path,
+        bytes: rendered.html.len() as u64,
+        regions: rendered.regions,
+        volcano_binned: rendered.volcano_binned,
+        mcmc: rendered.mcmc,
+    })
+}
+
+/// Writes `bytes` to `path` via `.<name>.tmp-<pid>` beside it, fsync, then rename.
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
+    let io = |p: &Path| {
+        let p = p.to_path_buf();
+        move |source| ReportError::Io { path: p, source }
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| files::REPORT.to_string());
+    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+    let result = (|| {
+        let mut f = fs::File::create(&tmp).map_err(io(&tmp))?;
+        f.write_all(bytes).map_err(io(&tmp))?;
+        f.sync_all().map_err(io(&tmp))?;
+        drop(f);
+        fs::rename(&tmp, path).map_err(io(path))
+    })();
+    if result.is_err() {
+        // Best effort: do not leave the temporary file behind.
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}

@@ -1,0 +1,335 @@
+//! One streaming pass over `regions.parquet` that fills fixed-size accumulators (histograms and
+//! a binned volcano), so memory and report size do not grow with the number of regions.
+
+use std::fs::File;
+use std::path::Path;
+
+use parquet::arrow::ProjectionMask;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+use crate::ReportError;
+use crate::columns::{boolean, is_true, num};
+
+/// Rows per decoded batch.
+const BATCH_ROWS: usize = 65_536;
+
+/// A histogram over a fixed range with equal-width bins; values outside are counted apart.
+#[derive(Debug, Clone)]
+pub(crate) struct Hist {
+    pub lo: f64,
+    pub hi: f64,
+    pub counts: Vec<u64>,
+    pub below: u64,
+    pub above: u64,
+    pub missing: u64,
+}
+
+impl Hist {
+    pub(crate) fn new(lo: f64, hi: f64, bins: usize) -> Self {
+        Hist {
+            lo,
+            hi,
+            counts: vec![0; bins],
+            below: 0,
+            above: 0,
+            missing: 0,
+        }
+    }
+
+    pub(crate) fn width(&self) -> f64 {
+        (self.hi - self.lo) / self.counts.len() as f64
+    }
+
+    #[inline]
+    pub(crate) fn add(&mut self, x: f64) {
+        if !x.is_finite() {
+            // ±inf are outside any finite range; NaN is missing.
+            if x.is_nan() {
+                self.missing += 1;
+            } else if x < 0.0 {
+                self.below += 1;
+            } else {
+                self.above += 1;
+            }
+        } else if x < self.lo {
+            self.below += 1;
+        } else if x >= self.hi {
+            self.above += 1;
+        } else {
+            let last = self.counts.len() - 1;
+            let bin = ((x - self.lo) / self.width()) as usize;
+            self.counts[bin.min(last)] += 1;
+        }
+    }
+
+    /// First and one-past-last non-empty bins, if any.
+    pub(crate) fn extent(&self) -> Option<(usize, usize)> {
+        let first = self.counts.iter().position(|&c| c > 0)?;
+        let last = self.counts.iter().rposition(|&c| c > 0)?;
+        Some((first, last + 1))
+    }
+}
+
+/// Which contrast the volcano plot shows.
+#[derive(Debug, Clone)]
+pub(crate) struct Contrast {
+    /// e.g. `treated − control`.
+    pub label: String,
+    /// Column of the posterior mean of Δ.
+    pub mean_col: String,
+    /// Column of P(|Δ| > δ₀).
+    pub prob_col: String,
+    /// Said under the plot (more than two groups).
+    pub note: Option<String>,
+}
+
+/// Volcano range: Δ in [-1, 1] (a difference of proportions), prob_dm in [0, 1].
+pub(crate) const VOLCANO_X: (f64, f64) = (-1.0, 1.0);
+/// Bins of the volcano grid along Δ.
+pub(crate) const VOLCANO_NX: usize = 250;
+/// Bins of the volcano grid along prob_dm.
+pub(crate) const VOLCANO_NY: usize = 125;
+
+/// The volcano: every point while there are at most `max_points`, and always a fixed grid of
+/// counts (called and not called apart), drawn instead of the points for larger runs.
+#[derive(Debug, Clone)]
+pub(crate) struct Volcano {
+    pub max_points: usize,
+    /// (Δ mean, prob_dm, called) while `n <= max_points`; cleared after.
+    pub points: Vec<(f32, f32, bool)>,
+    pub binned: bool,
+    pub called_bins: Vec<u32>,
+    pub other_bins: Vec<u32>,
+    pub n: u64,
+    pub missing: u64,
+}
+
+impl Volcano {
+    fn new(max_points: usize) -> Self {
+        Volcano {
+            max_points,
+            points: Vec::new(),
+            binned: false,
+            called_bins: vec![0; VOLCANO_NX * VOLCANO_NY],
+            other_bins: vec![0; VOLCANO_NX * VOLCANO_NY],
+            n: 0,
+            missing: 0,
+        }
+    }
+
+    #[inline]
+    fn add(&mut self, delta: f64, prob: f64, called: bool) {
+        if !delta.is_finite() || !prob.is_finite() {
+            self.missing += 1;
+            return;
+        }
+        self.n += 1;
+        let (x0, x1) = VOLCANO_X;
+        let fx = ((delta.clamp(x0, x1) - x0) / (x1 - x0) * VOLCANO_NX as f64) as usize;
+        let fy = (prob.clamp(0.0, 1.0) * VOLCANO_NY as f64) as usize;
+        let cell = fy.min(VOLCANO_NY - 1) * VOLCANO_NX + fx.min(VOLCANO_NX - 1);
+        let bins = if called {
+            &mut self.called_bins
+        } else {
+            &mut self.other_bins
+        };
+        bins[cell] = bins[cell].saturating_add(1);
+        if !self.binned {
+            if self.points.len() < self.max_points {
+                self.points.push((delta as f32, prob as f32, called));
+            } else {
+                self.binned = true;
+                self.points = Vec::new();
+            }
+        }
+    }
+}
+
+/// Everything the report needs from `regions.parquet`.
+#[derive(Debug, Clone)]
+pub(crate) struct RegionsScan {
+    pub groups: Vec<String>,
+    pub contrast: Option<Contrast>,
+    pub rows: u64,
+    /// Regions called (None without a `called` column, i.e. one group).
+    pub called: Option<u64>,
+    pub unreliable: u64,
+    pub not_converged: u64,
+    pub volcano: Option<Volcano>,
+    /// k-hat in [-0.5, 1.5).
+    pub khat: Hist,
+    /// Distinct k-hat thresholds and how many regions had each (at most 16 kept).
+    pub thresholds: Vec<(f64, u64)>,
+    /// log10 φ in [-4, 0).
+    pub log_phi: Hist,
+    /// Per group, log10 coverage in [0, 9); zero coverage is counted in `missing`.
+    pub log_coverage: Vec<Hist>,
+    /// Key-value metadata of the file.
+    pub metadata: Vec<(String, String)>,
+}
+
+/// Reads `path` once and fills the accumulators.
+pub(crate) fn scan(path: &Path, max_points: usize) -> Result<RegionsScan, ReportError> {
+    let io = |source| ReportError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let pq = |source| ReportError::Parquet {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = File::open(path).map_err(io)?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(pq)?;
+    let metadata = builder
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .map(|kv| {
+            kv.iter()
+                .filter(|e| e.key.starts_with("methvb."))
+                .map(|e| (e.key.clone(), e.value.clone().unwrap_or_default()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let schema = builder.schema().clone();
+    let has = |name: &str| schema.column_with_name(name).is_some();
+    let groups: Vec<String> = schema
+        .fields()
+        .iter()
+        .filter_map(|f| f.name().strip_prefix("coverage_").map(str::to_string))
+        .collect();
+    let contrast = if has("delta_mean") && has("prob_dm") {
+        let label = match (groups.first(), groups.get(1)) {
+            (Some(r), Some(g)) => format!("{g} − {r}"),
+            _ => "Δ".to_string(),
+        };
+        Some(Contrast {
+            label,
+            mean_col: "delta_mean".into(),
+            prob_col: "prob_dm".into(),
+            note: None,
+        })
+    } else {
+        groups.iter().skip(1).find_map(|g| {
+            let mean_col = format!("delta_{g}_mean");
+            let prob_col = format!("delta_{g}_prob_dm");
+            (has(&mean_col) && has(&prob_col)).then(|| Contrast {
+                label: format!("{g} − {}", groups[0]),
+                note: Some(format!(
+                    "This run has {} groups; the volcano shows the first non-reference contrast, \
+                     {g} − {} (columns {mean_col} and {prob_col}). Highlighted regions are those \
+                     called on any contrast.",
+                    groups.len(),
+                    groups[0]
+                )),
+                mean_col,
+                prob_col,
+            })
+        })
+    };
+    let has_called = has("called");
+    let mut wanted: Vec<String> = groups.iter().map(|g| format!("coverage_{g}")).collect();
+    for name in [
+        "phi_mean",
+        "khat",
+        "khat_threshold",
+        "reliable",
+        "converged",
+        "called",
+    ] {
+        wanted.push(name.to_string());
+    }
+    if let Some(c) = &contrast {
+        wanted.push(c.mean_col.clone());
+        wanted.push(c.prob_col.clone());
+    }
+    let roots: Vec<usize> = wanted
+        .iter()
+        .filter_map(|w| schema.index_of(w).ok())
+        .collect();
+    let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
+    let reader = builder
+        .with_projection(mask)
+        .with_batch_size(BATCH_ROWS)
+        .build()
+        .map_err(pq)?;
+
+    let mut out = RegionsScan {
+        groups: groups.clone(),
+        contrast: contrast.clone(),
+        rows: 0,
+        called: has_called.then_some(0),
+        unreliable: 0,
+        not_converged: 0,
+        volcano: contrast.as_ref().map(|_| Volcano::new(max_points)),
+        khat: Hist::new(-0.5, 1.5, 80),
+        thresholds: Vec::new(),
+        log_phi: Hist::new(-4.0, 0.0, 80),
+        log_coverage: groups.iter().map(|_| Hist::new(0.0, 9.0, 180)).collect(),
+        metadata,
+    };
+    let cov_names: Vec<String> = groups.iter().map(|g| format!("coverage_{g}")).collect();
+    for batch in reader {
+        let batch = batch.map_err(|e| pq(e.into()))?;
+        let khat = num(&batch, "khat", path)?;
+        let threshold = num(&batch, "khat_threshold", path)?;
+        let phi = num(&batch, "phi_mean", path)?;
+        let reliable = boolean(&batch, "reliable", path)?;
+        let converged = boolean(&batch, "converged", path)?;
+        let called = if has_called {
+            Some(boolean(&batch, "called", path)?)
+        } else {
+            None
+        };
+        let covs = cov_names
+            .iter()
+            .map(|c| num(&batch, c, path))
+            .collect::<Result<Vec<_>, _>>()?;
+        let volcano_cols = match &contrast {
+            Some(c) => Some((
+                num(&batch, &c.mean_col, path)?,
+                num(&batch, &c.prob_col, path)?,
+            )),
+            None => None,
+        };
+        for i in 0..batch.num_rows() {
+            out.rows += 1;
+            let is_called = called.is_some_and(|c| is_true(c, i));
+            if is_called && let Some(n) = out.called.as_mut() {
+                *n += 1;
+            }
+            if !is_true(reliable, i) {
+                out.unreliable += 1;
+            }
+            if !is_true(converged, i) {
+                out.not_converged += 1;
+            }
+            out.khat.add(khat.get(i));
+            let t = threshold.get(i);
+            if let Some(e) = out
+                .thresholds
+                .iter_mut()
+                .find(|(v, _)| v.to_bits() == t.to_bits())
+            {
+                e.1 += 1;
+            } else if out.thresholds.len() < 16 {
+                out.thresholds.push((t, 1));
+            }
+            out.log_phi.add(phi.get(i).log10());
+            for (h, c) in out.log_coverage.iter_mut().zip(&covs) {
+                let v = c.get(i);
+                // log10(0) = -inf, which would count as "below"; keep zero coverage apart.
+                if v > 0.0 {
+                    h.add(v.log10());
+                } else {
+                    h.missing += 1;
+                }
+            }
+            if let (Some(v), Some((m, p))) = (out.volcano.as_mut(), volcano_cols.as_ref()) {
+                v.add(m.get(i), p.get(i), is_called);
+            }
+        }
+    }
+    out.thresholds.sort_by(|a, b| b.1.cmp(&a.1));
+    Ok(out)
+}
