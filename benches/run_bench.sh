@@ -86,17 +86,21 @@ for n in $SIZES; do
         rss_kb=$(sed -n 's/.*Maximum resident set size (kbytes): //p' "$log")
         # Regions actually fitted (pass 2), from run.json (pass1 comes before pass2 there).
         fitted=$(grep -o '"regions_used": [0-9]*' "$out/run.json" | tail -1 | grep -o '[0-9]*$')
-        results+=("$n $input_mb $t $wall $rss_kb $fitted")
+        # Seconds of pass 1 (learning Theta) and pass 2 (fitting every region), same order.
+        secs=($(grep -o '"seconds": [0-9.eE+-]*' "$out/run.json" | grep -o '[0-9.eE+-]*$'))
+        p1="${secs[0]:-0}" p2="${secs[1]:-0}"
+        cp "$out/run.json" "$work/run_${n}_t$t.json"
+        results+=("$n $input_mb $t $wall $rss_kb $fitted $p1 $p2")
         rm -rf "$out"
     done
 done
 
-echo "| regions (simulated / fitted) | input MB | threads | wall s | regions/s | peak RSS MB |"
-echo "|---:|---:|---:|---:|---:|---:|"
+echo "| regions (simulated / fitted) | input MB | threads | wall s | pass 1 / pass 2 s | regions/s | peak RSS MB |"
+echo "|---:|---:|---:|---:|---:|---:|---:|"
 for r in "${results[@]}"; do
-    read -r n mb t wall rss fitted <<<"$r"
-    awk -v n="$n" -v mb="$mb" -v t="$t" -v w="$wall" -v rss="$rss" -v f="$fitted" \
-        'BEGIN { printf "| %d / %d | %s | %d | %.1f | %.0f | %.0f |\n", n, f, mb, t, w, (w > 0 ? f / w : 0), rss / 1024 }'
+    read -r n mb t wall rss fitted p1 p2 <<<"$r"
+    awk -v n="$n" -v mb="$mb" -v t="$t" -v w="$wall" -v rss="$rss" -v f="$fitted" -v p1="$p1" -v p2="$p2" \
+        'BEGIN { printf "| %d / %d | %s | %d | %.1f | %.1f / %.1f | %.0f | %.0f |\n", n, f, mb, t, w, p1, p2, (w > 0 ? f / w : 0), rss / 1024 }'
 done
 
 # Peak RSS of the largest input relative to the smallest, per thread count.
@@ -108,7 +112,7 @@ if ((${#sizes_arr[@]} > 1)); then
     for t in $THREADS; do
         rs="" rl="" ms="" ml=""
         for r in "${results[@]}"; do
-            read -r n mb tt wall rss fitted <<<"$r"
+            read -r n mb tt wall rss fitted _ _ <<<"$r"
             [[ "$tt" == "$t" && "$n" == "$small" ]] && { rs=$rss; ms=$mb; }
             [[ "$tt" == "$t" && "$n" == "$large" ]] && { rl=$rss; ml=$mb; }
         done

@@ -6,10 +6,24 @@
 //! - [`record`]: BAM/SAM records into one reusable [`record::ReadBuf`].
 //! - [`pileup`]: the streaming pileup producing modkit's 18-column counts per position.
 //! - [`bedmethyl`]: the bedMethyl writer.
+//! - [`parallel`]: indexed BAMs cut into regions piled up in parallel (rayon), merged in order.
 //! - [`BamSampleReader`]: a [`methvb_io::SiteSource`] over a BAM, so a sample sheet can list BAMs.
+//!
+//! Checked against the peers' own expected outputs (tests/): modkit pileup (no filtering, CpG
+//! motif, strand-combined, duplex, legacy PacBio tags, estimated 25th-percentile filter), htslib
+//! `test_mod`/`pileup_mod` and samtools `mpileup --output-mods`, Bismark's extractor `.cov`
+//! (paired `--no_overlap`/`--include_overlap`, single-end CTOT/CTOB) and methylKit.
+//!
+//! Deliberate differences from modkit: supplementary records are skipped by default (modkit's
+//! htslib pileup keeps them; duplicates, secondary, QC-fail and unmapped records are skipped by
+//! both; see [`PileupOptions`]); a hard-clipped record without `MN` is not
+//! used for calls (its `MM` may describe the unclipped read); legacy tags without a mode are
+//! implicit per the SAM specification unless [`PileupOptions::legacy_as_explicit`] is set (modkit
+//! needs `update-tags` first); the estimated threshold is described at [`FilterChoice::Estimate`].
 
 pub mod bedmethyl;
 pub mod mm;
+pub mod parallel;
 pub mod pileup;
 pub mod record;
 pub mod reference;
@@ -17,6 +31,7 @@ pub mod reference;
 mod reader;
 
 pub use mm::ModCode;
+pub use parallel::{has_index, pileup_file_indexed};
 pub use pileup::{
     CallSource, CpgFilter, Filter, Pileup, PileupError, PileupOptions, PileupRow, PileupStats,
     RowStrand, SkipCounts, SkipReason,
@@ -36,10 +51,18 @@ pub enum FilterChoice {
     /// Fixed pass threshold on the probability of the called state (modkit
     /// `--filter-threshold`).
     Threshold(f32),
-    /// modkit's default: the threshold is the `percentile` quantile of the called-state
-    /// probabilities of the listed calls in the first `reads` records with usable `MM`/`ML`
-    /// (modkit samples ~10,042 reads across the file and uses the 10th percentile; here the first
-    /// records are used, which is deterministic but not a spread-out sample).
+    /// modkit's default filter, estimated from the data. Exactly: read records from the start of
+    /// the file until `reads` records with usable `MM`/`ML` have been seen (same flag and MAPQ
+    /// filters as the pileup); for every listed position of those records (codes of the same
+    /// base and strand combined, probabilities `(ML + 0.5) / 256`), take the probability of the
+    /// called state, `max(1 - sum p_mod, max p_mod)`; sort these values and take the one at index
+    /// `floor(n * percentile)`. In the pileup a call whose called-state probability is below
+    /// it is counted in `N_fail`; implicit canonical calls (probability 1) always pass.
+    /// Differences from modkit: modkit samples about 10,042 reads spread over the genome (or a
+    /// fraction with `-f`) and keeps one threshold per canonical base; here the first records are
+    /// used (deterministic, but not spread out) and one threshold serves all bases. With all reads
+    /// of `bc_anchored_10_reads` and percentile 0.25 the result equals modkit's
+    /// `modbam.modpileup_filt025.methyl.bed` exactly (tested).
     Estimate {
         /// Records to sample.
         reads: usize,

@@ -247,27 +247,32 @@ impl ParsedMods {
                     Some(b',') => {
                         i += 1;
                         let mut skip = parse_u32(mm, &mut i)?;
+                        // The base to look for in SEQ as stored (complemented for reverse reads).
+                        let target = if reverse { complement(base) } else { base };
+                        let hit = |b: &u8| base == b'N' || (b & 0xDF) == target;
                         let pos = loop {
-                            if cursor >= n {
+                            // `cursor` counts bases of the original read already passed.
+                            let found = if reverse {
+                                seq[..n - cursor].iter().rposition(hit)
+                            } else {
+                                seq[cursor..].iter().position(hit).map(|o| cursor + o)
+                            };
+                            let Some(stored) = found else {
                                 if self.lenient_bounds {
                                     break usize::MAX;
                                 }
                                 return Err(MmError::OutOfBounds);
+                            };
+                            cursor = if reverse { n - stored } else { stored + 1 };
+                            if skip == 0 {
+                                break stored;
                             }
-                            let stored = if reverse { n - 1 - cursor } else { cursor };
-                            let b = seq[stored].to_ascii_uppercase();
-                            let b = if reverse { complement(b) } else { b };
-                            cursor += 1;
-                            if base == b'N' || b == base {
-                                if skip == 0 {
-                                    break stored;
-                                }
-                                skip -= 1;
-                            }
+                            skip -= 1;
                         };
                         if pos == usize::MAX {
                             // lenient: past the end, no call, but its ML value is consumed
                             ml_next += if self.has_ml { n_codes } else { 0 };
+                            cursor = n;
                             continue;
                         }
                         let ml_idx = if self.has_ml {

@@ -241,6 +241,13 @@ impl SkipCounts {
         self.counts[reason.index()] += 1;
     }
 
+    /// Adds another set of counts.
+    pub fn add_all(&mut self, other: &SkipCounts) {
+        for (a, b) in self.counts.iter_mut().zip(other.counts.iter()) {
+            *a += b;
+        }
+    }
+
     /// Total over all reasons.
     pub fn total(&self) -> u64 {
         self.counts.iter().sum()
@@ -541,29 +548,36 @@ struct Rule {
 #[derive(Debug)]
 pub struct Pileup {
     opts: PileupOptions,
-    contigs: Vec<String>,
+    contigs: std::sync::Arc<Vec<String>>,
     reference: Option<Reference>,
     ref_seq: Vec<u8>,
     ref_tid: Option<usize>,
+    /// Reference position of `ref_seq[0]`.
+    ref_offset: u64,
+    /// Region mode: only records starting at or after this position are counted in the stats.
+    stats_from: u64,
     sorted: bool,
     windows: Vec<Window>,
     current_tid: Option<usize>,
     last_start: u64,
     codes: Vec<ModCode>,
     st: ReadState,
-    mates: HashMap<Vec<u8>, (u64, u64)>,
+    /// Read-1 spans by read-name hash, for Bismark's `--no_overlap` rule.
+    mates: HashMap<u64, (u64, u64)>,
     held: Vec<PileupRow>,
     scratch: Vec<PileupRow>,
     stats: PileupStats,
 }
 
 impl Pileup {
-    /// A pileup over contigs `contigs` (header order); `sorted` enables flushing.
+    /// A pileup over contigs `contigs` (header order; a `Vec<String>` or a shared
+    /// `Arc<Vec<String>>`); `sorted` enables flushing.
     pub fn new(
         opts: PileupOptions,
-        contigs: Vec<String>,
+        contigs: impl Into<std::sync::Arc<Vec<String>>>,
         sorted: bool,
     ) -> Result<Pileup, PileupError> {
+        let contigs = contigs.into();
         let reference = match &opts.cpg {
             CpgFilter::Reference(p) => {
                 Some(Reference::open(p).map_err(|e| PileupError::Reference(e.to_string()))?)
@@ -577,6 +591,8 @@ impl Pileup {
             reference,
             ref_seq: Vec::new(),
             ref_tid: None,
+            ref_offset: 0,
+            stats_from: 0,
             sorted,
             current_tid: None,
             last_start: 0,
@@ -657,7 +673,25 @@ impl Pileup {
             r.load(name, &mut self.ref_seq)
                 .map_err(|e| PileupError::Reference(format!("contig {name}: {e}")))?;
         }
+        self.ref_offset = 0;
         self.ref_tid = Some(tid);
+        Ok(())
+    }
+
+    /// Region mode (indexed, parallel processing): the caller feeds the records overlapping
+    /// `[start, end]` of contig `tid` and keeps the rows with `start <= pos < end`. Only the
+    /// reference around the region is loaded, and only records starting at or after `start` are
+    /// counted in the stats (each record is counted by exactly one region).
+    pub fn set_region(&mut self, tid: usize, start: u64, end: u64) -> Result<(), PileupError> {
+        self.stats_from = start;
+        if let Some(r) = self.reference.as_mut() {
+            let name = self.contigs.get(tid).cloned().unwrap_or_default();
+            let from = start.saturating_sub(1);
+            r.load_range(&name, from, end + 2, &mut self.ref_seq)
+                .map_err(|e| PileupError::Reference(format!("contig {name}: {e}")))?;
+            self.ref_offset = from;
+            self.ref_tid = Some(tid);
+        }
         Ok(())
     }
 
@@ -669,7 +703,13 @@ impl Pileup {
                 minus: true,
             };
         }
-        let p = pos as usize;
+        let Some(p) = pos.checked_sub(self.ref_offset) else {
+            return Rule {
+                plus: false,
+                minus: false,
+            };
+        };
+        let p = p as usize;
         let at = |i: usize| self.ref_seq.get(i).copied().unwrap_or(b'N');
         Rule {
             plus: at(p) == b'C' && at(p + 1) == b'G',
@@ -679,6 +719,19 @@ impl Pileup {
 
     /// Adds one record; completed rows are appended to `out`.
     pub fn push(&mut self, rec: &ReadBuf, out: &mut Vec<PileupRow>) -> Result<(), PileupError> {
+        if self.stats_from > 0 && rec.pos.is_some_and(|p| p < self.stats_from) {
+            // Region mode: counted by the region the record starts in.
+            let saved = self.stats.clone();
+            let r = self.push_counted(rec, out);
+            let rows = self.stats.rows;
+            self.stats = saved;
+            self.stats.rows = rows;
+            return r;
+        }
+        self.push_counted(rec, out)
+    }
+
+    fn push_counted(&mut self, rec: &ReadBuf, out: &mut Vec<PileupRow>) -> Result<(), PileupError> {
         self.stats.records += 1;
         if !self.passes_filters(rec) {
             return Ok(());
@@ -690,8 +743,9 @@ impl Pileup {
         if tid >= self.windows.len() {
             let sparse = !self.sorted;
             self.windows.resize_with(tid + 1, || Window::new(sparse));
-            while self.contigs.len() <= tid {
-                self.contigs.push(format!("#{}", self.contigs.len()));
+            let contigs = std::sync::Arc::make_mut(&mut self.contigs);
+            while contigs.len() <= tid {
+                contigs.push(format!("#{}", contigs.len()));
             }
         }
         if self.sorted {
@@ -842,12 +896,19 @@ impl Pileup {
             Filter::Threshold(t) => Some(t),
         };
         let read_ctx = self.opts.cpg == CpgFilter::Read;
-        let has_observed = self.st.observed.iter().flatten().any(|&m| m != 0);
-        // observed codes by tally: tally = read strand s XOR alignment strand
-        let obs = [
-            self.st.observed[aln], // tally 0 (+): read-strand s == aln
-            self.st.observed[1 - aln],
-        ];
+        // Observed codes by tally (tally = read strand XOR alignment strand), as the few
+        // non-empty (tally, primary base, code mask) entries.
+        let mut obs = [(0usize, 0usize, 0u32); 8];
+        let mut n_obs = 0;
+        for (s, per_base) in self.st.observed.iter().enumerate() {
+            for (bi, &m) in per_base.iter().enumerate() {
+                if m != 0 {
+                    obs[n_obs] = (s ^ aln, bi, m);
+                    n_obs += 1;
+                }
+            }
+        }
+        let obs = &obs[..n_obs];
         let seq = &rec.seq;
         let mut window = std::mem::take(&mut self.windows[tid]);
         let mut r = start;
@@ -865,12 +926,8 @@ impl Pileup {
                         }
                         let Some(&b) = seq.get(qp) else { continue };
                         let tally = window.get_mut(rp);
-                        if has_observed {
-                            for (t, o) in obs.iter().enumerate() {
-                                for (bi, &m) in o.iter().enumerate() {
-                                    tally.s[t].observed[bi] |= m;
-                                }
-                            }
+                        for &(t, bi, m) in obs {
+                            tally.s[t].observed[bi] |= m;
                         }
                         let Some(bi) = base_index(b) else { continue };
                         let read_base = if rev { comp_index(bi) } else { bi };
@@ -920,12 +977,8 @@ impl Pileup {
                             continue;
                         }
                         let tally = window.get_mut(rp);
-                        if has_observed {
-                            for (t, o) in obs.iter().enumerate() {
-                                for (bi, &m) in o.iter().enumerate() {
-                                    tally.s[t].observed[bi] |= m;
-                                }
-                            }
+                        for &(t, bi, m) in obs {
+                            tally.s[t].observed[bi] |= m;
                         }
                         let motif = if aln == 0 { rule.plus } else { rule.minus };
                         if motif && !read_ctx {
@@ -968,10 +1021,14 @@ impl Pileup {
         let mut drop_ge: Option<u64> = None;
         if self.opts.no_overlap && rec.has_flag(flags::PAIRED) {
             let span_end = start + rec.ref_span().max(1) - 1;
+            let key = name_key(&rec.name);
             if rec.has_flag(flags::READ1) {
-                self.mates.insert(rec.name.clone(), (start, span_end));
+                // In a sorted file a mate starting before this read was already seen.
+                if !(self.sorted && rec.mate_pos.is_some_and(|m| m < start)) {
+                    self.mates.insert(key, (start, span_end));
+                }
             } else if rec.has_flag(flags::READ2) {
-                let r1 = self.mates.remove(&rec.name).or_else(|| {
+                let r1 = self.mates.remove(&key).or_else(|| {
                     rec.mate_pos.map(|mp| {
                         let span = cigar_ref_span(&rec.mc).unwrap_or(rec.ref_span()).max(1);
                         (mp, mp + span - 1)
@@ -1273,6 +1330,14 @@ fn decode(t: &PosTally, tid: usize, pos: u64, codes: &[ModCode], out: &mut Vec<P
         }
     }
     out[start..].sort_by(|a, b| a.strand.cmp(&b.strand).then(a.code.cmp(&b.code)));
+}
+
+/// A 64-bit hash of a read name (no allocation per record).
+fn name_key(name: &[u8]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    name.hash(&mut h);
+    h.finish()
 }
 
 /// Reference span of a CIGAR string (`MC` tag); `None` if empty or malformed.

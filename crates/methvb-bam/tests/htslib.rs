@@ -269,8 +269,11 @@ fn mod_suffix(p: &Option<ParsedMods>, q: usize) -> String {
     if s.is_empty() { s } else { format!("[{s}]") }
 }
 
-/// Aligned (ref pos, query pos) pairs of a record; insertions as (ref pos before, q range).
-fn aligned(rec: &ReadBuf) -> (Vec<(u64, usize)>, Vec<(u64, usize, usize)>) {
+/// Aligned (ref pos, query pos) pairs and insertions (ref pos before, query start, length).
+type Aligned = (Vec<(u64, usize)>, Vec<(u64, usize, usize)>);
+
+/// Aligned pairs and insertions of a record.
+fn aligned(rec: &ReadBuf) -> Aligned {
     let mut pairs = Vec::new();
     let mut ins = Vec::new();
     let (mut r, mut q) = (rec.pos.unwrap(), 0usize);

@@ -21,6 +21,10 @@ pub struct CheckArgs {
     /// Reference FASTA index (.fai) or sequence dictionary (.dict): contig set and order.
     #[arg(long, value_name = "FAI|DICT")]
     contigs: Option<PathBuf>,
+    /// Reference FASTA (plain, gzip or BGZF): tells whether positions sit on CpGs or one base
+    /// off (0- vs 1-based coordinates); streamed once.
+    #[arg(long, value_name = "FASTA")]
+    fasta: Option<PathBuf>,
     /// Contigs to leave out (comma-separated), as `run --exclude-contigs` would.
     #[arg(long, value_name = "A,B", value_delimiter = ',')]
     exclude_contigs: Vec<String>,
@@ -71,6 +75,7 @@ pub fn run(args: &CheckArgs, quiet: bool) -> Result<()> {
         reference: args.reference.clone(),
         min_samples_per_group: args.min_samples_per_group,
         min_groups: args.min_groups,
+        fasta: args.fasta.clone(),
     };
     let report = check(&args.samples, &opts);
     if args.json {

@@ -35,7 +35,9 @@ fn open(path: &PathBuf) -> Result<ParquetRecordBatchReaderBuilder<std::fs::File>
 }
 
 /// The metadata that must agree between shards for their rows to belong to one run.
-fn shard_identity(builder: &ParquetRecordBatchReaderBuilder<std::fs::File>) -> Vec<(String, String)> {
+fn shard_identity(
+    builder: &ParquetRecordBatchReaderBuilder<std::fs::File>,
+) -> Vec<(String, String)> {
     const KEYS: [&str; 5] = [
         "methvb.version",
         "methvb.model_version",
@@ -69,7 +71,11 @@ pub fn run(args: &GatherArgs, quiet: bool) -> Result<()> {
         .key_value_metadata()
         .map(|kv| {
             kv.iter()
-                .filter(|e| e.key.starts_with("methvb.") && e.key != "methvb.command" && e.key != "methvb.fdr")
+                .filter(|e| {
+                    e.key.starts_with("methvb.")
+                        && e.key != "methvb.command"
+                        && e.key != "methvb.fdr"
+                })
                 .map(|e| (e.key.clone(), e.value.clone().unwrap_or_default()))
                 .collect()
         })
@@ -78,12 +84,18 @@ pub fn run(args: &GatherArgs, quiet: bool) -> Result<()> {
     metadata.push(("methvb.fdr".into(), args.fdr.to_string()));
     let pep_index = schema.index_of("pep").ok();
     let mut peps: Vec<f64> = Vec::new();
-    let chrom_index = schema.index_of("chrom").context("shards lack a chrom column")?;
+    let chrom_index = schema
+        .index_of("chrom")
+        .context("shards lack a chrom column")?;
     let mut chrom_owner: HashMap<String, usize> = HashMap::new();
     for (shard_idx, shard) in args.shards.iter().enumerate() {
         let builder = open(shard)?;
         if builder.schema().fields() != schema.fields() {
-            bail!("{}: columns differ from {}", shard.display(), args.shards[0].display());
+            bail!(
+                "{}: columns differ from {}",
+                shard.display(),
+                args.shards[0].display()
+            );
         }
         if shard_identity(&builder) != first_meta {
             bail!(
@@ -135,7 +147,8 @@ pub fn run(args: &GatherArgs, quiet: bool) -> Result<()> {
     };
     // Second pass: copy the rows, replacing `called` by the genome-wide calls.
     let called_index = schema.index_of(CALLED).ok();
-    let mut writer = AtomicParquetWriter::create(&args.out, schema.clone(), metadata, DEFAULT_ROW_GROUP_ROWS)?;
+    let mut writer =
+        AtomicParquetWriter::create(&args.out, schema.clone(), metadata, DEFAULT_ROW_GROUP_ROWS)?;
     let mut offset = 0usize;
     for shard in &args.shards {
         for batch in open(shard)?.build()? {
@@ -144,7 +157,9 @@ pub fn run(args: &GatherArgs, quiet: bool) -> Result<()> {
             let batch = match called_index {
                 Some(i) => {
                     let mut columns = batch.columns().to_vec();
-                    columns[i] = std::sync::Arc::new(arrow_array::BooleanArray::from(calls[offset..offset + rows].to_vec()));
+                    columns[i] = std::sync::Arc::new(arrow_array::BooleanArray::from(
+                        calls[offset..offset + rows].to_vec(),
+                    ));
                     RecordBatch::try_new(schema.clone(), columns)?
                 }
                 None => batch,

@@ -2,6 +2,7 @@
 //! variational Bayes. This binary only parses arguments, wires the library crates together and
 //! reports errors; the work lives in `methvb-io`, `methvb-model` and `methvb-sim`.
 
+mod audit;
 mod check;
 mod gather;
 mod inputs;

@@ -77,6 +77,13 @@ pub struct PileupArgs {
     /// Single spaces between columns 10-18 (modkit's default layout) instead of tabs.
     #[arg(long)]
     mixed_delim: bool,
+    /// With a .bai/.csi index and more than one thread: bases per region processed in
+    /// parallel.
+    #[arg(long, default_value_t = 1_000_000)]
+    chunk_size: u64,
+    /// One sequential pass even when an index is present.
+    #[arg(long)]
+    sequential: bool,
 }
 
 /// Runs `methvb pileup`.
@@ -132,7 +139,15 @@ pub fn run(args: &PileupArgs, quiet: bool) -> Result<()> {
     };
     let mut writer = BedMethylWriter::create(&args.out, args.mixed_delim)
         .with_context(|| format!("creating {}", args.out.display()))?;
-    let stats = pileup_file(&args.bam, &opts, |row, contig| writer.write(row, contig))?;
+    let parallel =
+        !args.sequential && rayon::current_num_threads() > 1 && methvb_bam::has_index(&args.bam);
+    let stats = if parallel {
+        methvb_bam::pileup_file_indexed(&args.bam, &opts, args.chunk_size, |row, contig| {
+            writer.write(row, contig)
+        })?
+    } else {
+        pileup_file(&args.bam, &opts, |row, contig| writer.write(row, contig))?
+    };
     writer
         .finish()
         .with_context(|| format!("writing {}", args.out.display()))?;

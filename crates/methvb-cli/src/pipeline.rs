@@ -24,6 +24,7 @@ use rand::{RngExt, SeedableRng};
 use rayon::prelude::*;
 use serde::Serialize;
 
+use crate::audit::AuditPicker;
 use crate::inputs::InputArgs;
 use crate::results::ResultsLayout;
 
@@ -170,7 +171,8 @@ impl Samples {
         })
     }
 
-    fn data<'a>(&'a self, r: &'a Region) -> RegionData<'a> {
+    /// The model's view of one region.
+    pub fn data<'a>(&'a self, r: &'a Region) -> RegionData<'a> {
         RegionData {
             n_sites: r.n_sites(),
             n_samples: self.sample_group.len(),
@@ -327,6 +329,7 @@ pub fn fit_all(
     expected_regions: Option<u64>,
     out: &Path,
     metadata: Vec<(String, String)>,
+    mut audit: Option<&mut AuditPicker>,
     quiet: bool,
 ) -> Result<FitSummary> {
     let started = Instant::now();
@@ -359,6 +362,11 @@ pub fn fit_all(
                     .with_context(|| format!("fitting region {}", r.id))
             })
             .collect::<Result<_>>()?;
+        if let Some(picker) = audit.as_deref_mut() {
+            for (region, fit) in chunk.iter().zip(&fits) {
+                picker.offer(region, fit);
+            }
+        }
         for f in &fits {
             peps.push(f.pep);
             unreliable += u64::from(!f.reliable);
@@ -385,7 +393,9 @@ pub fn fit_all(
     drop(flush);
     for chrom in chroms {
         if !stream.merger().contigs_visited().any(|c| c == chrom) {
-            eprintln!("methvb: warning: contig {chrom} is not in the inputs; no regions fitted there");
+            eprintln!(
+                "methvb: warning: contig {chrom} is not in the inputs; no regions fitted there"
+            );
         }
     }
     fitted.finish()?;

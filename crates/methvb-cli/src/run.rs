@@ -12,6 +12,7 @@ use methvb_model::{HyperFit, Theta};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::audit::{self, AuditArgs, AuditPicker};
 use crate::inputs::InputArgs;
 use crate::pipeline::{self, FitSummary, HyperArgs, ModelArgs, PassSummary, RegionArgs, Samples};
 
@@ -29,6 +30,8 @@ pub struct RunArgs {
     model: ModelArgs,
     #[command(flatten)]
     hyper: HyperArgs,
+    #[command(flatten)]
+    audit: AuditArgs,
     /// Use this Theta (a hyper.json) instead of learning it in pass 1.
     #[arg(long, value_name = "JSON")]
     hyper_json: Option<PathBuf>,
@@ -150,6 +153,8 @@ struct RunFile<'a> {
     fdr: f64,
     pass1: Option<PassSummary>,
     pass2: &'a FitSummary,
+    /// Pooled agreement of VB with NUTS on the audited regions (absent when off).
+    mcmc_check: Option<methvb_mcmc::AuditSummary>,
     seconds_total: f64,
 }
 
@@ -166,10 +171,7 @@ fn results_metadata(model: &ModelArgs, theta: &Theta) -> Vec<(String, String)> {
         ),
         ("methvb.delta0".into(), model.delta0.to_string()),
         ("methvb.fdr".into(), model.fdr.to_string()),
-        (
-            "methvb.family".into(),
-            model.family().name().into(),
-        ),
+        ("methvb.family".into(), model.family().name().into()),
     ]
 }
 
@@ -236,6 +238,7 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
     };
     let expected = pass1.as_ref().map(|p| p.regions_used);
     let out = args.out.join("regions.parquet");
+    let mut picker = AuditPicker::new(&args.audit, args.model.seed);
     let summary = pipeline::fit_all(
         &args.input,
         &args.regions,
@@ -246,7 +249,17 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
         expected,
         &out,
         results_metadata(&args.model, &theta),
+        Some(&mut picker),
         quiet,
+    )?;
+    let mcmc = audit::run_audit(
+        picker,
+        &samples,
+        &theta,
+        args.model.seed,
+        args.model.delta0,
+        &args.out.join("mcmc_check.parquet"),
+        results_metadata(&args.model, &theta),
     )?;
     let inputs = samples
         .sheet
@@ -276,11 +289,23 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
         fdr: args.model.fdr,
         pass1,
         pass2: &summary,
+        mcmc_check: mcmc.clone(),
         seconds_total: started.elapsed().as_secs_f64(),
     };
     write_json_atomic(&args.out.join("run.json"), &run_file)?;
     if !quiet {
         report(&summary, &out);
+        if let Some(m) = &mcmc {
+            eprintln!(
+                "methvb: MCMC audit of {} regions: median |z_bias| {:.3} (worst {:.2}), median sd ratio {:.2}, {} regions with R-hat > {}",
+                m.n_regions,
+                m.median_abs_z_bias,
+                m.worst_abs_z_bias,
+                m.median_sd_ratio,
+                m.regions_rhat_above,
+                m.rhat_threshold
+            );
+        }
     }
     Ok(())
 }
@@ -338,6 +363,7 @@ pub fn fit(args: &FitArgs, quiet: bool) -> Result<()> {
         None,
         &args.out,
         results_metadata(&args.model, &theta),
+        None,
         quiet,
     )?;
     if !quiet {

@@ -12,7 +12,11 @@ use common::{files_in, run_methvb, s};
 /// One bedMethyl (modkit 18-column) line: `n` valid calls of which `m` modified.
 fn bed_line(chrom: &str, pos: u64, n: u32, m: u32) -> String {
     let canonical = n.saturating_sub(m);
-    let pct = if n > 0 { 100.0 * f64::from(m) / f64::from(n) } else { 0.0 };
+    let pct = if n > 0 {
+        100.0 * f64::from(m) / f64::from(n)
+    } else {
+        0.0
+    };
     format!(
         "{chrom}\t{pos}\t{}\tm\t{n}\t.\t{pos}\t{}\t255,0,0\t{n}\t{pct:.2}\t{m}\t{canonical}\t0\t0\t0\t0\t0\n",
         pos + 1,
@@ -22,7 +26,9 @@ fn bed_line(chrom: &str, pos: u64, n: u32, m: u32) -> String {
 
 /// A good bedMethyl sample: 40 CpGs on chr1.
 fn good_bed() -> String {
-    (0..40).map(|i| bed_line("chr1", 100 + 20 * i, 10, (i % 7) as u32)).collect()
+    (0..40)
+        .map(|i| bed_line("chr1", 100 + 20 * i, 10, (i % 7) as u32))
+        .collect()
 }
 
 /// One case: its own temporary directory holding the inputs and the outputs.
@@ -67,7 +73,14 @@ impl Case {
         let commands: [Vec<&str>; 2] = [
             vec!["sites", "--samples", s(sheet), "--out", s(&out_parquet)],
             vec![
-                "--threads", "1", "run", "--samples", s(sheet), "--out", s(&run_dir), "--draws",
+                "--threads",
+                "1",
+                "run",
+                "--samples",
+                s(sheet),
+                "--out",
+                s(&run_dir),
+                "--draws",
                 "50",
             ],
         ];
@@ -80,14 +93,28 @@ impl Case {
             assert_ne!(code, Some(0), "exit code 0 on bad input: {what}");
             assert_ne!(code, Some(101), "exit code 101 (panic): {what}");
             assert!(!stderr.contains("panicked"), "panic on bad input: {what}");
-            assert!(stderr.starts_with("methvb: error: "), "no error line: {what}");
+            assert!(
+                stderr.starts_with("methvb: error: "),
+                "no error line: {what}"
+            );
             for e in expect {
-                assert!(stderr.contains(e.as_str()), "stderr does not mention {e:?}: {what}");
+                assert!(
+                    stderr.contains(e.as_str()),
+                    "stderr does not mention {e:?}: {what}"
+                );
             }
             // Nothing published, no temporary left: the directory holds the inputs only, and
             // `run` left its output directory empty (it may create the directory itself).
-            assert_eq!(files_in(self.dir.path()), before, "files left behind by {what}");
-            assert_eq!(files_in(&run_dir), Vec::<String>::new(), "run output left by {what}");
+            assert_eq!(
+                files_in(self.dir.path()),
+                before,
+                "files left behind by {what}"
+            );
+            assert_eq!(
+                files_in(&run_dir),
+                Vec::<String>::new(),
+                "run output left by {what}"
+            );
             if first.is_empty() {
                 first = stderr;
             }
@@ -122,7 +149,10 @@ fn malformed_line_too_few_columns() {
 fn malformed_field_not_a_number() {
     let c = Case::new();
     c.write("A.bed", good_bed());
-    let bad = c.write("B.txt", "chr\tpos\tN\tX\nchr1\t101\t10\t5\nchr1\t121\tabc\t7\n");
+    let bad = c.write(
+        "B.txt",
+        "chr\tpos\tN\tX\nchr1\t101\t10\t5\nchr1\t121\tabc\t7\n",
+    );
     let sheet = c.sheet(HEADER, &["A\tg1\tA.bed", "B\tg2\tB.txt"]);
     c.assert_fails(&sheet, &[path_line(&bad, 3), "\"abc\"".into()]);
 }
@@ -144,7 +174,10 @@ fn unsorted_positions() {
 fn methylated_above_coverage_dss() {
     let c = Case::new();
     c.write("A.bed", good_bed());
-    let bad = c.write("B.txt", "chr\tpos\tN\tX\nchr1\t101\t10\t5\nchr1\t121\t5\t7\n");
+    let bad = c.write(
+        "B.txt",
+        "chr\tpos\tN\tX\nchr1\t101\t10\t5\nchr1\t121\t5\t7\n",
+    );
     let sheet = c.sheet(HEADER, &["A\tg1\tA.bed", "B\tg2\tB.txt"]);
     c.assert_fails(&sheet, &[path_line(&bad, 3), "exceeds coverage".into()]);
 }
@@ -170,7 +203,9 @@ fn methylated_above_coverage_bedmethyl() {
 fn truncated_gzip() {
     let c = Case::new();
     c.write("A.bed", good_bed());
-    let text: String = (0..400).map(|i| bed_line("chr1", 100 + 20 * i, 12, (i % 5) as u32)).collect();
+    let text: String = (0..400)
+        .map(|i| bed_line("chr1", 100 + 20 * i, 12, (i % 5) as u32))
+        .collect();
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     gz.write_all(text.as_bytes()).unwrap();
     let full = gz.finish().unwrap();
@@ -227,7 +262,9 @@ fn sample_sheet_with_duplicate_sample() {
 fn contig_naming_mismatch_chr1_vs_1() {
     let c = Case::new();
     let good = c.write("A.bed", good_bed());
-    let text: String = (0..40).map(|i| bed_line("1", 100 + 20 * i, 10, 3)).collect();
+    let text: String = (0..40)
+        .map(|i| bed_line("1", 100 + 20 * i, 10, 3))
+        .collect();
     let bad = c.write("B.bed", text);
     let sheet = c.sheet(HEADER, &["A\tg1\tA.bed", "B\tg2\tB.bed"]);
     let stderr = c.assert_fails(&sheet, &[path_line(&bad, 1), "naming".into()]);
@@ -241,11 +278,16 @@ fn contig_naming_mismatch_chr1_vs_1() {
 fn error_reason_is_printed_once() {
     let c = Case::new();
     c.write("A.bed", good_bed());
-    c.write("B.txt", "chr\tpos\tN\tX\nchr1\t101\t10\t5\nchr1\t121\t5\t7\n");
+    c.write(
+        "B.txt",
+        "chr\tpos\tN\tX\nchr1\t101\t10\t5\nchr1\t121\t5\t7\n",
+    );
     let sheet = c.sheet(HEADER, &["A\tg1\tA.bed", "B\tg2\tB.txt"]);
     let stderr = c.assert_fails(&sheet, &[]);
     assert_eq!(
-        stderr.matches("methylated count 7 exceeds coverage 5").count(),
+        stderr
+            .matches("methylated count 7 exceeds coverage 5")
+            .count(),
         1,
         "reason repeated in: {stderr}"
     );

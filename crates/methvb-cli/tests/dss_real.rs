@@ -39,8 +39,14 @@ fn sites_equal_makebsseqdata_merge() {
     let e_n: Vec<usize> = SAMPLES.iter().map(|x| hcol(&format!("N_{x}"))).collect();
     let e_x: Vec<usize> = SAMPLES.iter().map(|x| hcol(&format!("X_{x}"))).collect();
     let (t_chr, t_pos) = (table.col("chrom"), table.col("pos"));
-    let t_n: Vec<usize> = SAMPLES.iter().map(|x| table.col(&format!("{x}_n"))).collect();
-    let t_m: Vec<usize> = SAMPLES.iter().map(|x| table.col(&format!("{x}_m"))).collect();
+    let t_n: Vec<usize> = SAMPLES
+        .iter()
+        .map(|x| table.col(&format!("{x}_n")))
+        .collect();
+    let t_m: Vec<usize> = SAMPLES
+        .iter()
+        .map(|x| table.col(&format!("{x}_m")))
+        .collect();
 
     let mut rows = 0usize;
     for (i, line) in lines.enumerate() {
@@ -53,15 +59,33 @@ fn sites_equal_makebsseqdata_merge() {
         let num = |j: usize| -> i128 { f[j].parse().unwrap() };
         assert_eq!(row[t_chr].as_str(), f[e_chr], "chrom of row {i}");
         // bsseq positions are 1-based, ours 0-based.
-        assert_eq!(row[t_pos].as_int(), num(e_pos) - 1, "pos of row {i}: {line}");
+        assert_eq!(
+            row[t_pos].as_int(),
+            num(e_pos) - 1,
+            "pos of row {i}: {line}"
+        );
         for k in 0..SAMPLES.len() {
-            assert_eq!(row[t_n[k]].as_int(), num(e_n[k]), "N_{} of row {i}: {line}", SAMPLES[k]);
-            assert_eq!(row[t_m[k]].as_int(), num(e_x[k]), "X_{} of row {i}: {line}", SAMPLES[k]);
+            assert_eq!(
+                row[t_n[k]].as_int(),
+                num(e_n[k]),
+                "N_{} of row {i}: {line}",
+                SAMPLES[k]
+            );
+            assert_eq!(
+                row[t_m[k]].as_int(),
+                num(e_x[k]),
+                "X_{} of row {i}: {line}",
+                SAMPLES[k]
+            );
         }
         rows += 1;
     }
     assert_eq!(rows, 34_739, "expected table has {rows} rows");
-    assert_eq!(table.rows.len(), rows, "row count differs from the bsseq merge");
+    assert_eq!(
+        table.rows.len(),
+        rows,
+        "row count differs from the bsseq merge"
+    );
 }
 
 fn pearson(x: &[f64], y: &[f64]) -> f64 {
@@ -87,8 +111,16 @@ fn run_on_dss_posterior_means_follow_raw_ratios() {
     // Every CpG cluster of the data (default clustering); Theta from a 500-region reservoir
     // and 200 draws per summary to keep a debug build near half a minute.
     run_ok(&[
-        "-q", "run", "--samples", s(&sheet), "--out", s(&out), "--draws", DRAWS,
-        "--hyper-regions", "500",
+        "-q",
+        "run",
+        "--samples",
+        s(&sheet),
+        "--out",
+        s(&out),
+        "--draws",
+        DRAWS,
+        "--hyper-regions",
+        "500",
     ]);
     let table = read_table(&out.join("regions.parquet"));
     assert!(table.rows.len() > 500, "only {} regions", table.rows.len());
@@ -102,7 +134,10 @@ fn run_on_dss_posterior_means_follow_raw_ratios() {
         {
             let (t, r) = (t.as_f64(), r.as_f64());
             if r.is_finite() {
-                assert!((0.0..=1.0).contains(&t), "theta_{group}_mean {t} outside [0, 1]");
+                assert!(
+                    (0.0..=1.0).contains(&t),
+                    "theta_{group}_mean {t} outside [0, 1]"
+                );
                 post.push(t);
                 raw.push(r);
             }

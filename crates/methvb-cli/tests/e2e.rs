@@ -31,8 +31,18 @@ fn simulate(dir: &Path, regions: usize, seed: u64) -> std::path::PathBuf {
 /// `methvb [--threads t] run` with the test's model options into `out`.
 fn run_args<'a>(threads: &'a str, sheet: &'a str, out: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec![
-        "-q", "--threads", threads, "run", "--samples", sheet, "--out", out, "--draws", DRAWS,
-        "--seed", "5",
+        "-q",
+        "--threads",
+        threads,
+        "run",
+        "--samples",
+        sheet,
+        "--out",
+        out,
+        "--draws",
+        DRAWS,
+        "--seed",
+        "5",
     ];
     args.extend_from_slice(extra);
     args
@@ -87,7 +97,16 @@ fn sharded_hyper_fit_gather_equals_run() {
 
     let hyper = tmp.path().join("hyper.json");
     run_ok(&[
-        "-q", "hyper", "--samples", sheet, "--out", s(&hyper), "--seed", "5", "--draws", DRAWS,
+        "-q",
+        "hyper",
+        "--samples",
+        sheet,
+        "--out",
+        s(&hyper),
+        "--seed",
+        "5",
+        "--draws",
+        DRAWS,
     ]);
     assert_eq!(
         theta_of(&hyper),
@@ -98,8 +117,20 @@ fn sharded_hyper_fit_gather_equals_run() {
     for chrom in ["chr1", "chr2", "chr3"] {
         let shard = tmp.path().join(format!("{chrom}.parquet"));
         run_ok(&[
-            "-q", "fit", "--samples", sheet, "--hyper", s(&hyper), "--chrom", chrom, "--out",
-            s(&shard), "--seed", "5", "--draws", DRAWS,
+            "-q",
+            "fit",
+            "--samples",
+            sheet,
+            "--hyper",
+            s(&hyper),
+            "--chrom",
+            chrom,
+            "--out",
+            s(&shard),
+            "--seed",
+            "5",
+            "--draws",
+            DRAWS,
         ]);
         let t = read_table(&shard);
         assert!(!t.rows.is_empty(), "shard {chrom} is empty");
@@ -159,7 +190,10 @@ fn sigkill_mid_run_publishes_nothing_and_rerun_matches_clean_run() {
         !dir.join("regions.parquet").exists(),
         "a killed run left regions.parquet behind: {left:?}"
     );
-    assert!(!dir.join("run.json").exists(), "a killed run left run.json: {left:?}");
+    assert!(
+        !dir.join("run.json").exists(),
+        "a killed run left run.json: {left:?}"
+    );
     // What may remain: hyper.json (pass 1 finished and was published atomically) and hidden
     // temporaries of the killed process (`.regions.parquet.fitted.tmp-<pid>`).
     for name in &left {
@@ -174,10 +208,16 @@ fn sigkill_mid_run_publishes_nothing_and_rerun_matches_clean_run() {
     run_ok(&run_args("1", sheet, s(&dir), &[]));
     run_ok(&run_args("1", sheet, s(&clean), &[]));
     assert_same_rows(&dir.join("regions.parquet"), &clean.join("regions.parquet"));
-    assert_eq!(theta_of(&dir.join("hyper.json")), theta_of(&clean.join("hyper.json")));
+    assert_eq!(
+        theta_of(&dir.join("hyper.json")),
+        theta_of(&clean.join("hyper.json"))
+    );
     let after = files_in(&dir);
     eprintln!("files after the rerun: {after:?}");
     for name in ["hyper.json", "regions.parquet", "run.json"] {
-        assert!(after.iter().any(|n| n == name), "rerun did not write {name}: {after:?}");
+        assert!(
+            after.iter().any(|n| n == name),
+            "rerun did not write {name}: {after:?}"
+        );
     }
 }

@@ -57,7 +57,13 @@ pub struct CheckOptions {
     pub min_samples_per_group: usize,
     /// Groups the analysis needs (e.g. 2 for a contrast); fewer is an error. 0 is treated as 1.
     pub min_groups: usize,
+    /// Reference FASTA (plain, gzip or BGZF): the first [`FASTA_SITES`] covered sites of each
+    /// sample are looked up there to tell whether positions sit on CpGs, or one base off.
+    pub fasta: Option<PathBuf>,
 }
+
+/// Sites per sample looked up in the reference FASTA.
+pub const FASTA_SITES: usize = 10_000;
 
 /// How serious a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -143,6 +149,13 @@ pub struct SampleCheck {
     pub skipped_non_cg: u64,
     /// The reader error that stopped the sample, if any.
     pub error: Option<String>,
+    /// With a reference FASTA: fraction of the looked-up sites that fall on a C or G of a CpG
+    /// when shifted by −1, 0 and +1 bases (`[−1, 0, +1]`), and how many were looked up.
+    pub cpg_fraction: Option<([f64; 3], usize)>,
+    /// The first covered sites (contig index into `contigs`, 0-based position), for the FASTA
+    /// check.
+    #[serde(skip)]
+    probe: Vec<(usize, u64)>,
 }
 
 /// One group of the sheet.
@@ -270,6 +283,24 @@ impl CheckReport {
                 );
             }
         }
+        if self.samples.iter().any(|s| s.cpg_fraction.is_some()) {
+            let _ = writeln!(
+                o,
+                "\nPositions on a CpG of the reference (as read; shifted by -1 / +1)"
+            );
+            for s in &self.samples {
+                if let Some(([lo, mid, hi], n)) = s.cpg_fraction {
+                    let _ = writeln!(
+                        o,
+                        "  {:<16} {:>6.1}%  ({:.1}% / {:.1}%) of {n} sites",
+                        s.name,
+                        100.0 * mid,
+                        100.0 * lo,
+                        100.0 * hi
+                    );
+                }
+            }
+        }
         if !self.groups.is_empty() {
             let _ = writeln!(o, "\nGroups");
             for g in &self.groups {
@@ -324,11 +355,7 @@ impl CheckReport {
         let _ = writeln!(
             o,
             "{}: {} error{}, {} warning{}",
-            if self.n_errors() > 0 {
-                "FAILED"
-            } else {
-                "OK"
-            },
+            if self.n_errors() > 0 { "FAILED" } else { "OK" },
             self.n_errors(),
             if self.n_errors() == 1 { "" } else { "s" },
             self.n_warnings(),
@@ -387,6 +414,8 @@ fn check_sample(
         skipped_other_mod_code: 0,
         skipped_non_cg: 0,
         error: None,
+        cpg_fraction: None,
+        probe: Vec::new(),
     };
     let mut ro = opts.reader.clone();
     if entry.format.is_some() {
@@ -407,10 +436,9 @@ fn check_sample(
     let mut local: Vec<usize> = Vec::new();
     let max_lines = opts.max_lines.unwrap_or(u64::MAX);
     loop {
-        if reader.lines_read() >= max_lines {
-            break;
-        }
         match reader.next_site() {
+            // The reader may look one line ahead (strand merging): sites are cut by their line.
+            Ok(Some(site)) if site.line > max_lines => break,
             Ok(Some(site)) => {
                 if local.len() <= site.contig {
                     local.resize(site.contig + 1, usize::MAX - 1);
@@ -436,6 +464,9 @@ fn check_sample(
                 out.sites += 1;
                 let n = site.coverage;
                 if n > 0 {
+                    if opts.fasta.is_some() && out.probe.len() < FASTA_SITES {
+                        out.probe.push((k, site.pos));
+                    }
                     out.covered_sites += 1;
                     sum_n += u64::from(n);
                     sum_m += u64::from(site.methylated);
@@ -485,6 +516,105 @@ fn check_sample(
         }
     }
     out
+}
+
+/// Looks the probe sites of every sample up in the FASTA `path` (streamed once, only the bases
+/// needed are kept) and fills each sample's `cpg_fraction`.
+fn fasta_cpg_check(path: &Path, samples: &mut [SampleCheck]) -> Result<(), crate::ReadError> {
+    use std::io::BufRead;
+    // Wanted positions per contig name: p - 2 ..= p + 3 around each probe site.
+    let mut wanted: HashMap<String, Vec<u64>> = HashMap::new();
+    for s in samples.iter() {
+        for &(k, p) in &s.probe {
+            let v = wanted.entry(s.contigs[k].name.clone()).or_default();
+            v.extend((p.saturating_sub(2))..=p.saturating_add(3));
+        }
+    }
+    for v in wanted.values_mut() {
+        v.sort_unstable();
+        v.dedup();
+    }
+    let mut bases: HashMap<String, Vec<u8>> = HashMap::new();
+    let mut reader = crate::input::open(path)?;
+    let mut line = Vec::with_capacity(256);
+    let mut line_no = 0u64;
+    // Current contig: its wanted positions, the next one to fill, the bases, the offset.
+    let mut cur: Option<(String, usize, Vec<u8>)> = None;
+    let mut offset = 0u64;
+    let finish = |cur: &mut Option<(String, usize, Vec<u8>)>,
+                  bases: &mut HashMap<String, Vec<u8>>| {
+        if let Some((name, _, b)) = cur.take() {
+            bases.insert(name, b);
+        }
+    };
+    loop {
+        line.clear();
+        let n = reader
+            .read_until(b'\n', &mut line)
+            .map_err(|e| crate::input::map_read_error(path, line_no + 1, e))?;
+        if n == 0 {
+            break;
+        }
+        line_no += 1;
+        let l = crate::format::trim_eol(&line);
+        if let Some(h) = l.strip_prefix(b">") {
+            finish(&mut cur, &mut bases);
+            let name =
+                String::from_utf8_lossy(h.split(|b| b.is_ascii_whitespace()).next().unwrap_or(b""))
+                    .into_owned();
+            offset = 0;
+            if let Some(w) = wanted.get(&name) {
+                cur = Some((name, 0, vec![b'N'; w.len()]));
+            }
+            continue;
+        }
+        let end = offset + l.len() as u64;
+        if let Some((name, next, b)) = cur.as_mut() {
+            // `cur` is only set for contigs with wanted positions.
+            let w = &wanted[name.as_str()];
+            while *next < w.len() && w[*next] < end {
+                if w[*next] >= offset {
+                    b[*next] = l[(w[*next] - offset) as usize].to_ascii_uppercase();
+                }
+                *next += 1;
+            }
+        }
+        offset = end;
+    }
+    finish(&mut cur, &mut bases);
+    let base_at = |name: &str, q: u64| -> u8 {
+        match (wanted.get(name), bases.get(name)) {
+            (Some(w), Some(b)) => w.binary_search(&q).map_or(b'N', |i| b[i]),
+            _ => b'N',
+        }
+    };
+    for s in samples.iter_mut() {
+        let mut hits = [0usize; 3];
+        let mut looked = 0usize;
+        for &(k, p) in &s.probe {
+            let name = s.contigs[k].name.as_str();
+            if !bases.contains_key(name) {
+                continue;
+            }
+            looked += 1;
+            for (i, d) in [-1i64, 0, 1].into_iter().enumerate() {
+                let Some(q) = p.checked_add_signed(d) else {
+                    continue;
+                };
+                let here = base_at(name, q);
+                let on_cpg = (here == b'C' && base_at(name, q + 1) == b'G')
+                    || (here == b'G' && q > 0 && base_at(name, q - 1) == b'C');
+                if on_cpg {
+                    hits[i] += 1;
+                }
+            }
+        }
+        if looked > 0 {
+            let f = |h: usize| h as f64 / looked as f64;
+            s.cpg_fraction = Some(([f(hits[0]), f(hits[1]), f(hits[2])], looked));
+        }
+    }
+    Ok(())
 }
 
 /// Replays the merge's learned contig rule on the samples' contig sequences: returns the first
@@ -695,6 +825,63 @@ pub fn check(sheet_path: &Path, opts: &CheckOptions) -> CheckReport {
             report.complete &= s.complete;
             report.samples.push(s);
         }
+        if let Some(fa) = &opts.fasta {
+            match fasta_cpg_check(fa, &mut report.samples) {
+                Ok(()) => {
+                    for s in &report.samples {
+                        let Some(([lo, mid, hi], n)) = s.cpg_fraction else {
+                            continue;
+                        };
+                        let (d, best) = if lo >= hi { (-1, lo) } else { (1, hi) };
+                        if n >= 20 && best >= 0.8 && mid < 0.5 {
+                            let (seen, truth) = if d == 1 {
+                                ("one base before", "0-based read as 1-based")
+                            } else {
+                                ("one base after", "1-based read as 0-based")
+                            };
+                            push(
+                                Severity::Error,
+                                "off-by-one",
+                                format!(
+                                    "{}: positions sit {seen} the CpGs of {} ({:.0}% on a CpG \
+                                     shifted by {d:+}, {:.0}% as read, of {n} sites): the \
+                                     coordinates look {truth}; fix the file or name its format",
+                                    s.path,
+                                    fa.display(),
+                                    100.0 * best,
+                                    100.0 * mid
+                                ),
+                            );
+                        } else if n >= 20 && mid < 0.5 {
+                            push(
+                                Severity::Warning,
+                                "not-cpg",
+                                format!(
+                                    "{}: only {:.0}% of {n} sites fall on a CpG of {}: not \
+                                     CpG data, or another reference assembly",
+                                    s.path,
+                                    100.0 * mid,
+                                    fa.display()
+                                ),
+                            );
+                        }
+                    }
+                    if report.samples.iter().all(|s| s.cpg_fraction.is_none())
+                        && report.samples.iter().any(|s| !s.probe.is_empty())
+                    {
+                        push(
+                            Severity::Warning,
+                            "fasta-contigs",
+                            format!(
+                                "{}: none of the samples' contigs is in this FASTA",
+                                fa.display()
+                            ),
+                        );
+                    }
+                }
+                Err(e) => push(Severity::Error, "fasta", e.to_string()),
+            }
+        }
         // Bismark .cov conventions that differ between samples (both are read correctly).
         let conv: Vec<&SampleCheck> = report
             .samples
@@ -749,16 +936,16 @@ pub fn check(sheet_path: &Path, opts: &CheckOptions) -> CheckReport {
         }
     }
     // Naming: each input's contig set against every other input's.
-    let mut inputs: Vec<(String, HashSet<String>)> = report
-        .samples
-        .iter()
-        .map(|s| {
-            (
+    let mut inputs: Vec<(String, HashSet<String>)> = Vec::new();
+    for s in &report.samples {
+        // A file listed for several samples is compared once.
+        if !inputs.iter().any(|(p, _)| *p == s.path) {
+            inputs.push((
                 s.path.clone(),
                 s.contigs.iter().map(|c| c.name.clone()).collect(),
-            )
-        })
-        .collect();
+            ));
+        }
+    }
     if let Some(r) = &regions {
         inputs.push((
             r.path().display().to_string(),
@@ -826,7 +1013,36 @@ pub fn check(sheet_path: &Path, opts: &CheckOptions) -> CheckReport {
                 .iter()
                 .map(|c| format!("{} ({}/{n_samples} samples)", c.name, c.samples.len()))
                 .collect();
-            let list: Vec<&str> = partial.iter().map(|c| c.name.as_str()).collect();
+            // Small contigs (under 1% of all sites) and spike-ins are worth excluding; large
+            // ones missing from some samples point at different references or subsets.
+            let total: u64 = contigs.iter().map(|c| c.sites).sum();
+            let (minor, major): (Vec<&ContigCheck>, Vec<&ContigCheck>) =
+                partial.iter().partition(|c| {
+                    looks_like_spike_in(&c.name) || (c.sites as f64) < 0.01 * total as f64
+                });
+            let mut advice = Vec::new();
+            if !minor.is_empty() {
+                let list: Vec<&str> = minor.iter().map(|c| c.name.as_str()).collect();
+                advice.push(format!(
+                    "if the small ones are spike-ins or unplaced scaffolds, drop them with \
+                     --exclude-contigs {}",
+                    if list.len() <= 30 {
+                        list.join(",")
+                    } else {
+                        format!("{},... ({} in all)", list[..30].join(","), list.len())
+                    }
+                ));
+            }
+            if !major.is_empty() {
+                let list: Vec<String> = major.iter().map(|c| c.name.clone()).collect();
+                advice.push(format!(
+                    "{} hold{} many sites: the samples may come from different references or \
+                     be cut to different regions",
+                    some(&list, 5),
+                    if major.len() == 1 { "s" } else { "" }
+                ));
+            }
+            let advice = advice.join("; ");
             push(
                 if complete {
                     Severity::Warning
@@ -836,15 +1052,9 @@ pub fn check(sheet_path: &Path, opts: &CheckOptions) -> CheckReport {
                 "partial-contigs",
                 format!(
                     "contigs present in only some samples{}: {}; the others count as missing \
-                     there — if they are spike-ins or unplaced scaffolds, drop them with \
-                     --exclude-contigs {}",
-                    if complete {
-                        ""
-                    } else {
-                        " (in the lines read)"
-                    },
+                     there — {advice}",
+                    if complete { "" } else { " (in the lines read)" },
                     some(&names, 8),
-                    list.join(",")
                 ),
             );
         }
@@ -859,14 +1069,46 @@ pub fn check(sheet_path: &Path, opts: &CheckOptions) -> CheckReport {
             Severity::Warning,
             "spike-in",
             format!(
-                "contig{} {} look{} like spike-in controls (conversion controls, not the \
-                 genome studied): exclude them with --exclude-contigs {}",
-                if spikes.len() == 1 { "" } else { "s" },
+                "{} {} like {} (a conversion control, not the genome studied): exclude {} \
+                 with --exclude-contigs {}",
                 spikes.join(", "),
-                if spikes.len() == 1 { "s" } else { "" },
+                if spikes.len() == 1 { "looks" } else { "look" },
+                if spikes.len() == 1 {
+                    "a spike-in control"
+                } else {
+                    "spike-in controls"
+                },
+                if spikes.len() == 1 { "it" } else { "them" },
                 spikes.join(",")
             ),
         );
+    }
+    // Some contig must be covered in every group, or every site fails the group filter.
+    if report.groups.len() > 1 && report.samples.iter().all(|s| s.error.is_none()) {
+        let shared = contigs.iter().any(|c| {
+            report.groups.iter().all(|g| {
+                report
+                    .samples
+                    .iter()
+                    .any(|s| s.group == g.name && c.samples.contains(&s.name))
+            })
+        });
+        if !shared && !contigs.is_empty() {
+            push(
+                if complete {
+                    Severity::Error
+                } else {
+                    Severity::Warning
+                },
+                "no-shared-contig",
+                format!(
+                    "no contig has data in every group{}: every site would be dropped by the \
+                     group filter — check that the samples come from the same reference and \
+                     regions",
+                    if complete { "" } else { " (in the lines read)" }
+                ),
+            );
+        }
     }
     // Reference: every sample contig must be listed.
     if let (Some(f), Some(p)) = (order.fixed(), &opts.contigs) {
@@ -907,11 +1149,7 @@ pub fn check(sheet_path: &Path, opts: &CheckOptions) -> CheckReport {
                 format!(
                     "{}: regions on contigs no sample has{}: {} — they will be dropped",
                     r.path().display(),
-                    if complete {
-                        ""
-                    } else {
-                        " (in the lines read)"
-                    },
+                    if complete { "" } else { " (in the lines read)" },
                     some(&absent, 8)
                 ),
             );
@@ -925,9 +1163,10 @@ pub fn check(sheet_path: &Path, opts: &CheckOptions) -> CheckReport {
         .collect();
     if let Some(f) = order.fixed() {
         for (s, seq) in report.samples.iter().zip(&seqs) {
-            if let Some(w) = seq.windows(2).find(|w| {
-                matches!((f.rank(w[0]), f.rank(w[1])), (Some(a), Some(b)) if b < a)
-            }) {
+            if let Some(w) = seq
+                .windows(2)
+                .find(|w| matches!((f.rank(w[0]), f.rank(w[1])), (Some(a), Some(b)) if b < a))
+            {
                 push(
                     Severity::Error,
                     "contig-order",
@@ -1004,10 +1243,309 @@ mod tests {
         // once every head moved past it — b's head is chr2, so chr1 finishes, then chr2, and
         // b's chr1 arrives after chr1 was finished.
         let c = order_conflict(&[vec!["chr1", "chr2"], vec!["chr2", "chr1"]], &l).unwrap();
-        assert_eq!((c.0, c.1.as_str(), c.2.as_str(), c.3), (1, "chr1", "chr2", 0));
+        assert_eq!(
+            (c.0, c.1.as_str(), c.2.as_str(), c.3),
+            (1, "chr1", "chr2", 0)
+        );
         // The documented false alarm of the learned order: chr10 before chr2 in a, chr2 only
         // in b.
         assert!(order_conflict(&[vec!["chr10", "chr2"], vec!["chr2"]], &l).is_some());
+    }
+
+    fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    fn codes(r: &CheckReport, sev: Severity) -> Vec<&'static str> {
+        r.issues
+            .iter()
+            .filter(|i| i.severity == sev)
+            .map(|i| i.code)
+            .collect()
+    }
+
+    const DSS: &str = "chr\tpos\tN\tX\n";
+
+    #[test]
+    fn coverage_summary_is_exact() {
+        let dir = tempfile::tempdir().unwrap();
+        // Coverages 0, 3, 10, 12, 40: covered 4, mean 65/4, lower median 10, n >= 10: 3/4.
+        let a = write(
+            dir.path(),
+            "a.txt",
+            &format!(
+                "{DSS}chr1\t1\t0\t0\nchr1\t5\t3\t1\nchr1\t9\t10\t5\nchr2\t1\t12\t6\nchr2\t8\t40\t0\n"
+            ),
+        );
+        let b = write(
+            dir.path(),
+            "b.txt",
+            &format!("{DSS}chr1\t5\t8\t8\nchr2\t1\t2\t1\n"),
+        );
+        let sheet = write(
+            dir.path(),
+            "s.tsv",
+            &format!(
+                "sample\tgroup\tpath\nA\tc\t{}\nB\tt\t{}\n",
+                a.display(),
+                b.display()
+            ),
+        );
+        let r = check(&sheet, &CheckOptions::default());
+        assert_eq!(r.n_errors(), 0, "{:?}", r.issues);
+        let s = &r.samples[0];
+        assert_eq!((s.sites, s.covered_sites, s.lines_read), (5, 4, 6));
+        assert!((s.mean_coverage - 65.0 / 4.0).abs() < 1e-12);
+        assert_eq!(s.median_coverage, 10);
+        assert!((s.frac_coverage_ge_10 - 0.75).abs() < 1e-12);
+        assert!((s.mean_methylation - 12.0 / 65.0).abs() < 1e-12);
+        assert_eq!(
+            s.contigs,
+            [
+                ContigCount {
+                    name: "chr1".into(),
+                    sites: 3
+                },
+                ContigCount {
+                    name: "chr2".into(),
+                    sites: 2
+                }
+            ]
+        );
+        assert_eq!(r.samples[1].median_coverage, 2);
+        assert_eq!(
+            r.groups
+                .iter()
+                .map(|g| (g.name.as_str(), g.samples, g.reference))
+                .collect::<Vec<_>>(),
+            [("c", 1, true), ("t", 1, false)]
+        );
+        assert_eq!(r.contigs.len(), 2);
+        assert_eq!(r.contigs[0].samples, ["A", "B"]);
+        // --max-lines: the head only.
+        let opts = CheckOptions {
+            max_lines: Some(3),
+            ..CheckOptions::default()
+        };
+        let r = check(&sheet, &opts);
+        assert_eq!(r.samples[0].sites, 2);
+        assert!(!r.samples[0].complete && !r.complete);
+        assert!(r.render().contains("(head only)"));
+    }
+
+    #[test]
+    fn naming_spike_ins_order_and_groups() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = write(
+            dir.path(),
+            "a.txt",
+            &format!("{DSS}chr1\t5\t3\t1\nchr2\t5\t3\t1\nlambda\t9\t50\t1\n"),
+        );
+        let b = write(
+            dir.path(),
+            "b.txt",
+            &format!("{DSS}1\t5\t3\t1\n2\t5\t3\t1\n"),
+        );
+        let c = write(
+            dir.path(),
+            "c.txt",
+            &format!("{DSS}chr2\t5\t3\t1\nchr1\t5\t3\t1\n"),
+        );
+        let sheet = |rows: &[(&str, &str, &Path)]| {
+            let mut t = String::from("sample\tgroup\tpath\n");
+            for (s, g, p) in rows {
+                t += &format!("{s}\t{g}\t{}\n", p.display());
+            }
+            write(dir.path(), "s.tsv", &t)
+        };
+        // a vs b: naming; lambda only in a: partial + spike-in.
+        let r = check(
+            &sheet(&[("A", "x", &a), ("B", "y", &b)]),
+            &CheckOptions::default(),
+        );
+        // Naming apart, no contig is shared by both groups.
+        assert_eq!(
+            codes(&r, Severity::Error),
+            ["contig-naming", "no-shared-contig"]
+        );
+        assert!(
+            r.issues[0].message.contains("chr1 ↔ 1, chr2 ↔ 2"),
+            "{}",
+            r.issues[0].message
+        );
+        let w = codes(&r, Severity::Warning);
+        assert!(
+            w.contains(&"spike-in") && w.contains(&"partial-contigs"),
+            "{w:?}"
+        );
+        // Excluding lambda silences the spike-in warning and counts its site apart.
+        let opts = CheckOptions {
+            exclude_contigs: vec!["lambda".into()],
+            ..CheckOptions::default()
+        };
+        let r = check(&sheet(&[("A", "x", &a), ("C", "y", &c)]), &opts);
+        assert_eq!(r.samples[0].excluded_sites, 1);
+        assert!(!codes(&r, Severity::Warning).contains(&"spike-in"));
+        // a then c: chr1, chr2 against chr2, chr1.
+        assert_eq!(codes(&r, Severity::Error), ["contig-order"]);
+        // The same with a .fai in a's order: c is out of order against it.
+        let fai = write(dir.path(), "g.fai", "chr1\t10\nchr2\t10\nlambda\t100\n");
+        let opts = CheckOptions {
+            contigs: Some(fai.clone()),
+            ..opts
+        };
+        let r = check(&sheet(&[("A", "x", &a), ("C", "y", &c)]), &opts);
+        assert_eq!(codes(&r, Severity::Error), ["contig-order"]);
+        assert!(
+            r.issues[0]
+                .message
+                .contains("c.txt: contig chr1 comes after chr2")
+        );
+        // A .fai with the other naming.
+        let fai1 = write(dir.path(), "n.fai", "1\t10\n2\t10\n");
+        let opts = CheckOptions {
+            contigs: Some(fai1),
+            ..CheckOptions::default()
+        };
+        let r = check(&sheet(&[("A", "x", &a)]), &opts);
+        let e = codes(&r, Severity::Error);
+        assert!(
+            e.contains(&"contig-naming") && e.contains(&"not-in-reference"),
+            "{e:?}"
+        );
+        // Groups: a missing reference group, too few groups, a group too small.
+        let s1 = sheet(&[("A", "x", &a), ("A2", "x", &a)]);
+        let r = check(
+            &s1,
+            &CheckOptions {
+                reference: Some("nope".into()),
+                ..CheckOptions::default()
+            },
+        );
+        assert_eq!(codes(&r, Severity::Error), ["sheet"]);
+        let r = check(
+            &s1,
+            &CheckOptions {
+                min_groups: 2,
+                ..CheckOptions::default()
+            },
+        );
+        assert!(codes(&r, Severity::Error).contains(&"groups"));
+        let r = check(&s1, &CheckOptions::default());
+        assert!(codes(&r, Severity::Warning).contains(&"single-group"));
+        let r = check(
+            &s1,
+            &CheckOptions {
+                min_samples_per_group: 3,
+                ..CheckOptions::default()
+            },
+        );
+        assert!(codes(&r, Severity::Error).contains(&"group-size"));
+    }
+
+    #[test]
+    fn reader_errors_regions_and_empty_samples_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let bad = write(
+            dir.path(),
+            "bad.txt",
+            &format!("{DSS}chr1\t9\t3\t1\nchr1\t5\t3\t1\n"),
+        );
+        let empty = write(dir.path(), "empty.txt", DSS);
+        let good = write(dir.path(), "good.txt", &format!("{DSS}chr1\t5\t3\t1\n"));
+        let sheet = write(
+            dir.path(),
+            "s.tsv",
+            &format!(
+                "sample\tgroup\tpath\nA\tx\t{}\nB\ty\t{}\nC\ty\t{}\n",
+                bad.display(),
+                empty.display(),
+                good.display()
+            ),
+        );
+        let regions = write(dir.path(), "r.bed", "chr1\t0\t100\nchrZ\t0\t10\n");
+        let opts = CheckOptions {
+            regions: Some(regions),
+            ..CheckOptions::default()
+        };
+        let r = check(&sheet, &opts);
+        let msgs = r.error_messages();
+        assert_eq!(msgs.len(), 2, "{msgs:?}");
+        assert!(msgs[0].contains("bad.txt:3: unsorted input"), "{}", msgs[0]);
+        assert!(msgs[1].contains("empty.txt: no sites"), "{}", msgs[1]);
+        // A sample stopped by an error was not read to its end: contig findings are notes.
+        assert!(codes(&r, Severity::Note).contains(&"regions-without-sites"));
+        assert_eq!(r.regions.as_ref().map(|x| x.1), Some(2));
+        assert_eq!(
+            r.contigs.last().map(|c| (c.name.as_str(), c.regions)),
+            Some(("chrZ", Some(1)))
+        );
+        assert!(r.render().contains("FAILED: 2 errors"));
+    }
+
+    #[test]
+    fn fasta_tells_cpg_positions_from_shifted_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        // A deterministic sequence; its CpG C positions (0-based) are the true sites.
+        let mut x: u64 = 12345;
+        let seq: Vec<u8> = (0..6000)
+            .map(|_| {
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                b"ACGT"[(x >> 33) as usize % 4]
+            })
+            .collect();
+        let cpgs: Vec<usize> = (0..seq.len() - 1)
+            .filter(|&i| seq[i] == b'C' && seq[i + 1] == b'G')
+            .collect();
+        assert!(cpgs.len() > 100);
+        let mut fa = String::from(">chrQ some description\n");
+        for chunk in seq.chunks(60) {
+            fa += std::str::from_utf8(chunk).unwrap();
+            fa.push('\n');
+        }
+        let fa = write(dir.path(), "g.fa", &fa);
+        // DSS is 1-based: the right file writes p + 1, the shifted one writes p (0-based).
+        let dss = |shift: usize| {
+            let mut t = String::from(DSS);
+            for &p in &cpgs {
+                t += &format!("chrQ\t{}\t10\t5\n", p + shift);
+            }
+            t
+        };
+        let good = write(dir.path(), "good.txt", &dss(1));
+        let off = write(dir.path(), "off.txt", &dss(0));
+        let sheet = write(
+            dir.path(),
+            "s.tsv",
+            &format!(
+                "sample\tgroup\tpath\nG\tx\t{}\nO\ty\t{}\n",
+                good.display(),
+                off.display()
+            ),
+        );
+        let opts = CheckOptions {
+            fasta: Some(fa),
+            ..CheckOptions::default()
+        };
+        let r = check(&sheet, &opts);
+        let (g, n) = r.samples[0].cpg_fraction.unwrap();
+        assert_eq!(n, cpgs.len());
+        assert_eq!(g[1], 1.0);
+        let (o, _) = r.samples[1].cpg_fraction.unwrap();
+        assert_eq!(o[2], 1.0, "shifted by +1 every site is on its CpG");
+        assert!(o[1] < 0.5, "{o:?}");
+        assert_eq!(codes(&r, Severity::Error), ["off-by-one"]);
+        assert!(
+            r.issues[0]
+                .message
+                .contains("off.txt: positions sit one base before")
+        );
+        assert!(r.issues[0].message.contains("0-based read as 1-based"));
+        assert!(r.render().contains("100.0%"));
     }
 
     #[test]

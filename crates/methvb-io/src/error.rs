@@ -5,15 +5,24 @@ use std::path::PathBuf;
 
 /// An error while reading an input, with the file and the 1-based line it concerns
 /// (`line == 0` when it concerns the whole file).
-#[derive(Debug, thiserror::Error)]
+///
+/// Its `Display` already holds the message of `kind`, so [`std::error::Error::source`] skips
+/// `kind` and goes on with `kind`'s own source: printing the whole chain (`{:#}` in anyhow)
+/// says everything once.
+#[derive(Debug)]
 pub struct ReadError {
     /// The file being read.
     pub path: PathBuf,
     /// 1-based line number, or 0 when the error is not tied to a line.
     pub line: u64,
     /// What went wrong.
-    #[source]
     pub kind: ErrorKind,
+}
+
+impl std::error::Error for ReadError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        std::error::Error::source(&self.kind)
+    }
 }
 
 impl ReadError {
@@ -42,7 +51,7 @@ impl fmt::Display for ReadError {
 #[non_exhaustive]
 pub enum ErrorKind {
     /// The operating system refused a read or open.
-    #[error("{0}")]
+    #[error(transparent)]
     Io(#[from] std::io::Error),
     /// A gzip / BGZF stream ended before its end-of-stream marker.
     #[error("truncated or corrupt compressed stream ({0})")]
@@ -146,4 +155,43 @@ pub enum ErrorKind {
     /// A sample yielded no site at all (empty file, header only, or every contig excluded).
     #[error("no sites: {0}")]
     NoSites(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The message anyhow's `{:#}` prints: every error of the source chain, joined by ": ".
+    fn chain(e: &dyn std::error::Error) -> String {
+        let mut parts = vec![e.to_string()];
+        let mut cur = e.source();
+        while let Some(s) = cur {
+            parts.push(s.to_string());
+            cur = s.source();
+        }
+        parts.join(": ")
+    }
+
+    /// Regression: the CLI printed `file:3: m exceeds n: m exceeds n`, and an I/O error three
+    /// times, because the kind was both in the message and the error source.
+    #[test]
+    fn error_chain_does_not_repeat_the_message() {
+        let e = ReadError::new(
+            "a.bed",
+            3,
+            ErrorKind::MethylatedExceedsCoverage {
+                methylated: 5,
+                coverage: 4,
+            },
+        );
+        assert_eq!(chain(&e), "a.bed:3: methylated count 5 exceeds coverage 4");
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "gone");
+        let e = ReadError::new("b.bed", 0, ErrorKind::Io(io));
+        assert_eq!(chain(&e), "b.bed: gone");
+        let e = ReadError::new("c.gz", 7, ErrorKind::Compression("cut".into()));
+        assert_eq!(
+            chain(&e),
+            "c.gz:7: truncated or corrupt compressed stream (cut)"
+        );
+    }
 }

@@ -268,7 +268,9 @@ impl BedRegions {
 
     /// Contig names in order of first appearance in the file, each with its number of regions.
     pub fn contigs(&self) -> impl Iterator<Item = (&str, usize)> {
-        self.contigs.iter().map(|(name, v)| (name.as_str(), v.len()))
+        self.contigs
+            .iter()
+            .map(|(name, v)| (name.as_str(), v.len()))
     }
 
     /// The file the regions came from.
@@ -341,8 +343,11 @@ impl RegionBuilder {
             .position(|&n| n < filters.min_samples_per_group)
         {
             return err(format!(
-                "group {g} has {} samples, fewer than min_samples_per_group = {}",
-                sizes[g], filters.min_samples_per_group
+                "group {g} (groups numbered from 0, the reference group first) has {} sample{}, \
+                 fewer than --min-samples-per-group {}: every site would be dropped",
+                sizes[g],
+                if sizes[g] == 1 { "" } else { "s" },
+                filters.min_samples_per_group
             ));
         }
         if let RegionSpec::Tile { size, step } = spec
@@ -1048,7 +1053,13 @@ mod tests {
             vec![0, 0, 1],
         )
         .unwrap_err();
-        assert!(e.to_string().contains("group 1 has 1 samples"), "{e}");
+        assert!(
+            e.to_string().contains(
+                "group 1 (groups numbered from 0, the reference group first) has 1 sample, \
+                 fewer than --min-samples-per-group 2"
+            ),
+            "{e}"
+        );
     }
 
     #[test]

@@ -449,4 +449,100 @@ mod tests {
             assert!(e.to_string().starts_with(want), "got {e}\nwant {want}");
         }
     }
+
+    fn merged_rows(mut mg: SiteMerger) -> Result<Vec<(String, u64)>, ReadError> {
+        let mut out = Vec::new();
+        while let Some(b) = mg.next_batch(7)? {
+            let v = crate::batch::SiteBatchView::new(&b).unwrap();
+            for r in 0..b.num_rows() {
+                out.push((v.chrom(r).to_string(), v.pos[r]));
+            }
+        }
+        Ok(out)
+    }
+
+    #[test]
+    fn merger_excluding_drops_contigs_before_the_merge() {
+        let dir = tempfile::tempdir().unwrap();
+        let h = "chr\tpos\tN\tX\n";
+        std::fs::write(
+            dir.path().join("a.txt"),
+            format!("{h}chr1\t5\t3\t1\nlambda\t2\t9\t0\nchr2\t1\t1\t1\n"),
+        )
+        .unwrap();
+        // b names lambda differently and has it first: without exclusion the merge would have
+        // to place it; with it, b only contributes chr1.
+        std::fs::write(
+            dir.path().join("b.txt"),
+            format!("{h}pUC19\t1\t4\t4\nchr1\t5\t2\t2\n"),
+        )
+        .unwrap();
+        let p = dir.path().join("s.tsv");
+        std::fs::write(&p, "sample\tgroup\tpath\nA\tx\ta.txt\nB\ty\tb.txt\n").unwrap();
+        let sheet = SampleSheet::from_path(&p).unwrap();
+        let order = || ContigOrder::Learned;
+        // Without exclusion, b's pUC19 comes before its chr1 while a has chr1 first: the
+        // learned contig order breaks.
+        let e = sheet
+            .merger(&ReaderOptions::default(), order())
+            .and_then(merged_rows)
+            .unwrap_err();
+        assert!(e.to_string().contains("contig order differs"), "{e}");
+        let ex = ["lambda".to_string(), "pUC19".to_string()];
+        let mg = sheet
+            .merger_excluding(&ReaderOptions::default(), order(), &ex)
+            .unwrap();
+        assert_eq!(
+            merged_rows(mg).unwrap(),
+            [("chr1".to_string(), 4), ("chr2".to_string(), 0)]
+        );
+        // A fixed order without the spike-ins is fine once they are excluded.
+        let fai = dir.path().join("g.fai");
+        std::fs::write(&fai, "chr1\t10\nchr2\t10\n").unwrap();
+        let fixed = || ContigOrder::from_path(&fai).unwrap();
+        let e = sheet
+            .merger(&ReaderOptions::default(), fixed())
+            .and_then(merged_rows)
+            .unwrap_err();
+        assert!(e.to_string().contains("is not in"), "{e}");
+        let mg = sheet
+            .merger_excluding(&ReaderOptions::default(), fixed(), &ex)
+            .unwrap();
+        assert_eq!(merged_rows(mg).unwrap().len(), 2);
+    }
+
+    /// Regression (bad-input corpus `empty.bed`, `header_only.dss.txt`): an empty sample file
+    /// used to become an all-missing sample without a word.
+    #[test]
+    fn empty_sample_file_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.txt"), "chr\tpos\tN\tX\nchr1\t5\t3\t1\n").unwrap();
+        std::fs::write(dir.path().join("b.txt"), "chr\tpos\tN\tX\n").unwrap();
+        std::fs::write(
+            dir.path().join("c.txt"),
+            "chr\tpos\tN\tX\nlambda\t5\t3\t1\n",
+        )
+        .unwrap();
+        let p = dir.path().join("s.tsv");
+        std::fs::write(&p, "sample\tgroup\tpath\nA\tx\ta.txt\nB\ty\tb.txt\n").unwrap();
+        let sheet = SampleSheet::from_path(&p).unwrap();
+        let e = sheet
+            .merger(&ReaderOptions::default(), ContigOrder::Learned)
+            .and_then(merged_rows)
+            .unwrap_err();
+        assert!(matches!(e.kind, ErrorKind::NoSites(_)), "{e}");
+        assert_eq!(e.path, dir.path().join("b.txt"));
+        // Every site excluded: said so.
+        std::fs::write(&p, "sample\tgroup\tpath\nA\tx\ta.txt\nC\ty\tc.txt\n").unwrap();
+        let sheet = SampleSheet::from_path(&p).unwrap();
+        let e = sheet
+            .merger_excluding(
+                &ReaderOptions::default(),
+                ContigOrder::Learned,
+                &["lambda".into()],
+            )
+            .and_then(merged_rows)
+            .unwrap_err();
+        assert!(e.to_string().contains("--exclude-contigs"), "{e}");
+    }
 }

@@ -240,9 +240,11 @@ fn structured_vb_agrees_with_nuts_on_simulated_regions() {
                 .join(" ")
         };
         println!(
-            "{} J={:>2} rhat {:.3}/{:.3} div {}/{} ess {:.0} | S {} | MF {}",
+            "{} J={:>2} {:.2} s, {:.1} us/gradient, rhat {:.3}/{:.3} div {}/{} ess {:.0} | S {} | MF {}",
             s.region_id,
             s.n_sites,
+            s.seconds,
+            1e6 * s.seconds / s.grad_evals as f64,
             s.max_rhat,
             m.max_rhat,
             s.divergences,

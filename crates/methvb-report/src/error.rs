@@ -7,7 +7,7 @@ use std::path::PathBuf;
 #[non_exhaustive]
 pub enum ReportError {
     /// A file could not be opened, read, written or renamed.
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         /// The file.
         path: PathBuf,
@@ -16,7 +16,7 @@ pub enum ReportError {
         source: std::io::Error,
     },
     /// A Parquet file could not be decoded.
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Parquet {
         /// The file.
         path: PathBuf,
@@ -35,7 +35,7 @@ pub enum ReportError {
         problem: String,
     },
     /// A JSON file (run.json, hyper.json) is not valid JSON.
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Json {
         /// The file.
         path: PathBuf,

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use crate::ReportError;
 use crate::mcmc::{McmcSummary, RHAT_LIMIT, Row};
-use crate::plots::{self, Moment, tidy};
+use crate::plots::{self, Moment, thousands, tidy};
 use crate::regions::RegionsScan;
 
 /// What the page is made from.
@@ -118,9 +118,7 @@ fn friendly(key: &str) -> String {
         "sites_read" => "sites read".into(),
         "cells_masked_min_cov" => "cells masked by --min-cov".into(),
         "sites_dropped_min_cov" => "sites dropped: below --min-cov".into(),
-        "sites_dropped_min_samples_per_group" => {
-            "sites dropped: too few samples per group".into()
-        }
+        "sites_dropped_min_samples_per_group" => "sites dropped: too few samples per group".into(),
         "sites_outside_regions" => "sites outside regions".into(),
         "sites_in_regions" => "sites in regions".into(),
         "regions_emitted" => "regions emitted".into(),
@@ -152,7 +150,10 @@ fn summary_section(inp: &Inputs<'_>) -> String {
         Some(_) => {
             t.json(run, "/version", "methvb version");
             t.json(run, "/model_version", "model version");
-            if let Some(c) = run.and_then(|r| r.pointer("/command")).and_then(Value::as_str) {
+            if let Some(c) = run
+                .and_then(|r| r.pointer("/command"))
+                .and_then(Value::as_str)
+            {
                 t.row("/command", "command", &format!("<code>{}</code>", esc(c)));
             }
             t.json(run, "/seed", "seed");
@@ -168,13 +169,22 @@ fn summary_section(inp: &Inputs<'_>) -> String {
                 }
             }
             if let Some(v) = meta("methvb.command") {
-                t.row("methvb.command", "command", &format!("<code>{}</code>", esc(&v)));
+                t.row(
+                    "methvb.command",
+                    "command",
+                    &format!("<code>{}</code>", esc(&v)),
+                );
             }
         }
     }
     if let Some(inputs) = run.and_then(|r| r.get("inputs")).and_then(Value::as_array) {
-        let groups: Vec<String> = match run.and_then(|r| r.get("groups")).and_then(Value::as_array) {
-            Some(g) => g.iter().filter_map(Value::as_str).map(str::to_string).collect(),
+        let groups: Vec<String> = match run.and_then(|r| r.get("groups")).and_then(Value::as_array)
+        {
+            Some(g) => g
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect(),
             None => inp.scan.groups.clone(),
         };
         let per_group: Vec<String> = groups
@@ -221,13 +231,25 @@ fn summary_section(inp: &Inputs<'_>) -> String {
         .and_then(Value::as_object)
     {
         for (k, v) in regions {
-            if k.starts_with("regions_dropped") || k.starts_with("sites_dropped") || k == "sites_outside_regions" || k == "cells_masked_min_cov" {
-                t.row(&format!("/pass2/pass/regions/{k}"), &friendly(k), &esc(&show(v)));
+            if k.starts_with("regions_dropped")
+                || k.starts_with("sites_dropped")
+                || k == "sites_outside_regions"
+                || k == "cells_masked_min_cov"
+            {
+                t.row(
+                    &format!("/pass2/pass/regions/{k}"),
+                    &friendly(k),
+                    &esc(&show(v)),
+                );
             }
         }
     }
     t.json(run, "/pass2/regions_called", "regions called");
-    t.json(run, "/pass2/regions_unreliable", "unreliable by PSIS (k-hat above threshold)");
+    t.json(
+        run,
+        "/pass2/regions_unreliable",
+        "unreliable by PSIS (k-hat above threshold)",
+    );
     t.json(run, "/pass2/regions_not_converged", "not converged");
     if run.is_none() {
         if let Some(c) = inp.scan.called {
@@ -329,15 +351,20 @@ fn volcano_section(inp: &Inputs<'_>) -> Result<String, ReportError> {
                 let _ = write!(
                     cap,
                     ". {} regions are more than the {} drawn as points, so the plane is binned \
-                     into a {}×{} grid; each cell's opacity grows with the log of its count",
-                    v.n,
-                    inp.max_points,
-                    crate::regions::VOLCANO_NX,
-                    crate::regions::VOLCANO_NY
+                     (at most {}×{} cells over the shown range); each cell's opacity grows with \
+                     the log of its count",
+                    thousands(v.n),
+                    thousands(inp.max_points as u64),
+                    crate::regions::VOLCANO_COLS,
+                    crate::regions::VOLCANO_ROWS
                 );
             }
             if v.missing > 0 {
-                let _ = write!(cap, ". {} regions without a finite Δ are not shown", v.missing);
+                let _ = write!(
+                    cap,
+                    ". {} regions without a finite Δ are not shown",
+                    v.missing
+                );
             }
             cap.push('.');
             s.push_str(&figure(&svg, &cap));
@@ -356,12 +383,14 @@ fn khat_section(inp: &Inputs<'_>) -> Result<String, ReportError> {
     let mut s = String::from(
         "<section id=\"khat\">\n<h2>Reliability of the variational fit (PSIS k-hat)</h2>\n",
     );
-    let threshold = scan.thresholds.first().map(|t| t.0);
-    let svg = plots::khat(&scan.khat, threshold)?;
+    let thresholds: Vec<f64> = scan.thresholds.iter().map(|t| t.0).collect();
+    let svg = plots::khat(&scan.khat_reliable, &scan.khat_unreliable, &thresholds)?;
     let mut cap = format!(
-        "PSIS k-hat of every region. Regions above the threshold ({} of {}) are marked \
-         unreliable; their variational posterior may misstate the uncertainty.",
-        scan.unreliable, scan.rows
+        "PSIS k-hat of every region, stacked by the <code>reliable</code> flag: {} of {} regions \
+         are above their threshold and marked unreliable (their variational posterior may \
+         misstate the uncertainty; the MCMC audit checks a sample).",
+        thousands(scan.unreliable),
+        thousands(scan.rows)
     );
     if scan.thresholds.len() > 1 {
         let list: Vec<String> = scan
@@ -371,18 +400,21 @@ fn khat_section(inp: &Inputs<'_>) -> Result<String, ReportError> {
             .collect();
         let _ = write!(
             cap,
-            " The threshold depends on the draws used; the most common is drawn. All: {}.",
+            " The threshold min(1 − 1/log10 S′, 0.7) depends on the number of draws S′, which \
+             a refit changes; thresholds in this run: {}.",
             list.join(", ")
         );
     }
-    if scan.khat.below + scan.khat.above > 0 {
+    let (below, above) = (
+        scan.khat_reliable.below + scan.khat_unreliable.below,
+        scan.khat_reliable.above + scan.khat_unreliable.above,
+    );
+    if below + above > 0 {
         let _ = write!(
             cap,
-            " Not shown: {} regions below {} and {} at or above {}.",
-            scan.khat.below,
-            tidy(scan.khat.lo, 2),
-            scan.khat.above,
-            tidy(scan.khat.hi, 2)
+            " Not shown: {below} regions below {} and {above} at or above {}.",
+            tidy(scan.khat_reliable.lo, 2),
+            tidy(scan.khat_reliable.hi, 2)
         );
     }
     s.push_str(&figure(&svg, &cap));
@@ -408,7 +440,11 @@ fn mcmc_section(inp: &Inputs<'_>) -> Result<String, ReportError> {
     let mut t = Table::new();
     t.row("mcmc/regions", "regions audited", &sum.regions.to_string());
     t.row("mcmc/rows", "quantities checked", &sum.rows.to_string());
-    t.row("mcmc/median_abs_z", "median |z_bias|", &tidy(sum.median_abs_z, 3));
+    t.row(
+        "mcmc/median_abs_z",
+        "median |z_bias|",
+        &tidy(sum.median_abs_z, 3),
+    );
     if let Some((z, region, q)) = &sum.worst_abs_z {
         t.row(
             "mcmc/worst_abs_z",
@@ -416,7 +452,11 @@ fn mcmc_section(inp: &Inputs<'_>) -> Result<String, ReportError> {
             &format!("{} ({}, {})", tidy(*z, 3), esc(region), esc(q)),
         );
     }
-    t.row("mcmc/median_sd_ratio", "median sd_ratio", &tidy(sum.median_sd_ratio, 3));
+    t.row(
+        "mcmc/median_sd_ratio",
+        "median sd_ratio",
+        &tidy(sum.median_sd_ratio, 3),
+    );
     let rhat_cell = if sum.regions_rhat_over > 0 {
         format!(
             "<span class=\"warn\">{}</span> of {}",
@@ -431,8 +471,16 @@ fn mcmc_section(inp: &Inputs<'_>) -> Result<String, ReportError> {
         &rhat_cell,
     );
     t.row("mcmc/max_rhat", "largest R-hat", &tidy(sum.max_rhat, 4));
-    t.row("mcmc/min_ess_bulk", "smallest bulk ESS", &tidy(sum.min_ess_bulk, 0));
-    t.row("mcmc/divergences", "divergent transitions", &tidy(sum.divergences, 0));
+    t.row(
+        "mcmc/min_ess_bulk",
+        "smallest bulk ESS",
+        &tidy(sum.min_ess_bulk, 0),
+    );
+    t.row(
+        "mcmc/divergences",
+        "divergent transitions",
+        &tidy(sum.divergences, 0),
+    );
     s.push_str(&t.finish());
 
     // The worst rows by |z_bias|.
@@ -486,7 +534,7 @@ fn mcmc_section(inp: &Inputs<'_>) -> Result<String, ReportError> {
     s.push_str(&figure(
         &svg,
         &format!(
-            "Posterior standard deviations, variational (y) against MCMC (x), log scales; points \
+            "Posterior standard deviations, variational (y) against MCMC (x); points \
              below the identity line are overconfident variational fits.{sub}"
         ),
     ));
@@ -510,7 +558,11 @@ fn data_sections(inp: &Inputs<'_>) -> Result<String, ReportError> {
          its sites and the group's samples).",
     );
     if !zero.is_empty() {
-        let _ = write!(cap, " Regions without coverage (not shown): {}.", zero.join(", "));
+        let _ = write!(
+            cap,
+            " Regions without coverage (not shown): {}.",
+            zero.join(", ")
+        );
     }
     s.push_str(&figure(&svg, &cap));
     s.push_str("</section>\n<section id=\"dispersion\">\n<h2>Dispersion</h2>\n");
@@ -552,7 +604,7 @@ pub(crate) fn page(inp: &Inputs<'_>) -> Result<String, ReportError> {
         esc(&title),
         esc(&title),
         esc(&inp.dir.display().to_string()),
-        inp.scan.rows
+        thousands(inp.scan.rows)
     );
     s.push_str(&summary_section(inp));
     s.push_str(&volcano_section(inp)?);
@@ -583,6 +635,10 @@ mod tests {
         assert_eq!(show(&serde_json::json!(0.05)), "0.05");
         assert_eq!(show(&serde_json::json!(-0.112575)), "-0.1126");
         assert_eq!(seconds(8.651), "8.7 s");
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(1234567), "1,234,567");
     }
 
     #[test]

@@ -10,11 +10,13 @@
 //! web fonts, and no `http` URL (the SVG namespace attribute is dropped; HTML does not need it).
 //!
 //! Size on large runs: `regions.parquet` is read once as a stream into fixed-size accumulators
-//! (histograms with fixed bins, and a 250 × 125 grid of Δ × prob_dm counts). The volcano draws
-//! every region as a point while there are at most [`ReportOptions::max_points`] of them (10,000
-//! by default); above that it draws the grid instead, one rectangle per non-empty cell, with
-//! opacity growing with the log count, so the SVG is bounded (at most 2 × 31,250 cells, a few
-//! MB in the worst case, far less in practice) whatever the number of regions. The MCMC
+//! (histograms with fixed bins, and a 1000 × 500 grid of Δ × prob_dm counts, called and not
+//! called apart). The volcano draws every region as a point while there are at most
+//! [`ReportOptions::max_points`] of them (10,000 by default); above that it merges the grid over
+//! the shown Δ range into at most 200 × 100 cells and draws one rectangle per non-empty cell,
+//! with opacity growing with the log count, so the SVG is bounded (at most 2 × 20,000
+//! rectangles, about 4 MB in the worst case, far less in practice) whatever the number of
+//! regions. The MCMC
 //! scatter plots draw every row up to `max_points`, then every k-th row (deterministic).
 //!
 //! ```no_run

@@ -182,7 +182,7 @@ pub(crate) fn summarise(rows: &[Row]) -> McmcSummary {
     regions.dedup();
     let mut over: Vec<&str> = rows
         .iter()
-        .filter(|r| !(r.rhat <= RHAT_LIMIT))
+        .filter(|r| r.rhat.is_nan() || r.rhat > RHAT_LIMIT)
         .map(|r| r.region_id.as_str())
         .collect();
     over.sort_unstable();

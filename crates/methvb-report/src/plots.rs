@@ -5,7 +5,9 @@ use plotters::prelude::*;
 
 use crate::ReportError;
 use crate::mcmc::{Kind, Row};
-use crate::regions::{Hist, VOLCANO_NX, VOLCANO_NY, VOLCANO_X, Volcano};
+use crate::regions::{
+    Hist, VOLCANO_COLS, VOLCANO_NX, VOLCANO_NY, VOLCANO_ROWS, VOLCANO_X, Volcano,
+};
 
 /// Not-called regions, grid lines, neutral series.
 const GREY: RGBColor = RGBColor(110, 110, 110);
@@ -67,9 +69,40 @@ pub(crate) fn tidy(v: f64, digits: usize) -> String {
     if s == "-0" { "0".into() } else { s }
 }
 
+/// `n` with thousands separators: 1234567 → "1,234,567".
+pub(crate) fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+/// Decimals that tell apart ticks about `range / 8` apart.
+pub(crate) fn decimals_for(range: f64) -> usize {
+    let step = range / 8.0;
+    if step.is_nan() || step <= 0.0 || !step.is_finite() {
+        return 2;
+    }
+    (-step.log10().floor()).clamp(0.0, 6.0) as usize
+}
+
+/// `x` rounded to two significant digits (tick labels of log axes).
+fn two_significant(x: f64) -> f64 {
+    if x <= 0.0 || !x.is_finite() {
+        return x;
+    }
+    let scale = 10f64.powf(x.log10().floor() - 1.0);
+    (x / scale).round() * scale
+}
+
 /// Label of the value 10^`v` (axes drawn on a log10 scale).
 pub(crate) fn pow10_label(v: f64) -> String {
-    let x = 10f64.powf(v);
+    let x = two_significant(10f64.powf(v));
     if x >= 1e6 {
         format!("{}M", tidy(x / 1e6, 1))
     } else if x >= 1e3 {
@@ -89,8 +122,8 @@ macro_rules! mesh {
             .configure_mesh()
             .x_desc($x)
             .y_desc($y)
-            .label_style((FONT, 14))
-            .axis_desc_style((FONT, 16))
+            .label_style((FONT, 17))
+            .axis_desc_style((FONT, 19))
             .light_line_style(RGBColor(240, 240, 240))
             .bold_line_style(RGBColor(222, 222, 222))
     };
@@ -104,7 +137,7 @@ fn legend<'a, 'b, DB: DrawingBackend + 'a, CT: plotters::coord::CoordTranslate>(
     chart
         .configure_series_labels()
         .position(position)
-        .label_font((FONT, 14))
+        .label_font((FONT, 17))
         .background_style(WHITE.mix(0.9))
         .border_style(RGBColor(190, 190, 190))
         .draw()
@@ -113,23 +146,24 @@ fn legend<'a, 'b, DB: DrawingBackend + 'a, CT: plotters::coord::CoordTranslate>(
 
 /// Volcano plot: posterior mean of Δ against P(|Δ| > δ₀), called regions in red; the exact
 /// points for small runs, a grid of counts (opacity ∝ log count) for large ones.
-pub(crate) fn volcano(v: &Volcano, label: &str, delta0: Option<f64>) -> Result<String, ReportError> {
+pub(crate) fn volcano(
+    v: &Volcano,
+    label: &str,
+    delta0: Option<f64>,
+) -> Result<String, ReportError> {
     let cell_w = (VOLCANO_X.1 - VOLCANO_X.0) / VOLCANO_NX as f64;
-    let cell_h = 1.0 / VOLCANO_NY as f64;
-    let cells = |bins: &[u32]| {
+    let occupied = |bins: &'_ [u32]| {
         bins.iter()
             .enumerate()
             .filter(|(_, c)| **c > 0)
-            .map(|(i, c)| (i % VOLCANO_NX, i / VOLCANO_NX, *c))
+            .map(|(i, _)| i % VOLCANO_NX)
             .collect::<Vec<_>>()
     };
-    let called = cells(&v.called_bins);
-    let other = cells(&v.other_bins);
     let max_abs = if v.binned {
-        called
-            .iter()
-            .chain(&other)
-            .map(|&(ix, _, _)| {
+        occupied(&v.called_bins)
+            .into_iter()
+            .chain(occupied(&v.other_bins))
+            .map(|ix| {
                 let x0 = VOLCANO_X.0 + ix as f64 * cell_w;
                 x0.abs().max((x0 + cell_w).abs())
             })
@@ -143,25 +177,61 @@ pub(crate) fn volcano(v: &Volcano, label: &str, delta0: Option<f64>) -> Result<S
     let half = (max_abs * 1.08)
         .max(delta0.unwrap_or(0.0) * 1.5)
         .clamp(0.05, 1.0);
+    // Coarsen the fine grid over the shown range to at most VOLCANO_COLS × VOLCANO_ROWS cells.
+    let ix_lo = (((-half - VOLCANO_X.0) / cell_w).floor().max(0.0)) as usize;
+    let ix_hi = (((half - VOLCANO_X.0) / cell_w).ceil() as usize).min(VOLCANO_NX);
+    let bx = (ix_hi - ix_lo).div_ceil(VOLCANO_COLS).max(1);
+    let by = VOLCANO_NY.div_ceil(VOLCANO_ROWS).max(1);
+    let cols = (ix_hi - ix_lo).div_ceil(bx);
+    let rows = VOLCANO_NY.div_ceil(by);
+    let coarse = |bins: &[u32]| {
+        let mut out = vec![0u64; cols * rows];
+        for (i, &c) in bins.iter().enumerate() {
+            let (ix, iy) = (i % VOLCANO_NX, i / VOLCANO_NX);
+            if c > 0 && ix >= ix_lo && ix < ix_hi {
+                out[(iy / by) * cols + (ix - ix_lo) / bx] += u64::from(c);
+            }
+        }
+        out
+    };
+    let (called, other) = if v.binned {
+        (coarse(&v.called_bins), coarse(&v.other_bins))
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    let block_w = bx as f64 * cell_w;
+    let block_h = by as f64 / VOLCANO_NY as f64;
     let n_called: u64 = v.called_bins.iter().map(|&c| u64::from(c)).sum();
     let n_other: u64 = v.other_bins.iter().map(|&c| u64::from(c)).sum();
+    let digits = decimals_for(2.0 * half);
     svg("volcano", 960, 560, |root| {
         let mut chart = ChartBuilder::on(root)
             .margin(16)
             .x_label_area_size(56)
             .y_label_area_size(72)
-            .build_cartesian_2d(-half..half, -0.02..1.04)
+            .build_cartesian_2d(-half..half, -0.02..1.2)
             .map_err(err)?;
-        mesh!(chart, format!("posterior mean of Δ ({label})"), "P(|Δ| > δ₀)")
-            .x_label_formatter(&|x| tidy(*x, 2))
-            .y_label_formatter(&|y| tidy(*y, 2))
-            .draw()
-            .map_err(err)?;
+        mesh!(
+            chart,
+            format!("posterior mean of Δ ({label})"),
+            "P(|Δ| > δ₀)"
+        )
+        .x_label_formatter(&|x| tidy(*x, digits))
+        // The band above 1 holds the legend; it has no ticks.
+        .y_label_formatter(&|y| {
+            if *y > 1.0001 {
+                String::new()
+            } else {
+                tidy(*y, 1)
+            }
+        })
+        .draw()
+        .map_err(err)?;
         if let Some(d) = delta0 {
             for x in [-d, d] {
                 chart
                     .draw_series(DashedLineSeries::new(
-                        [(x, -0.02), (x, 1.04)],
+                        [(x, -0.02), (x, 1.0)],
                         6,
                         4,
                         GREY.mix(0.8).stroke_width(1),
@@ -169,32 +239,38 @@ pub(crate) fn volcano(v: &Volcano, label: &str, delta0: Option<f64>) -> Result<S
                     .map_err(err)?;
             }
         }
-        let other_label = format!("not called ({n_other})");
-        let called_label = format!("called ({n_called})");
+        let other_label = format!("not called ({})", thousands(n_other));
+        let called_label = format!("called ({})", thousands(n_called));
         if v.binned {
             let max = called
                 .iter()
                 .chain(&other)
-                .map(|c| c.2)
+                .copied()
                 .max()
                 .unwrap_or(1)
                 .max(1);
-            let alpha = |c: u32| 0.2 + 0.8 * (f64::from(c).ln_1p() / f64::from(max).ln_1p());
-            let rect = |&(ix, iy, c): &(usize, usize, u32), color: RGBColor| {
-                let x0 = VOLCANO_X.0 + ix as f64 * cell_w;
-                let y0 = iy as f64 * cell_h;
-                Rectangle::new(
-                    [(x0, y0), (x0 + cell_w, y0 + cell_h)],
-                    color.mix(alpha(c)).filled(),
-                )
+            let alpha = |c: u64| 0.3 + 0.7 * ((c as f64).ln_1p() / (max as f64).ln_1p());
+            let rects = |grid: &[u64], color: RGBColor| {
+                grid.iter()
+                    .enumerate()
+                    .filter(|(_, c)| **c > 0)
+                    .map(|(k, &c)| {
+                        let x0 = VOLCANO_X.0 + ix_lo as f64 * cell_w + (k % cols) as f64 * block_w;
+                        let y0 = (k / cols) as f64 * block_h;
+                        Rectangle::new(
+                            [(x0, y0), (x0 + block_w, y0 + block_h)],
+                            color.mix(alpha(c)).filled(),
+                        )
+                    })
+                    .collect::<Vec<_>>()
             };
             chart
-                .draw_series(other.iter().map(|c| rect(c, GREY)))
+                .draw_series(rects(&other, GREY))
                 .map_err(err)?
                 .label(other_label)
                 .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], GREY.filled()));
             chart
-                .draw_series(called.iter().map(|c| rect(c, RED)))
+                .draw_series(rects(&called, RED))
                 .map_err(err)?
                 .label(called_label)
                 .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], RED.filled()));
@@ -220,25 +296,40 @@ pub(crate) fn volcano(v: &Volcano, label: &str, delta0: Option<f64>) -> Result<S
     })
 }
 
-/// Draws a histogram's non-empty range (widened to include `must_show`) as bars; bars whose
-/// left edge is at or above `split` are drawn in `high` instead of `low`.
-#[allow(clippy::too_many_arguments)]
+/// One layer of a stacked histogram: counts, colour and legend label.
+type Layer<'a> = (&'a Hist, RGBColor, Option<String>);
+
+/// Draws stacked histograms (same bins) over their non-empty range widened to include
+/// `must_show`, with optional dashed vertical lines (one legend entry).
 fn histogram(
     figure: &'static str,
-    h: &Hist,
+    layers: &[Layer<'_>],
     must_show: (f64, f64),
     x_desc: &str,
     log_x: bool,
-    split: Option<(f64, RGBColor)>,
-    low: RGBColor,
-    vline: Option<(f64, String)>,
+    vlines: (&[f64], Option<String>),
 ) -> Result<String, ReportError> {
-    let w = h.width();
-    let (first, last) = h.extent().unwrap_or((0, h.counts.len()));
-    let x0 = (h.lo + first as f64 * w).min(must_show.0);
-    let x1 = (h.lo + last as f64 * w).max(must_show.1);
+    let Some(base) = layers.first().map(|l| l.0) else {
+        return svg(figure, 960, 420, |_| Ok(()));
+    };
+    let w = base.width();
+    let bins = base.counts.len();
+    let total = |i: usize| -> u64 {
+        layers
+            .iter()
+            .map(|l| l.0.counts.get(i).copied().unwrap_or(0))
+            .sum()
+    };
+    let first = (0..bins).find(|&i| total(i) > 0).unwrap_or(0);
+    let last = (0..bins)
+        .rev()
+        .find(|&i| total(i) > 0)
+        .map_or(bins, |i| i + 1);
+    let x0 = (base.lo + first as f64 * w).min(must_show.0);
+    let x1 = (base.lo + last as f64 * w).max(must_show.1);
     let pad = 0.02 * (x1 - x0);
-    let ymax = h.counts.iter().copied().max().unwrap_or(1).max(1) as f64 * 1.1;
+    let ymax = (0..bins).map(total).max().unwrap_or(1).max(1) as f64 * 1.12;
+    let digits = decimals_for(x1 - x0);
     svg(figure, 960, 420, |root| {
         let mut chart = ChartBuilder::on(root)
             .margin(16)
@@ -246,56 +337,122 @@ fn histogram(
             .y_label_area_size(72)
             .build_cartesian_2d((x0 - pad)..(x1 + pad), 0.0..ymax)
             .map_err(err)?;
-        let fmt_x = |x: &f64| if log_x { pow10_label(*x) } else { tidy(*x, 2) };
+        let fmt_x = |x: &f64| {
+            if log_x {
+                pow10_label(*x)
+            } else {
+                tidy(*x, digits)
+            }
+        };
         mesh!(chart, x_desc, "regions")
             .x_label_formatter(&fmt_x)
             .y_label_formatter(&|y| tidy(*y, 0))
             .draw()
             .map_err(err)?;
-        chart
-            .draw_series(h.counts.iter().enumerate().filter(|(_, c)| **c > 0).map(
-                |(i, &c)| {
+        let mut bottom = vec![0u64; bins];
+        let mut labelled = false;
+        for (h, color, label) in layers {
+            let color = *color;
+            let bars: Vec<_> = h
+                .counts
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| **c > 0)
+                .map(|(i, &c)| {
                     let left = h.lo + i as f64 * w;
-                    let color = match split {
-                        Some((s, high)) if left >= s => high,
-                        _ => low,
-                    };
+                    let b = bottom[i] as f64;
                     Rectangle::new(
-                        [(left, 0.0), (left + w * 0.95, c as f64)],
+                        [(left, b), (left + w * 0.92, b + c as f64)],
                         color.mix(0.85).filled(),
                     )
-                },
-            ))
-            .map_err(err)?;
-        if let Some((x, label)) = vline {
-            chart
+                })
+                .collect();
+            for (b, c) in bottom.iter_mut().zip(&h.counts) {
+                *b += c;
+            }
+            let series = chart.draw_series(bars).map_err(err)?;
+            if let Some(label) = label {
+                labelled = true;
+                series.label(label.clone()).legend(move |(x, y)| {
+                    Rectangle::new([(x, y - 5), (x + 12, y + 5)], color.filled())
+                });
+            }
+        }
+        let (lines, line_label) = vlines;
+        for (k, &x) in lines.iter().enumerate() {
+            let series = chart
                 .draw_series(DashedLineSeries::new(
                     [(x, 0.0), (x, ymax)],
                     8,
                     5,
-                    RED.stroke_width(2),
+                    BLACK.stroke_width(2),
                 ))
-                .map_err(err)?
-                .label(label)
-                .legend(|(x, y)| PathElement::new([(x, y), (x + 18, y)], RED.stroke_width(2)));
+                .map_err(err)?;
+            if k == 0
+                && let Some(label) = &line_label
+            {
+                labelled = true;
+                series.label(label.clone()).legend(|(x, y)| {
+                    PathElement::new([(x, y), (x + 18, y)], BLACK.stroke_width(2))
+                });
+            }
+        }
+        if labelled {
             legend(&mut chart, SeriesLabelPosition::UpperRight)?;
         }
         Ok(())
     })
 }
 
-/// k-hat histogram with the reliability threshold.
-pub(crate) fn khat(h: &Hist, threshold: Option<f64>) -> Result<String, ReportError> {
-    let t = threshold.filter(|t| t.is_finite());
+/// k-hat histogram, reliable and unreliable regions stacked, with the reliability thresholds.
+pub(crate) fn khat(
+    reliable: &Hist,
+    unreliable: &Hist,
+    thresholds: &[f64],
+) -> Result<String, ReportError> {
+    let shown: Vec<f64> = thresholds
+        .iter()
+        .copied()
+        .filter(|t| t.is_finite())
+        .take(4)
+        .collect();
+    let max_t = shown.iter().copied().fold(0.7, f64::max);
+    let label = match shown.len() {
+        0 => None,
+        1 => Some(format!("threshold {}", tidy(shown[0], 3))),
+        _ => Some(format!(
+            "thresholds {}",
+            shown
+                .iter()
+                .map(|t| tidy(*t, 3))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    };
     histogram(
         "k-hat",
-        h,
-        (0.0, t.unwrap_or(0.7).max(0.75)),
+        &[
+            (
+                reliable,
+                PALETTE[0],
+                Some(format!(
+                    "reliable ({})",
+                    thousands(reliable.counts.iter().sum::<u64>())
+                )),
+            ),
+            (
+                unreliable,
+                RED,
+                Some(format!(
+                    "unreliable ({})",
+                    thousands(unreliable.counts.iter().sum::<u64>())
+                )),
+            ),
+        ],
+        (0.0, max_t + 0.05),
         "PSIS k-hat",
         false,
-        t.map(|t| (t, RED)),
-        PALETTE[0],
-        t.map(|t| (t, format!("threshold {}", tidy(t, 3)))),
+        (&shown, label),
     )
 }
 
@@ -307,13 +464,11 @@ pub(crate) fn dispersion(h: &Hist) -> Result<String, ReportError> {
     };
     histogram(
         "dispersion",
-        h,
+        &[(h, PALETTE[2], None)],
         (a, b),
         "posterior mean of the dispersion φ = 1 / (1 + κ)   (log scale)",
         true,
-        None,
-        PALETTE[2],
-        None,
+        (&[], None),
     )
 }
 
@@ -377,7 +532,7 @@ pub(crate) fn coverage(groups: &[String], hists: &[Hist]) -> Result<String, Repo
                     PathElement::new([(x, y), (x + 18, y)], color.stroke_width(3))
                 });
         }
-        legend(&mut chart, SeriesLabelPosition::UpperRight)
+        legend(&mut chart, SeriesLabelPosition::UpperLeft)
     })
 }
 
@@ -392,25 +547,21 @@ pub(crate) enum Moment {
 
 /// VB against MCMC (means or sds), Δ quantities on the left, model parameters on the right,
 /// each with the identity line. At most `max_points` rows are drawn (every k-th row).
-pub(crate) fn vb_vs_mcmc(rows: &[Row], moment: Moment, max_points: usize) -> Result<String, ReportError> {
+pub(crate) fn vb_vs_mcmc(
+    rows: &[Row],
+    moment: Moment,
+    max_points: usize,
+) -> Result<String, ReportError> {
     let step = rows.len().div_ceil(max_points.max(1)).max(1);
     let pick = |r: &Row| match moment {
         Moment::Mean => (r.mcmc_mean, r.vb_mean),
         Moment::Sd => (r.mcmc_sd, r.vb_sd),
     };
-    let ok = |(x, y): (f64, f64)| match moment {
-        Moment::Mean => x.is_finite() && y.is_finite(),
-        Moment::Sd => x.is_finite() && y.is_finite() && x > 0.0 && y > 0.0,
+    let (figure, what) = match moment {
+        Moment::Mean => ("VB vs MCMC means", "posterior mean"),
+        Moment::Sd => ("VB vs MCMC sds", "posterior sd"),
     };
-    let figure = match moment {
-        Moment::Mean => "VB vs MCMC means",
-        Moment::Sd => "VB vs MCMC sds",
-    };
-    let what = match moment {
-        Moment::Mean => "posterior mean",
-        Moment::Sd => "posterior sd",
-    };
-    svg(figure, 1000, 480, |root| {
+    svg(figure, 1000, 500, |root| {
         let panels = root.split_evenly((1, 2));
         for (panel, delta_panel) in panels.iter().zip([true, false]) {
             let sel: Vec<(Kind, (f64, f64))> = rows
@@ -418,97 +569,65 @@ pub(crate) fn vb_vs_mcmc(rows: &[Row], moment: Moment, max_points: usize) -> Res
                 .step_by(step)
                 .filter(|r| (r.kind == Kind::Delta) == delta_panel)
                 .map(|r| (r.kind, pick(r)))
-                .filter(|(_, p)| ok(*p))
+                .filter(|(_, (x, y))| x.is_finite() && y.is_finite())
                 .collect();
             let title = if delta_panel {
                 "Δ (methylation differences)"
             } else {
                 "model parameters (a, b, k)"
             };
-            let panel = panel.titled(title, (FONT, 17)).map_err(err)?;
-            let (mut lo, mut hi) = sel.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |acc, (_, (x, y))| {
-                (acc.0.min(x.min(*y)), acc.1.max(x.max(*y)))
-            });
-            if !(lo < hi) {
-                (lo, hi) = match moment {
-                    Moment::Mean => (lo.min(0.0) - 1.0, hi.max(0.0) + 1.0),
-                    Moment::Sd => (0.01, 1.0),
-                };
-                if !lo.is_finite() || !hi.is_finite() {
-                    (lo, hi) = match moment {
-                        Moment::Mean => (-1.0, 1.0),
-                        Moment::Sd => (0.01, 1.0),
-                    };
-                }
+            let panel = panel.titled(title, (FONT, 21)).map_err(err)?;
+            let (mut lo, mut hi) = sel
+                .iter()
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |acc, (_, (x, y))| {
+                    (acc.0.min(x.min(*y)), acc.1.max(x.max(*y)))
+                });
+            if let Moment::Sd = moment {
+                // Standard deviations: start the axes at zero.
+                lo = lo.min(0.0);
             }
-            let x_desc = format!("MCMC {what}");
-            let y_desc = format!("VB {what}");
-            // One macro for both coordinate types (linear and log).
-            macro_rules! draw_points {
-                ($chart:expr) => {
-                    for (k, kind) in Kind::ALL.iter().enumerate() {
-                        let color = PALETTE[k % PALETTE.len()];
-                        let pts: Vec<(f64, f64)> =
-                            sel.iter().filter(|(q, _)| q == kind).map(|(_, p)| *p).collect();
-                        if pts.is_empty() {
-                            continue;
-                        }
-                        $chart
-                            .draw_series(
-                                pts.into_iter()
-                                    .map(|p| Circle::new(p, 3, color.mix(0.7).filled())),
-                            )
-                            .map_err(err)?
-                            .label(kind.label())
-                            .legend(move |(x, y)| Circle::new((x + 5, y), 4, color.filled()));
-                    }
-                };
+            if !lo.is_finite() || !hi.is_finite() {
+                (lo, hi) = (0.0, 1.0);
+            } else if lo >= hi {
+                (lo, hi) = (lo - 0.5 * lo.abs().max(0.1), hi + 0.5 * hi.abs().max(0.1));
             }
-            match moment {
-                Moment::Mean => {
-                    let pad = 0.05 * (hi - lo);
-                    let r = (lo - pad)..(hi + pad);
-                    let mut chart = ChartBuilder::on(&panel)
-                        .margin(12)
-                        .x_label_area_size(50)
-                        .y_label_area_size(64)
-                        .build_cartesian_2d(r.clone(), r.clone())
-                        .map_err(err)?;
-                    mesh!(chart, x_desc.as_str(), y_desc.as_str())
-                        .x_label_formatter(&|x| tidy(*x, 2))
-                        .y_label_formatter(&|y| tidy(*y, 2))
-                        .draw()
-                        .map_err(err)?;
-                    chart
-                        .draw_series(LineSeries::new([(r.start, r.start), (r.end, r.end)], GREY.stroke_width(1)))
-                        .map_err(err)?
-                        .label("identity")
-                        .legend(|(x, y)| PathElement::new([(x, y), (x + 18, y)], GREY.stroke_width(1)));
-                    draw_points!(chart);
-                    legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
+            let pad = 0.05 * (hi - lo);
+            let r = (lo - pad)..(hi + pad);
+            let digits = decimals_for(hi - lo);
+            let mut chart = ChartBuilder::on(&panel)
+                .margin(12)
+                .x_label_area_size(50)
+                .y_label_area_size(70)
+                .build_cartesian_2d(r.clone(), r.clone())
+                .map_err(err)?;
+            mesh!(chart, format!("MCMC {what}"), format!("VB {what}"))
+                .x_labels(6)
+                .y_labels(6)
+                .x_label_formatter(&|x| tidy(*x, digits))
+                .y_label_formatter(&|y| tidy(*y, digits))
+                .draw()
+                .map_err(err)?;
+            chart
+                .draw_series(LineSeries::new(
+                    [(r.start, r.start), (r.end, r.end)],
+                    GREY.stroke_width(1),
+                ))
+                .map_err(err)?
+                .label("identity")
+                .legend(|(x, y)| PathElement::new([(x, y), (x + 18, y)], GREY.stroke_width(1)));
+            for (k, kind) in Kind::ALL.iter().enumerate() {
+                let color = PALETTE[k % PALETTE.len()];
+                let mut pts = sel.iter().filter(|(q, _)| q == kind).peekable();
+                if pts.peek().is_none() {
+                    continue;
                 }
-                Moment::Sd => {
-                    let r = (lo / 1.25)..(hi * 1.25);
-                    let mut chart = ChartBuilder::on(&panel)
-                        .margin(12)
-                        .x_label_area_size(50)
-                        .y_label_area_size(64)
-                        .build_cartesian_2d(r.clone().log_scale(), r.clone().log_scale())
-                        .map_err(err)?;
-                    mesh!(chart, format!("{x_desc} (log scale)"), format!("{y_desc} (log scale)"))
-                        .x_label_formatter(&|x| tidy(*x, 3))
-                        .y_label_formatter(&|y| tidy(*y, 3))
-                        .draw()
-                        .map_err(err)?;
-                    chart
-                        .draw_series(LineSeries::new([(r.start, r.start), (r.end, r.end)], GREY.stroke_width(1)))
-                        .map_err(err)?
-                        .label("identity")
-                        .legend(|(x, y)| PathElement::new([(x, y), (x + 18, y)], GREY.stroke_width(1)));
-                    draw_points!(chart);
-                    legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
-                }
+                chart
+                    .draw_series(pts.map(|(_, p)| Circle::new(*p, 3, color.mix(0.7).filled())))
+                    .map_err(err)?
+                    .label(kind.label())
+                    .legend(move |(x, y)| Circle::new((x + 5, y), 4, color.filled()));
             }
+            legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
         }
         Ok(())
     })

@@ -85,10 +85,14 @@ pub(crate) struct Contrast {
 
 /// Volcano range: Δ in [-1, 1] (a difference of proportions), prob_dm in [0, 1].
 pub(crate) const VOLCANO_X: (f64, f64) = (-1.0, 1.0);
-/// Bins of the volcano grid along Δ.
-pub(crate) const VOLCANO_NX: usize = 250;
-/// Bins of the volcano grid along prob_dm.
-pub(crate) const VOLCANO_NY: usize = 125;
+/// Bins of the fine volcano grid along Δ (width 0.002).
+pub(crate) const VOLCANO_NX: usize = 1000;
+/// Bins of the fine volcano grid along prob_dm (height 0.002).
+pub(crate) const VOLCANO_NY: usize = 500;
+/// Most columns drawn: the fine grid is merged in blocks over the shown Δ range.
+pub(crate) const VOLCANO_COLS: usize = 200;
+/// Most rows drawn.
+pub(crate) const VOLCANO_ROWS: usize = 100;
 
 /// The volcano: every point while there are at most `max_points`, and always a fixed grid of
 /// counts (called and not called apart), drawn instead of the points for larger runs.
@@ -156,9 +160,11 @@ pub(crate) struct RegionsScan {
     pub unreliable: u64,
     pub not_converged: u64,
     pub volcano: Option<Volcano>,
-    /// k-hat in [-0.5, 1.5).
-    pub khat: Hist,
-    /// Distinct k-hat thresholds and how many regions had each (at most 16 kept).
+    /// k-hat in [-0.5, 1.5) of the reliable regions.
+    pub khat_reliable: Hist,
+    /// k-hat in [-0.5, 1.5) of the unreliable regions.
+    pub khat_unreliable: Hist,
+    /// Distinct k-hat thresholds, ascending, and how many regions had each (the first 16 seen).
     pub thresholds: Vec<(f64, u64)>,
     /// log10 φ in [-4, 0).
     pub log_phi: Hist,
@@ -262,7 +268,8 @@ pub(crate) fn scan(path: &Path, max_points: usize) -> Result<RegionsScan, Report
         unreliable: 0,
         not_converged: 0,
         volcano: contrast.as_ref().map(|_| Volcano::new(max_points)),
-        khat: Hist::new(-0.5, 1.5, 80),
+        khat_reliable: Hist::new(-0.5, 1.5, 80),
+        khat_unreliable: Hist::new(-0.5, 1.5, 80),
         thresholds: Vec::new(),
         log_phi: Hist::new(-4.0, 0.0, 80),
         log_coverage: groups.iter().map(|_| Hist::new(0.0, 9.0, 180)).collect(),
@@ -298,13 +305,15 @@ pub(crate) fn scan(path: &Path, max_points: usize) -> Result<RegionsScan, Report
             if is_called && let Some(n) = out.called.as_mut() {
                 *n += 1;
             }
-            if !is_true(reliable, i) {
+            if is_true(reliable, i) {
+                out.khat_reliable.add(khat.get(i));
+            } else {
                 out.unreliable += 1;
+                out.khat_unreliable.add(khat.get(i));
             }
             if !is_true(converged, i) {
                 out.not_converged += 1;
             }
-            out.khat.add(khat.get(i));
             let t = threshold.get(i);
             if let Some(e) = out
                 .thresholds
@@ -330,6 +339,6 @@ pub(crate) fn scan(path: &Path, max_points: usize) -> Result<RegionsScan, Report
             }
         }
     }
-    out.thresholds.sort_by(|a, b| b.1.cmp(&a.1));
+    out.thresholds.sort_by(|a, b| a.0.total_cmp(&b.0));
     Ok(out)
 }

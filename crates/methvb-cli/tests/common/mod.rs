@@ -123,9 +123,7 @@ fn column_cells(array: &ArrayRef) -> Vec<Cell> {
                     .to_bits(),
             ),
             DataType::Boolean => Cell::Bool(array.as_boolean().value(i)),
-            DataType::Dictionary(k, v)
-                if **k == DataType::Int32 && **v == DataType::Utf8 =>
-            {
+            DataType::Dictionary(k, v) if **k == DataType::Int32 && **v == DataType::Utf8 => {
                 let dict = array.as_dictionary::<Int32Type>();
                 let key = dict.keys().value(i);
                 let values = dict.values().as_string::<i32>();
@@ -202,7 +200,13 @@ pub fn assert_same_rows(a: &Path, b: &Path) {
             .fields()
             .clone()
     };
-    assert_eq!(schema(a), schema(b), "schemas of {} and {} differ", a.display(), b.display());
+    assert_eq!(
+        schema(a),
+        schema(b),
+        "schemas of {} and {} differ",
+        a.display(),
+        b.display()
+    );
     let (ta, tb) = (read_table(a), read_table(b));
     assert_eq!(
         ta.rows.len(),

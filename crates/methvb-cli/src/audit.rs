@@ -1,0 +1,305 @@
+//! The MCMC audit of a run: a seeded sample of regions (and optionally the regions PSIS flags)
+//! is sampled again with NUTS and compared with the VB answer; rows go to `mcmc_check.parquet`,
+//! the pooled agreement to `run.json`.
+//!
+//! Selection streams with pass 2 and keeps at most `--mcmc-check` + `--mcmc-flagged-cap`
+//! regions in memory: a region is sampled when its seeded priority (`methvb_mcmc::audit_priority`,
+//! a function of seed and region id only) is among the smallest, so the sample does not depend
+//! on thread count or sharding.
+
+use std::collections::BinaryHeap;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use arrow_array::builder::{Float64Builder, StringBuilder, UInt32Builder};
+use arrow_array::{ArrayRef, RecordBatch};
+use arrow_schema::{DataType, Field, Schema};
+use clap::Args;
+use methvb_io::parquet_out::{AtomicParquetWriter, DEFAULT_ROW_GROUP_ROWS};
+use methvb_io::regions::Region;
+use methvb_mcmc::{AuditOptions, AuditSummary, RegionAudit, audit_priority};
+use methvb_model::{RegionFit, Theta};
+use rayon::prelude::*;
+
+use crate::pipeline::Samples;
+
+/// Options of the MCMC audit.
+#[derive(Debug, Clone, Args)]
+pub struct AuditArgs {
+    /// Regions (a seeded random sample) to cross-check against NUTS; 0 turns the audit off.
+    #[arg(long, default_value_t = 16, value_name = "N")]
+    pub mcmc_check: usize,
+    /// Also audit regions whose PSIS k-hat is above the threshold (up to --mcmc-flagged-cap).
+    #[arg(long)]
+    pub mcmc_flagged: bool,
+    /// Most flagged regions audited with --mcmc-flagged.
+    #[arg(long, default_value_t = 64, value_name = "N")]
+    pub mcmc_flagged_cap: usize,
+}
+
+/// A region kept for the audit, ordered by its priority (then stream position) so the heaps
+/// keep the smallest.
+struct Candidate {
+    priority: u64,
+    index: u64,
+    region: Region,
+    fit: RegionFit,
+}
+
+impl PartialEq for Candidate {
+    fn eq(&self, other: &Self) -> bool {
+        (self.priority, self.index) == (other.priority, other.index)
+    }
+}
+impl Eq for Candidate {}
+impl PartialOrd for Candidate {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Candidate {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.priority, self.index).cmp(&(other.priority, other.index))
+    }
+}
+
+/// Keeps the regions to audit while pass 2 streams.
+pub struct AuditPicker {
+    seed: u64,
+    sample_size: usize,
+    flagged_cap: usize,
+    sample: BinaryHeap<Candidate>,
+    flagged: BinaryHeap<Candidate>,
+    seen: u64,
+}
+
+fn offer(
+    heap: &mut BinaryHeap<Candidate>,
+    cap: usize,
+    priority: u64,
+    index: u64,
+    region: &Region,
+    fit: &RegionFit,
+) {
+    if cap == 0 {
+        return;
+    }
+    if heap.len() < cap
+        || heap
+            .peek()
+            .is_some_and(|top| (priority, index) < (top.priority, top.index))
+    {
+        heap.push(Candidate {
+            priority,
+            index,
+            region: region.clone(),
+            fit: fit.clone(),
+        });
+        if heap.len() > cap {
+            heap.pop();
+        }
+    }
+}
+
+impl AuditPicker {
+    /// A picker for `args` and the run's `seed`.
+    pub fn new(args: &AuditArgs, seed: u64) -> Self {
+        Self {
+            seed,
+            sample_size: args.mcmc_check,
+            flagged_cap: if args.mcmc_flagged {
+                args.mcmc_flagged_cap
+            } else {
+                0
+            },
+            sample: BinaryHeap::new(),
+            flagged: BinaryHeap::new(),
+            seen: 0,
+        }
+    }
+
+    /// Considers one fitted region (called in stream order).
+    pub fn offer(&mut self, region: &Region, fit: &RegionFit) {
+        let priority = audit_priority(self.seed, &region.id);
+        let index = self.seen;
+        self.seen += 1;
+        offer(
+            &mut self.sample,
+            self.sample_size,
+            priority,
+            index,
+            region,
+            fit,
+        );
+        if !fit.reliable {
+            offer(
+                &mut self.flagged,
+                self.flagged_cap,
+                priority,
+                index,
+                region,
+                fit,
+            );
+        }
+    }
+
+    /// The chosen regions in stream (genomic) order, each with why it was chosen; a region both
+    /// sampled and flagged is audited once, as "sample".
+    fn into_chosen(self) -> Vec<(Candidate, &'static str)> {
+        let sampled: Vec<u64> = self.sample.iter().map(|c| c.index).collect();
+        let mut chosen: Vec<(Candidate, &'static str)> =
+            self.sample.into_iter().map(|c| (c, "sample")).collect();
+        chosen.extend(
+            self.flagged
+                .into_iter()
+                .filter(|c| !sampled.contains(&c.index))
+                .map(|c| (c, "flagged")),
+        );
+        chosen.sort_by_key(|(c, _)| c.index);
+        chosen
+    }
+}
+
+/// Audits the chosen regions in parallel, writes `out` (mcmc_check.parquet) and returns the
+/// pooled summary, or `None` when nothing was chosen.
+pub fn run_audit(
+    picker: AuditPicker,
+    samples: &Samples,
+    theta: &Theta,
+    seed: u64,
+    delta0: f64,
+    out: &Path,
+    metadata: Vec<(String, String)>,
+) -> Result<Option<AuditSummary>> {
+    let chosen = picker.into_chosen();
+    if chosen.is_empty() {
+        return Ok(None);
+    }
+    let opts = AuditOptions::default();
+    let audits: Vec<RegionAudit> = chosen
+        .par_iter()
+        .map(|(c, _)| {
+            methvb_mcmc::audit_region(
+                &samples.data(&c.region),
+                theta,
+                &c.fit,
+                &opts,
+                seed,
+                &c.region.id,
+                delta0,
+            )
+            .with_context(|| format!("MCMC audit of region {}", c.region.id))
+        })
+        .collect::<Result<_>>()?;
+    let reasons: Vec<&str> = chosen.iter().map(|(_, why)| *why).collect();
+    let batch = audit_batch(&audits, &reasons, &samples.groups)?;
+    let mut writer =
+        AtomicParquetWriter::create(out, batch.schema(), metadata, DEFAULT_ROW_GROUP_ROWS)?;
+    writer.write(&batch)?;
+    writer.finish()?;
+    Ok(Some(methvb_mcmc::summarize(&audits)))
+}
+
+/// The quantity's name with group indices replaced by group names (`b_treated`; `delta` for two
+/// groups, `delta_<group>` for more).
+fn quantity_name(name: &str, groups: &[String]) -> String {
+    let group = |rest: &str| {
+        rest.parse::<usize>()
+            .ok()
+            .and_then(|g| groups.get(g))
+            .cloned()
+    };
+    if let Some(rest) = name.strip_prefix("b_")
+        && let Some(g) = group(rest)
+    {
+        return format!("b_{g}");
+    }
+    if let Some(rest) = name.strip_prefix("delta_")
+        && let Some(g) = group(rest)
+    {
+        return if groups.len() == 2 {
+            "delta".into()
+        } else {
+            format!("delta_{g}")
+        };
+    }
+    name.to_string()
+}
+
+fn audit_batch(audits: &[RegionAudit], reasons: &[&str], groups: &[String]) -> Result<RecordBatch> {
+    let float = |n: &str, nullable: bool| Field::new(n, DataType::Float64, nullable);
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("region_id", DataType::Utf8, false),
+        Field::new("selected_by", DataType::Utf8, false),
+        Field::new("quantity", DataType::Utf8, false),
+        float("vb_mean", false),
+        float("vb_sd", false),
+        float("mcmc_mean", false),
+        float("mcmc_sd", false),
+        float("rhat", false),
+        float("ess_bulk", false),
+        float("ess_tail", false),
+        float("mcse_mean", false),
+        float("z_bias", false),
+        float("sd_ratio", false),
+        float("vb_prob_dm", true),
+        float("mcmc_prob_dm", true),
+        Field::new("divergences", DataType::UInt32, false),
+        Field::new("family", DataType::Utf8, false),
+    ]));
+    let mut strings: Vec<StringBuilder> = (0..3).map(|_| StringBuilder::new()).collect();
+    let mut floats: Vec<Float64Builder> = (0..12).map(|_| Float64Builder::new()).collect();
+    let mut divergences = UInt32Builder::new();
+    let mut family = StringBuilder::new();
+    for (audit, why) in audits.iter().zip(reasons) {
+        for row in &audit.rows {
+            strings[0].append_value(&audit.region_id);
+            strings[1].append_value(why);
+            strings[2].append_value(quantity_name(&row.name, groups));
+            let values = [
+                row.vb_mean,
+                row.vb_sd,
+                row.mcmc_mean,
+                row.mcmc_sd,
+                row.rhat,
+                row.ess_bulk,
+                row.ess_tail,
+                row.mcse_mean,
+                row.z_bias,
+                row.sd_ratio,
+            ];
+            for (b, v) in floats.iter_mut().zip(values) {
+                b.append_value(v);
+            }
+            floats[10].append_option(row.vb_prob_dm);
+            floats[11].append_option(row.mcmc_prob_dm);
+            divergences.append_value(u32::try_from(audit.divergences).unwrap_or(u32::MAX));
+            family.append_value(audit.family.name());
+        }
+    }
+    let mut columns: Vec<ArrayRef> = strings
+        .iter_mut()
+        .map(|b| Arc::new(b.finish()) as ArrayRef)
+        .collect();
+    columns.extend(floats.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
+    columns.push(Arc::new(divergences.finish()));
+    columns.push(Arc::new(family.finish()));
+    Ok(RecordBatch::try_new(schema, columns)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::quantity_name;
+
+    #[test]
+    fn quantities_are_named_after_groups() {
+        let two = ["control".to_string(), "treated".to_string()];
+        let three = ["c".to_string(), "t1".to_string(), "t2".to_string()];
+        assert_eq!(quantity_name("b_1", &two), "b_treated");
+        assert_eq!(quantity_name("delta_1", &two), "delta");
+        assert_eq!(quantity_name("delta_2", &three), "delta_t2");
+        assert_eq!(quantity_name("a", &two), "a");
+        assert_eq!(quantity_name("k", &two), "k");
+    }
+}

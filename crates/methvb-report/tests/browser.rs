@@ -1,0 +1,97 @@
+//! Opens the report of a real small run (with a synthetic MCMC audit) in headless Chromium and
+//! takes a screenshot. Skipped, with a message, when /usr/bin/chromium is not installed (CI
+//! installs it). Set `METHVB_REPORT_SCREENSHOT=path.png` to keep the screenshot.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use methvb_report::{ReportOptions, write_report};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// Width and height from a PNG's IHDR chunk, after checking the signature.
+fn png_size(bytes: &[u8]) -> Option<(u32, u32)> {
+    const SIGNATURE: [u8; 8] = [0x89, b'P', b'N', b'G', b'\r', b'\n', 0x1a, b'\n'];
+    if bytes.len() < 24 || bytes[..8] != SIGNATURE || &bytes[12..16] != b"IHDR" {
+        return None;
+    }
+    let be = |i: usize| u32::from_be_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
+    Some((be(16), be(20)))
+}
+
+#[test]
+fn report_renders_in_headless_chromium() {
+    if !Path::new(CHROMIUM).exists() {
+        println!(
+            "SKIPPED report_renders_in_headless_chromium: {CHROMIUM} is not installed \
+             (apt-get install -y chromium)"
+        );
+        eprintln!("SKIPPED report_renders_in_headless_chromium: {CHROMIUM} not installed");
+        return;
+    }
+    let dir = common::copy_small_run();
+    common::write_audit(
+        &dir.path().join("mcmc_check.parquet"),
+        &common::synthetic_audit(40),
+    );
+    let report = write_report(dir.path(), &ReportOptions::default())
+        .expect("report")
+        .path;
+    let work = tempfile::tempdir().expect("temp dir");
+    let shot = work.path().join("shot.png");
+    let mut child = Command::new(CHROMIUM)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            // Any network request would fail: the page must not need one.
+            "--host-resolver-rules=MAP * ~NOTFOUND",
+        ])
+        .arg(format!(
+            "--user-data-dir={}",
+            work.path().join("profile").display()
+        ))
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg("--window-size=1280,2400")
+        .arg(format!("file://{}", report.display()))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start chromium");
+    // A guard against a hung browser, not a timing assertion.
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for chromium") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("chromium did not finish within 180 s");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let stderr = child
+        .wait_with_output()
+        .map(|o| String::from_utf8_lossy(&o.stderr).into_owned())
+        .unwrap_or_default();
+    assert!(status.success(), "chromium failed ({status}):\n{stderr}");
+    let png = std::fs::read(&shot).unwrap_or_else(|e| panic!("no screenshot ({e}):\n{stderr}"));
+    assert_eq!(png_size(&png), Some((1280, 2400)), "not a 1280×2400 PNG");
+    // A blank page compresses to a few KB; the plots and tables make it far larger.
+    assert!(
+        png.len() > 60_000,
+        "screenshot of only {} bytes: the page looks empty",
+        png.len()
+    );
+    if let Some(keep) = std::env::var_os("METHVB_REPORT_SCREENSHOT") {
+        std::fs::copy(&shot, &keep).expect("copy screenshot");
+    }
+}

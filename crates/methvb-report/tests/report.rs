@@ -1,0 +1,312 @@
+//! The report of a real small run and of synthetic runs (MCMC audit, three groups, a large run).
+
+mod common;
+
+use common::*;
+use methvb_report::{ReportError, ReportOptions, render_report, write_report};
+
+fn json(path: &std::path::Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).expect("read json")).expect("parse json")
+}
+
+/// Strings that would make the page depend on anything outside itself.
+const FORBIDDEN: [&str; 8] = [
+    "http",
+    "src=",
+    "<link",
+    "<script",
+    "@import",
+    "url(",
+    "@font-face",
+    "<img",
+];
+
+fn assert_self_contained(html: &str) {
+    let lower = html.to_ascii_lowercase();
+    for f in FORBIDDEN {
+        assert!(!lower.contains(f), "report contains {f:?}");
+    }
+}
+
+#[test]
+fn small_run_report_has_every_section_and_valid_svgs() {
+    let dir = copy_small_run();
+    let outcome = write_report(dir.path(), &ReportOptions::default()).expect("report");
+    assert_eq!(outcome.path, dir.path().join("report.html"));
+    let html = std::fs::read_to_string(&outcome.path).expect("read report");
+    assert_eq!(outcome.bytes, html.len() as u64);
+    assert_eq!(outcome.regions, 200);
+    assert!(!outcome.volcano_binned);
+    assert!(outcome.mcmc.is_none());
+    // Nothing but the report in the directory (the temporary file was renamed).
+    let mut names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["hyper.json", "regions.parquet", "report.html", "run.json"]
+    );
+
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    assert_self_contained(&html);
+    for id in [
+        "summary",
+        "volcano",
+        "khat",
+        "mcmc",
+        "coverage",
+        "dispersion",
+    ] {
+        assert!(section(&html, id).is_some(), "section {id} missing");
+    }
+    for id in ["volcano", "khat", "coverage", "dispersion"] {
+        let s = section(&html, id).unwrap();
+        assert_eq!(svgs(s).len(), 1, "section {id} has no figure");
+        assert!(s.contains("<figcaption>"));
+    }
+    assert!(
+        section(&html, "mcmc")
+            .unwrap()
+            .contains("no MCMC audit in this run")
+    );
+    let all = svgs(&html);
+    assert_eq!(all.len(), 4);
+    for svg in &all {
+        let n = check_xml(svg).unwrap_or_else(|e| panic!("malformed SVG: {e}"));
+        assert!(n > 20, "an SVG with only {n} elements");
+        // Axis descriptions are drawn.
+        assert!(
+            svg.contains("regions")
+                || svg.contains("P(|Δ| &gt; δ₀)")
+                || svg.contains("P(|Δ| > δ₀)")
+        );
+    }
+    // The volcano draws every region (200, all with a finite Δ) plus two legend markers, and
+    // the called ones in red.
+    let volcano = svgs(section(&html, "volcano").unwrap())[0];
+    assert_eq!(volcano.matches("<circle").count(), 200 + 2);
+    let run = json(&dir.path().join("run.json"));
+    let called = run
+        .pointer("/pass2/regions_called")
+        .and_then(|v| v.as_u64())
+        .unwrap();
+    assert_eq!(called, 6);
+    assert_eq!(
+        volcano.matches("fill=\"#CC2529\"").count() as u64,
+        called + 1
+    );
+    assert!(volcano.contains(&format!("called ({called})")));
+    assert!(volcano.contains("posterior mean of Δ (treated − control)"));
+    // The k-hat threshold line is labelled with the run's threshold.
+    // The thresholds of the run (pyarrow: 0.616 ×79, 0.656 ×67, 0.688 ×54 after refits).
+    let khat = section(&html, "khat").unwrap();
+    assert!(
+        khat.contains("\nthresholds 0.616, 0.656, 0.688\n"),
+        "the thresholds are drawn"
+    );
+    assert!(khat.contains("\nreliable (140)\n") && khat.contains("\nunreliable (60)\n"));
+    assert!(khat.contains("0.616 (79 regions), 0.656 (67 regions), 0.688 (54 regions)"));
+    let cov = section(&html, "coverage").unwrap();
+    assert!(
+        cov.contains("\ncontrol\n</text>") && cov.contains("\ntreated\n</text>"),
+        "coverage legend"
+    );
+}
+
+#[test]
+fn summary_numbers_match_run_json() {
+    let dir = copy_small_run();
+    let html = render_report(dir.path(), &ReportOptions::default())
+        .unwrap()
+        .html;
+    let run = json(&dir.path().join("run.json"));
+    for key in [
+        "/seed",
+        "/pass2/pass/regions_used",
+        "/pass2/regions_called",
+        "/pass2/regions_unreliable",
+        "/pass2/regions_not_converged",
+        "/pass2/pass/regions/regions_dropped_too_few_sites",
+        "/pass2/pass/regions/regions_dropped_no_sites",
+        "/pass2/pass/regions/sites_dropped_min_samples_per_group",
+    ] {
+        let want = run
+            .pointer(key)
+            .and_then(|v| v.as_u64())
+            .unwrap_or_else(|| panic!("{key} in run.json"));
+        assert_eq!(cell(&html, key), Some(want.to_string().as_str()), "{key}");
+    }
+    assert_eq!(cell(&html, "/version"), run["version"].as_str());
+    assert_eq!(cell(&html, "/fdr"), Some("0.05"));
+    assert_eq!(cell(&html, "/fit_options/delta0"), Some("0.1"));
+    let command = run["command"].as_str().unwrap();
+    assert_eq!(
+        cell(&html, "/command"),
+        Some(format!("<code>{command}</code>").as_str())
+    );
+    assert_eq!(cell(&html, "/inputs"), Some("6 (control 3, treated 3)"));
+    for key in ["/pass1/seconds", "/pass2/pass/seconds", "/seconds_total"] {
+        let s = run.pointer(key).and_then(|v| v.as_f64()).unwrap();
+        assert_eq!(
+            cell(&html, key),
+            Some(format!("{s:.1} s").as_str()),
+            "{key}"
+        );
+    }
+    // Theta, to 4 decimals.
+    for (k, v) in run["theta"].as_object().unwrap() {
+        let marker = format!("data-key=\"/theta/{k}\">");
+        let at = html.find(&marker).unwrap_or_else(|| panic!("theta {k}")) + marker.len();
+        let shown: f64 = html[at..at + html[at..].find('<').unwrap()]
+            .parse()
+            .unwrap();
+        assert!(
+            (shown - v.as_f64().unwrap()).abs() <= 5e-5,
+            "theta {k}: {shown} vs {v}"
+        );
+    }
+    // The regions counted in the Parquet file agree with run.json.
+    assert_eq!(cell(&html, "regions.parquet/rows"), Some("200"));
+}
+
+#[test]
+fn mcmc_audit_summary_and_plots() {
+    let dir = copy_small_run();
+    let rows = synthetic_audit(30);
+    write_audit(&dir.path().join("mcmc_check.parquet"), &rows);
+    let out = dir.path().join("custom.html");
+    let outcome = write_report(
+        dir.path(),
+        &ReportOptions {
+            output: Some(out.clone()),
+            ..ReportOptions::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(outcome.path, out);
+    assert!(!dir.path().join("report.html").exists());
+    let html = std::fs::read_to_string(&out).unwrap();
+    assert_self_contained(&html);
+    let m = outcome.mcmc.expect("audit summary");
+    // Independent reference values.
+    let mut z: Vec<f64> = rows.iter().map(|r| r.z_bias().abs()).collect();
+    z.sort_by(f64::total_cmp);
+    let median_z = 0.5 * (z[59] + z[60]);
+    let mut sr: Vec<f64> = rows.iter().map(|r| r.sd_ratio()).collect();
+    sr.sort_by(f64::total_cmp);
+    let median_sr = 0.5 * (sr[59] + sr[60]);
+    let bad_regions = (0..30).filter(|r| r % 7 == 3).count();
+    assert_eq!(m.rows, 120);
+    assert_eq!(m.regions, 30);
+    assert!((m.median_abs_z - median_z).abs() < 1e-12);
+    assert!((m.median_sd_ratio - median_sr).abs() < 1e-12);
+    assert_eq!(m.regions_rhat_over, bad_regions);
+    assert_eq!(m.regions_rhat_over, 4);
+    assert!((m.worst_abs_z.as_ref().unwrap().0 - z[119]).abs() < 1e-12);
+    assert_eq!(m.divergences, 6.0 * 2.0); // regions 0, 5, …, 25 with 2 each
+    assert!((m.max_rhat - 1.05).abs() < 1e-12);
+
+    let s = section(&html, "mcmc").unwrap();
+    assert!(!s.contains("no MCMC audit"));
+    assert_eq!(cell(s, "mcmc/regions"), Some("30"));
+    assert_eq!(
+        cell(s, "mcmc/regions_rhat_over"),
+        Some("<span class=\"warn\">4</span> of 30")
+    );
+    assert_eq!(
+        cell(s, "mcmc/median_abs_z"),
+        Some(format!("{:.3}", median_z).trim_end_matches('0'))
+    );
+    let figs = svgs(s);
+    assert_eq!(figs.len(), 2, "means and sds");
+    for svg in figs {
+        check_xml(svg).unwrap();
+        // 120 points (every row has positive sds) + 4 legend markers per panel pair.
+        assert_eq!(svg.matches("<circle").count(), 120 + 4);
+        assert!(svg.contains("identity"));
+        assert!(svg.contains("Δ (methylation differences)"));
+    }
+    assert_eq!(svgs(&html).len(), 6);
+}
+
+#[test]
+fn three_groups_use_the_first_contrast_and_metadata_fallback() {
+    let dir = tempfile::tempdir().unwrap();
+    synthetic_regions(
+        &dir.path().join("regions.parquet"),
+        500,
+        &["ctrl", "drugA", "drugB"],
+    );
+    let r = render_report(dir.path(), &ReportOptions::default()).unwrap();
+    let html = r.html;
+    assert_self_contained(&html);
+    assert_eq!(r.regions, 500);
+    let v = section(&html, "volcano").unwrap();
+    assert!(
+        v.contains("the first non-reference contrast, drugA − ctrl"),
+        "{v}"
+    );
+    assert!(v.contains("delta_drugA_mean"));
+    let svg = svgs(v)[0];
+    check_xml(svg).unwrap();
+    assert_eq!(svg.matches("<circle").count(), 500 + 2);
+    // Without run.json the counts come from the table itself.
+    assert!(html.contains("No run.json in this directory"));
+    let called = (0..500)
+        .filter(|i| (0.6 * (*i as f64 * 0.7).sin()).abs() * 2.0 > 0.9)
+        .count();
+    assert_eq!(
+        cell(&html, "regions.parquet/called"),
+        Some(called.to_string().as_str())
+    );
+    assert_eq!(cell(&html, "regions.parquet/not_converged"), Some("10"));
+    let cov = section(&html, "coverage").unwrap();
+    for g in ["ctrl", "drugA", "drugB"] {
+        assert!(cov.contains(&format!("\n{g}\n</text>")), "legend {g}");
+    }
+}
+
+#[test]
+fn large_runs_are_binned_and_stay_small() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = 200_000;
+    synthetic_regions(&dir.path().join("regions.parquet"), n, &["a", "b"]);
+    let r = render_report(dir.path(), &ReportOptions::default()).unwrap();
+    assert!(r.volcano_binned);
+    assert_eq!(r.regions, n as u64);
+    let v = section(&r.html, "volcano").unwrap();
+    assert!(v.contains("so the plane is binned (at most 200×100 cells"));
+    let svg = svgs(v)[0];
+    check_xml(svg).unwrap();
+    // No point is drawn; the grid cells are bounded by 2 × 200 × 100.
+    assert_eq!(svg.matches("<circle").count(), 0);
+    let rects = svg.matches("<rect").count();
+    assert!(rects > 100 && rects < 2 * 200 * 100, "{rects} rectangles");
+    assert!(r.html.len() < 3_000_000, "report of {} bytes", r.html.len());
+    // Small max_points forces binning on the small run too, deterministically.
+    let dir = copy_small_run();
+    let opts = ReportOptions {
+        max_points: 50,
+        ..ReportOptions::default()
+    };
+    let a = render_report(dir.path(), &opts).unwrap();
+    let b = render_report(dir.path(), &opts).unwrap();
+    assert!(a.volcano_binned);
+    assert_eq!(a.html, b.html);
+}
+
+#[test]
+fn missing_results_table_is_a_typed_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = write_report(dir.path(), &ReportOptions::default()).unwrap_err();
+    assert!(
+        matches!(e, ReportError::Io { ref path, .. } if path.ends_with("regions.parquet")),
+        "{e}"
+    );
+    assert!(!dir.path().join("report.html").exists());
+    std::fs::write(dir.path().join("regions.parquet"), b"not parquet").unwrap();
+    let e = write_report(dir.path(), &ReportOptions::default()).unwrap_err();
+    assert!(matches!(e, ReportError::Parquet { .. }), "{e}");
+}
