@@ -30,7 +30,7 @@ for t in "${targets[@]}"; do
         bed_regions) cp ../test-data/bad/regions_*.bed ../test-data/regions.bed "corpus/$t/" 2>/dev/null || true ;;
     esac
     log="artifacts/$t/last_run.log"
-    if cargo "${tc[@]}" fuzz run "$t" "corpus/$t" -- -max_total_time="$secs" -max_len=4096 \
+    if cargo "${tc[@]}" fuzz run "$t" "corpus/$t" -- -max_total_time="$secs" -max_len=4096 -dict=methylation.dict \
         -print_final_stats=1 >"$log" 2>&1; then
         result=ok
     else

@@ -87,7 +87,8 @@ pub struct BamOptions {
     pub pileup: PileupOptions,
     /// Call filtering.
     pub filter: FilterChoice,
-    /// Modification code whose counts become `methylated` (default `m`; Bismark calls are `m`).
+    /// Modification code whose counts become `methylated` (default `m`; Bismark calls are `m`;
+    /// ignored with [`PileupOptions::combine_mods`], whose rows have code `C`).
     pub mod_code: ModCode,
     /// Count every modification as methylated (`N_mod + N_other_mod`), what bisulfite measures.
     pub any_mod: bool,

@@ -94,6 +94,10 @@ pub struct PileupOptions {
     pub cpg: CpgFilter,
     /// Sum the `+` row at `p` and the `-` row at `p + 1` into one row at `p` (strand `.`).
     pub combine_strands: bool,
+    /// One row per canonical base with all modifications counted together (modkit
+    /// `--combine-mods`): code `C` (or `A`, ...), `N_mod` = every modified call,
+    /// `N_other_mod` = 0.
+    pub combine_mods: bool,
     /// Read legacy `MM` groups without a mode character as explicit (`?`) instead of implicit;
     /// this is what `modkit update-tags --mode ambiguous` does to PacBio files.
     pub legacy_as_explicit: bool,
@@ -117,6 +121,7 @@ impl Default for PileupOptions {
             filter: Filter::None,
             cpg: CpgFilter::Any,
             combine_strands: false,
+            combine_mods: false,
             legacy_as_explicit: false,
             min_mapq: 0,
             include_supplementary: false,
@@ -1108,7 +1113,14 @@ impl Pileup {
         let mut window = std::mem::take(&mut self.windows[tid]);
         while let Some((pos, t)) = window.pop_before(upto) {
             self.scratch.clear();
-            decode(&t, tid, pos, &self.codes, &mut self.scratch);
+            decode(
+                &t,
+                tid,
+                pos,
+                &self.codes,
+                self.opts.combine_mods,
+                &mut self.scratch,
+            );
             if self.scratch.is_empty() {
                 continue;
             }
@@ -1273,7 +1285,14 @@ fn add_call(t: &mut StrandTally, pb: usize, call: Call) -> Result<(), PileupErro
 }
 
 /// modkit's `FeatureVector::decode`: rows of one position.
-fn decode(t: &PosTally, tid: usize, pos: u64, codes: &[ModCode], out: &mut Vec<PileupRow>) {
+fn decode(
+    t: &PosTally,
+    tid: usize,
+    pos: u64,
+    codes: &[ModCode],
+    combine_mods: bool,
+    out: &mut Vec<PileupRow>,
+) {
     let start = out.len();
     for (si, strand) in [(0usize, RowStrand::Plus), (1, RowStrand::Minus)] {
         let st = &t.s[si];
@@ -1303,6 +1322,23 @@ fn decode(t: &PosTally, tid: usize, pos: u64, codes: &[ModCode], out: &mut Vec<P
                         .map(|m| m.count)
                         .sum::<u32>();
                 }
+            }
+            if combine_mods {
+                out.push(PileupRow {
+                    tid,
+                    pos,
+                    strand,
+                    code: ModCode::Code(b"ACGT"[pb]),
+                    n_valid,
+                    n_mod: total_mod,
+                    n_canonical,
+                    n_other_mod: 0,
+                    n_delete: st.n_delete,
+                    n_fail: st.n_filtered,
+                    n_diff,
+                    n_nocall: st.basecalls[pb],
+                });
+                continue;
             }
             let mut obs = st.observed[pb];
             while obs != 0 {

@@ -64,7 +64,12 @@ impl BamSampleReader {
             ready: VecDeque::new(),
             local_ids: Vec::new(),
             contigs: Vec::new(),
-            mod_code: opts.mod_code,
+            // With combined modifications the rows carry the canonical base as their code.
+            mod_code: if opts.pileup.combine_mods {
+                ModCode::Code(b'C')
+            } else {
+                opts.mod_code
+            },
             any_mod: opts.any_mod,
             eof: false,
         })

@@ -135,3 +135,16 @@ fn pacbio_legacy_tags_as_explicit() {
         &expected("modkit/pileup-old-tags-regressiontest.methyl.bed"),
     );
 }
+
+#[test]
+fn bc_anchored_combine_mods() {
+    let o = nofilt(PileupOptions {
+        combine_mods: true,
+        ..PileupOptions::default()
+    });
+    let got = run("modkit/bc_anchored_10_reads.sorted.bam", &o, false);
+    assert_same(
+        &got,
+        &expected("modkit/modbam.modpileup_combined.methyl.bed"),
+    );
+}

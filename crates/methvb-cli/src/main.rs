@@ -7,6 +7,7 @@ mod check;
 mod gather;
 mod inputs;
 mod pipeline;
+mod report;
 mod results;
 mod run;
 mod simulate;
@@ -42,6 +43,8 @@ enum Command {
     Fit(run::FitArgs),
     /// Concatenate `fit` shards into one table, recomputing the FDR calls over all of them.
     Gather(gather::GatherArgs),
+    /// Write DIR/report.html: a self-contained HTML report (inline SVG plots) of a run.
+    Report(report::ReportArgs),
     /// Simulate a dataset (bedMethyl per sample, sample sheet, regions, truth) from the model.
     Simulate(simulate::SimulateArgs),
     /// Pre-flight report on the inputs: contig naming and sets, order, groups, coverage.
@@ -65,6 +68,7 @@ fn main() -> ExitCode {
         Command::Hyper(args) => run::hyper(args, cli.quiet),
         Command::Fit(args) => run::fit(args, cli.quiet),
         Command::Gather(args) => gather::run(args, cli.quiet),
+        Command::Report(args) => report::run(args, cli.quiet),
         Command::Check(args) => check::run(args, cli.quiet),
     };
     match result {

@@ -54,6 +54,10 @@ pub struct PileupArgs {
     /// Where calls come from.
     #[arg(long, value_enum, default_value_t = Source::Auto)]
     source: Source,
+    /// One row per canonical base counting all modifications together (code `C`), like
+    /// modkit --combine-mods.
+    #[arg(long)]
+    combine_mods: bool,
     /// Read legacy MM groups without a mode character (PacBio `C+m`) as explicit `?`: unlisted
     /// Cs are no-calls, not canonical (what `modkit update-tags --mode ambiguous` does).
     #[arg(long)]
@@ -118,6 +122,7 @@ pub fn run(args: &PileupArgs, quiet: bool) -> Result<()> {
             },
             cpg,
             combine_strands: args.combine_strands,
+            combine_mods: args.combine_mods,
             legacy_as_explicit: args.legacy_as_explicit,
             min_mapq: args.min_mapq,
             include_supplementary: args.include_supplementary,

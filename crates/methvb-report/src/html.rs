@@ -270,6 +270,10 @@ fn summary_section(inp: &Inputs<'_>) -> String {
         ("/pass1/seconds", "time, pass 1 (learning Theta)"),
         ("/pass2/pass/seconds", "time, pass 2 (fitting every region)"),
         ("/seconds_total", "time, total"),
+        (
+            "/mcmc_check/total_seconds",
+            "time, MCMC audit (summed over audited regions)",
+        ),
     ] {
         if let Some(x) = run.and_then(|r| r.pointer(pointer)).and_then(Value::as_f64) {
             t.row(pointer, label, &seconds(x));
@@ -439,22 +443,29 @@ fn mcmc_section(inp: &Inputs<'_>) -> Result<String, ReportError> {
     );
     let mut t = Table::new();
     t.row("mcmc/regions", "regions audited", &sum.regions.to_string());
+    if sum.regions_flagged > 0 {
+        t.row(
+            "mcmc/regions_flagged",
+            "of which flagged by k-hat (not a random sample)",
+            &sum.regions_flagged.to_string(),
+        );
+    }
     t.row("mcmc/rows", "quantities checked", &sum.rows.to_string());
     t.row(
         "mcmc/median_abs_z",
-        "median |z_bias|",
+        "median |z_bias| (a, b, k, Δ)",
         &tidy(sum.median_abs_z, 3),
     );
     if let Some((z, region, q)) = &sum.worst_abs_z {
         t.row(
             "mcmc/worst_abs_z",
-            "worst |z_bias|",
+            "worst |z_bias| (a, b, k, Δ)",
             &format!("{} ({}, {})", tidy(*z, 3), esc(region), esc(q)),
         );
     }
     t.row(
         "mcmc/median_sd_ratio",
-        "median sd_ratio",
+        "median sd_ratio (a, b, k, Δ)",
         &tidy(sum.median_sd_ratio, 3),
     );
     let rhat_cell = if sum.regions_rhat_over > 0 {
@@ -488,16 +499,16 @@ fn mcmc_section(inp: &Inputs<'_>) -> Result<String, ReportError> {
     worst.sort_by(|a, b| b.z_bias.abs().total_cmp(&a.z_bias.abs()));
     if !worst.is_empty() {
         s.push_str(
-            "<h3>Largest disagreements</h3>\n<table>\n<tr><th>region</th><th>quantity</th>\
+            "<h3>Largest disagreements (every quantity, w included)</h3>\n<table>\n<tr><th>region</th><th>quantity</th>\
              <th>VB mean</th><th>MCMC mean</th><th>z_bias</th><th>VB sd</th><th>MCMC sd</th>\
-             <th>sd_ratio</th><th>R-hat</th><th>family</th></tr>\n",
+             <th>sd_ratio</th><th>R-hat</th><th>family</th><th>selected by</th></tr>\n",
         );
         for r in worst.iter().take(10) {
             let _ = writeln!(
                 s,
                 "<tr><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
                  <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
-                 <td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td></tr>",
+                 <td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td><td>{}</td></tr>",
                 esc(&r.region_id),
                 esc(&r.quantity),
                 tidy(r.vb_mean, 4),
@@ -507,7 +518,8 @@ fn mcmc_section(inp: &Inputs<'_>) -> Result<String, ReportError> {
                 tidy(r.mcmc_sd, 4),
                 tidy(r.sd_ratio, 2),
                 tidy(r.rhat, 3),
-                esc(&r.family)
+                esc(&r.family),
+                esc(&r.selected_by)
             );
         }
         s.push_str("</table>\n");

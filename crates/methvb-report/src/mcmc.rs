@@ -21,6 +21,8 @@ pub(crate) enum Kind {
     B,
     /// `k`: log concentration.
     K,
+    /// `w`: log scale of the sample effects.
+    W,
     /// `delta` or `delta_<group>`: a difference of methylation levels.
     Delta,
     /// Anything else.
@@ -35,6 +37,8 @@ impl Kind {
             Kind::B
         } else if quantity == "k" {
             Kind::K
+        } else if quantity == "w" {
+            Kind::W
         } else if quantity == "delta" || quantity.starts_with("delta_") {
             Kind::Delta
         } else {
@@ -48,13 +52,21 @@ impl Kind {
             Kind::A => "a",
             Kind::B => "b (group effects)",
             Kind::K => "k",
+            Kind::W => "w",
             Kind::Delta => "Δ",
             Kind::Other => "other",
         }
     }
 
     /// All kinds in legend order.
-    pub(crate) const ALL: [Kind; 5] = [Kind::Delta, Kind::A, Kind::B, Kind::K, Kind::Other];
+    pub(crate) const ALL: [Kind; 6] =
+        [Kind::Delta, Kind::A, Kind::B, Kind::K, Kind::W, Kind::Other];
+
+    /// Whether the headline figures pool this kind (a, b, k and Δ, as MODEL.md names them;
+    /// `run.json` → `mcmc_check` pools the same).
+    pub(crate) fn headline(self) -> bool {
+        matches!(self, Kind::A | Kind::B | Kind::K | Kind::Delta)
+    }
 }
 
 /// One row of `mcmc_check.parquet`.
@@ -73,6 +85,8 @@ pub(crate) struct Row {
     pub sd_ratio: f64,
     pub divergences: f64,
     pub family: String,
+    /// `sample` or `flagged` (empty when the column is absent).
+    pub selected_by: String,
 }
 
 /// Reads every row (the audit covers a sample of regions, so it is small).
@@ -98,6 +112,9 @@ pub(crate) fn read(path: &Path) -> Result<Vec<Row>, ReportError> {
         let family = batch
             .column_by_name("family")
             .and_then(|_| utf8(&batch, "family", path).ok());
+        let selected_by = batch
+            .column_by_name("selected_by")
+            .and_then(|_| utf8(&batch, "selected_by", path).ok());
         let vb_mean = num(&batch, "vb_mean", path)?;
         let vb_sd = num(&batch, "vb_sd", path)?;
         let mcmc_mean = num(&batch, "mcmc_mean", path)?;
@@ -130,6 +147,7 @@ pub(crate) fn read(path: &Path) -> Result<Vec<Row>, ReportError> {
                 sd_ratio: sd_ratio.get(i),
                 divergences: divergences.get(i),
                 family: family.map(text).unwrap_or_default(),
+                selected_by: selected_by.map(text).unwrap_or_default(),
             });
         }
     }
@@ -143,11 +161,14 @@ pub struct McmcSummary {
     pub rows: usize,
     /// Distinct regions audited.
     pub regions: usize,
-    /// Median |z_bias| over rows with a finite value.
+    /// Of those, regions audited because their k-hat was above the threshold
+    /// (`selected_by = flagged`).
+    pub regions_flagged: usize,
+    /// Median |z_bias| over the a, b, k and Δ rows with a finite value.
     pub median_abs_z: f64,
-    /// Largest |z_bias|, with its region and quantity.
+    /// Largest |z_bias| over the a, b, k and Δ rows, with its region and quantity.
     pub worst_abs_z: Option<(f64, String, String)>,
-    /// Median sd_ratio (VB sd / MCMC sd).
+    /// Median sd_ratio (VB sd / MCMC sd) over the a, b, k and Δ rows.
     pub median_sd_ratio: f64,
     /// Regions with any R-hat above [`RHAT_LIMIT`] (or not finite).
     pub regions_rhat_over: usize,
@@ -187,8 +208,15 @@ pub(crate) fn summarise(rows: &[Row]) -> McmcSummary {
         .collect();
     over.sort_unstable();
     over.dedup();
-    let worst = rows
+    let mut flagged: Vec<&str> = rows
         .iter()
+        .filter(|r| r.selected_by == "flagged")
+        .map(|r| r.region_id.as_str())
+        .collect();
+    flagged.sort_unstable();
+    flagged.dedup();
+    let headline = || rows.iter().filter(|r| r.kind.headline());
+    let worst = headline()
         .filter(|r| r.z_bias.is_finite())
         .max_by(|a, b| a.z_bias.abs().total_cmp(&b.z_bias.abs()))
         .map(|r| (r.z_bias.abs(), r.region_id.clone(), r.quantity.clone()));
@@ -201,9 +229,10 @@ pub(crate) fn summarise(rows: &[Row]) -> McmcSummary {
     McmcSummary {
         rows: rows.len(),
         regions: regions.len(),
-        median_abs_z: median(rows.iter().map(|r| r.z_bias.abs()).collect()),
+        regions_flagged: flagged.len(),
+        median_abs_z: median(headline().map(|r| r.z_bias.abs()).collect()),
         worst_abs_z: worst,
-        median_sd_ratio: median(rows.iter().map(|r| r.sd_ratio).collect()),
+        median_sd_ratio: median(headline().map(|r| r.sd_ratio).collect()),
         regions_rhat_over: over.len(),
         max_rhat: rows
             .iter()

@@ -574,7 +574,7 @@ pub(crate) fn vb_vs_mcmc(
             let title = if delta_panel {
                 "Δ (methylation differences)"
             } else {
-                "model parameters (a, b, k)"
+                "model parameters (a, b, w, k)"
             };
             let panel = panel.titled(title, (FONT, 21)).map_err(err)?;
             let (mut lo, mut hi) = sel

@@ -191,14 +191,18 @@ fn mcmc_audit_summary_and_plots() {
     assert_self_contained(&html);
     let m = outcome.mcmc.expect("audit summary");
     // Independent reference values.
-    let mut z: Vec<f64> = rows.iter().map(|r| r.z_bias().abs()).collect();
+    // Headline figures pool a, b, k and Δ (not w), as run.json does.
+    let headline: Vec<&AuditRow> = rows.iter().filter(|r| r.quantity != "w").collect();
+    assert_eq!(headline.len(), 120);
+    let mut z: Vec<f64> = headline.iter().map(|r| r.z_bias().abs()).collect();
     z.sort_by(f64::total_cmp);
     let median_z = 0.5 * (z[59] + z[60]);
-    let mut sr: Vec<f64> = rows.iter().map(|r| r.sd_ratio()).collect();
+    let mut sr: Vec<f64> = headline.iter().map(|r| r.sd_ratio()).collect();
     sr.sort_by(f64::total_cmp);
     let median_sr = 0.5 * (sr[59] + sr[60]);
     let bad_regions = (0..30).filter(|r| r % 7 == 3).count();
-    assert_eq!(m.rows, 120);
+    assert_eq!(m.rows, 150);
+    assert_eq!(m.regions_flagged, 3);
     assert_eq!(m.regions, 30);
     assert!((m.median_abs_z - median_z).abs() < 1e-12);
     assert!((m.median_sd_ratio - median_sr).abs() < 1e-12);
@@ -211,6 +215,7 @@ fn mcmc_audit_summary_and_plots() {
     let s = section(&html, "mcmc").unwrap();
     assert!(!s.contains("no MCMC audit"));
     assert_eq!(cell(s, "mcmc/regions"), Some("30"));
+    assert_eq!(cell(s, "mcmc/regions_flagged"), Some("3"));
     assert_eq!(
         cell(s, "mcmc/regions_rhat_over"),
         Some("<span class=\"warn\">4</span> of 30")
@@ -223,8 +228,8 @@ fn mcmc_audit_summary_and_plots() {
     assert_eq!(figs.len(), 2, "means and sds");
     for svg in figs {
         check_xml(svg).unwrap();
-        // 120 points (every row has positive sds) + 4 legend markers per panel pair.
-        assert_eq!(svg.matches("<circle").count(), 120 + 4);
+        // 150 points + legend markers (Δ; a, b, k, w).
+        assert_eq!(svg.matches("<circle").count(), 150 + 5);
         assert!(svg.contains("identity"));
         assert!(svg.contains("Δ (methylation differences)"));
     }
@@ -298,6 +303,31 @@ fn large_runs_are_binned_and_stay_small() {
 }
 
 #[test]
+fn one_group_and_empty_tables_render() {
+    let dir = tempfile::tempdir().unwrap();
+    synthetic_regions(&dir.path().join("regions.parquet"), 50, &["only"]);
+    let html = render_report(dir.path(), &ReportOptions::default())
+        .unwrap()
+        .html;
+    let v = section(&html, "volcano").unwrap();
+    assert!(v.contains("single group"));
+    assert!(svgs(v).is_empty());
+    assert_eq!(svgs(&html).len(), 3, "k-hat, coverage, dispersion");
+    assert!(cell(&html, "regions.parquet/called").is_none());
+    assert_eq!(cell(&html, "regions.parquet/rows"), Some("50"));
+
+    let dir = tempfile::tempdir().unwrap();
+    synthetic_regions(&dir.path().join("regions.parquet"), 0, &["a", "b"]);
+    let r = render_report(dir.path(), &ReportOptions::default()).unwrap();
+    assert_eq!(r.regions, 0);
+    assert_eq!(svgs(&r.html).len(), 4);
+    for svg in svgs(&r.html) {
+        check_xml(svg).unwrap();
+    }
+    assert_eq!(cell(&r.html, "regions.parquet/called"), Some("0"));
+}
+
+#[test]
 fn missing_results_table_is_a_typed_error() {
     let dir = tempfile::tempdir().unwrap();
     let e = write_report(dir.path(), &ReportOptions::default()).unwrap_err();
@@ -309,4 +339,49 @@ fn missing_results_table_is_a_typed_error() {
     std::fs::write(dir.path().join("regions.parquet"), b"not parquet").unwrap();
     let e = write_report(dir.path(), &ReportOptions::default()).unwrap_err();
     assert!(matches!(e, ReportError::Parquet { .. }), "{e}");
+}
+
+#[test]
+fn audit_of_a_real_run_matches_its_run_json() {
+    // `methvb run` on test-data with the default audit (16 regions); run.json → mcmc_check
+    // holds the run's own pooled figures, computed by methvb-mcmc.
+    let src = std::path::PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/small_run_audit"
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    for f in [
+        "regions.parquet",
+        "run.json",
+        "hyper.json",
+        "mcmc_check.parquet",
+    ] {
+        std::fs::copy(src.join(f), dir.path().join(f)).unwrap();
+    }
+    let outcome = write_report(dir.path(), &ReportOptions::default()).unwrap();
+    let run = json(&dir.path().join("run.json"));
+    let want = &run["mcmc_check"];
+    let m = outcome.mcmc.expect("audit");
+    assert_eq!(m.regions as u64, want["n_regions"].as_u64().unwrap());
+    let close = |a: f64, b: &serde_json::Value| (a - b.as_f64().unwrap()).abs() < 1e-12;
+    assert!(close(m.median_abs_z, &want["median_abs_z_bias"]), "{m:?}");
+    assert!(close(m.median_sd_ratio, &want["median_sd_ratio"]), "{m:?}");
+    let (worst, region, quantity) = m.worst_abs_z.clone().unwrap();
+    assert!(close(worst, &want["worst_abs_z_bias"]));
+    assert_eq!(Some(region.as_str()), want["worst_region"].as_str());
+    assert_eq!(Some(quantity.as_str()), want["worst_quantity"].as_str());
+    assert_eq!(
+        m.regions_rhat_over as u64,
+        want["regions_rhat_above"].as_u64().unwrap()
+    );
+    assert!(close(m.divergences, &want["total_divergences"]));
+    let html = std::fs::read_to_string(&outcome.path).unwrap();
+    assert_self_contained(&html);
+    let s = section(&html, "mcmc").unwrap();
+    assert_eq!(svgs(s).len(), 2);
+    for svg in svgs(s) {
+        check_xml(svg).unwrap();
+        // Every row is drawn: 16 regions × (a, b, w, k, delta) + legend markers (Δ; a, b, k, w).
+        assert_eq!(svg.matches("<circle").count(), 80 + 5);
+    }
 }

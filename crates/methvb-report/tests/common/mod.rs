@@ -52,6 +52,7 @@ pub struct AuditRow {
     pub mcmc_sd: f64,
     pub rhat: f64,
     pub divergences: u32,
+    pub flagged: bool,
 }
 
 impl AuditRow {
@@ -63,7 +64,8 @@ impl AuditRow {
     }
 }
 
-/// A synthetic audit: `regions` regions × (a, b_treated, k, delta), with known values.
+/// A synthetic audit: `regions` regions × (a, b_treated, k, delta, w), with known values;
+/// every 10th region is `flagged`, the others `sample`.
 pub fn synthetic_audit(regions: usize) -> Vec<AuditRow> {
     let mut rows = Vec::new();
     for r in 0..regions {
@@ -72,12 +74,18 @@ pub fn synthetic_audit(regions: usize) -> Vec<AuditRow> {
             ("b_treated", -0.8, 0.5),
             ("k", 3.0, 0.4),
             ("delta", 0.12, 0.05),
+            ("w", -1.0, 0.2),
         ]
         .into_iter()
         .enumerate()
         {
-            let t = (r * 4 + qi) as f64;
-            let shift = 0.2 * ((t * 0.37).sin());
+            let t = (r * 5 + qi) as f64;
+            // `w` is far off (z = 3), but the headline figures leave it out.
+            let shift = if q == "w" {
+                3.0
+            } else {
+                0.2 * ((t * 0.37).sin())
+            };
             rows.push(AuditRow {
                 region: format!("region_{r:06}"),
                 quantity: q.to_string(),
@@ -92,6 +100,7 @@ pub fn synthetic_audit(regions: usize) -> Vec<AuditRow> {
                     1.001 + 0.001 * (t * 0.5).sin().abs()
                 },
                 divergences: if r % 5 == 0 { 2 } else { 0 },
+                flagged: r % 10 == 9,
             });
         }
     }
@@ -134,6 +143,13 @@ pub fn write_audit(path: &Path, rows: &[AuditRow]) {
                 )),
             ),
             (
+                "selected_by",
+                Arc::new(StringArray::from_iter_values(
+                    rows.iter()
+                        .map(|r| if r.flagged { "flagged" } else { "sample" }),
+                )),
+            ),
+            (
                 "family",
                 Arc::new(StringArray::from_iter_values(
                     rows.iter().map(|_| "structured"),
@@ -144,7 +160,8 @@ pub fn write_audit(path: &Path, rows: &[AuditRow]) {
 }
 
 /// A synthetic regions table with the columns the report reads, `n` rows, for `groups`
-/// (reference first). Two groups: `delta_mean` and `prob_dm`; more: `delta_<g>_*`.
+/// (reference first). One group: no Δ, `prob_dm` or `called`; two groups: `delta_mean` and
+/// `prob_dm`; more: `delta_<g>_*`.
 /// Region i has Δ = 0.6·sin(i), prob_dm = min(1, |Δ|·2), called when prob_dm > 0.9.
 pub fn synthetic_regions(path: &Path, n: usize, groups: &[&str]) {
     let delta: Vec<f64> = (0..n).map(|i| 0.6 * (i as f64 * 0.7).sin()).collect();
@@ -168,7 +185,7 @@ pub fn synthetic_regions(path: &Path, n: usize, groups: &[&str]) {
     if groups.len() == 2 {
         cols.push(("delta_mean".into(), f64s(delta.clone())));
         cols.push(("prob_dm".into(), f64s(prob.clone())));
-    } else {
+    } else if groups.len() > 2 {
         for (k, g) in groups.iter().enumerate().skip(1) {
             // The first contrast carries the pattern; the others are shifted.
             let d: Vec<f64> = delta.iter().map(|d| d * k as f64 / 2.0).collect();
@@ -204,10 +221,12 @@ pub fn synthetic_regions(path: &Path, n: usize, groups: &[&str]) {
         "converged".into(),
         Arc::new(BooleanArray::from_iter((0..n).map(|i| Some(i % 50 != 0)))),
     ));
-    cols.push((
-        "called".into(),
-        Arc::new(BooleanArray::from_iter(prob.iter().map(|p| Some(*p > 0.9)))),
-    ));
+    if groups.len() > 1 {
+        cols.push((
+            "called".into(),
+            Arc::new(BooleanArray::from_iter(prob.iter().map(|p| Some(*p > 0.9)))),
+        ));
+    }
     cols.push((
         "family".into(),
         Arc::new(StringArray::from_iter_values((0..n).map(|_| "structured"))),
