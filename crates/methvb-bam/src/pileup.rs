@@ -1063,7 +1063,7 @@ impl Pileup {
                 Kind::Match | Kind::SequenceMatch | Kind::SequenceMismatch => {
                     for k in 0..len {
                         let (rp, qp) = (r + k as u64, q + k);
-                        let c = rec.xm[qp];
+                        let Some(&c) = rec.xm.get(qp) else { break };
                         if c != b'z' && c != b'Z' {
                             continue;
                         }
@@ -1141,12 +1141,7 @@ impl Pileup {
         }
         let tid = rows[0].tid;
         let pos = rows[0].pos;
-        let minus: Vec<PileupRow> = rows
-            .iter()
-            .filter(|r| r.strand == RowStrand::Minus)
-            .copied()
-            .collect();
-        if !minus.is_empty() {
+        if rows.iter().any(|r| r.strand == RowStrand::Minus) {
             let target = pos.saturating_sub(1);
             let held_matches = self
                 .held
@@ -1155,32 +1150,29 @@ impl Pileup {
             if !held_matches {
                 self.emit_held(out);
             }
-            let mut all = std::mem::take(&mut self.held);
-            all.extend(minus.iter().map(|r| PileupRow { pos: target, ..*r }));
-            self.emit_combined(&all, out);
-        }
-        let plus: Vec<PileupRow> = rows
-            .iter()
-            .filter(|r| r.strand == RowStrand::Plus)
-            .copied()
-            .collect();
-        if !plus.is_empty() {
+            // `held` (the + rows at pos - 1, or nothing) plus the - rows moved to pos - 1.
+            self.held.extend(
+                rows.iter()
+                    .filter(|r| r.strand == RowStrand::Minus)
+                    .map(|r| PileupRow { pos: target, ..*r }),
+            );
             self.emit_held(out);
-            self.held = plus;
+        }
+        if rows.iter().any(|r| r.strand == RowStrand::Plus) {
+            self.emit_held(out);
+            self.held
+                .extend(rows.iter().filter(|r| r.strand == RowStrand::Plus).copied());
         }
     }
 
+    /// Emits the held rows summed per code with strand `.` (buffers reused).
     fn emit_held(&mut self, out: &mut Vec<PileupRow>) {
-        if !self.held.is_empty() {
-            let h = std::mem::take(&mut self.held);
-            self.emit_combined(&h, out);
+        if self.held.is_empty() {
+            return;
         }
-    }
-
-    fn emit_combined(&mut self, rows: &[PileupRow], out: &mut Vec<PileupRow>) {
-        let mut merged: Vec<PileupRow> = Vec::new();
-        for r in rows {
-            if let Some(m) = merged.iter_mut().find(|m| m.code == r.code) {
+        let start = out.len();
+        for r in self.held.drain(..) {
+            if let Some(m) = out[start..].iter_mut().find(|m| m.code == r.code) {
                 m.n_valid += r.n_valid;
                 m.n_mod += r.n_mod;
                 m.n_canonical += r.n_canonical;
@@ -1190,15 +1182,14 @@ impl Pileup {
                 m.n_diff += r.n_diff;
                 m.n_nocall += r.n_nocall;
             } else {
-                merged.push(PileupRow {
+                out.push(PileupRow {
                     strand: RowStrand::Both,
-                    ..*r
+                    ..r
                 });
             }
         }
-        merged.sort_by_key(|r| r.code);
-        self.stats.rows += merged.len() as u64;
-        out.extend(merged);
+        out[start..].sort_by_key(|r| r.code);
+        self.stats.rows += (out.len() - start) as u64;
     }
 
     /// Flushes everything (end of input).
