@@ -6,6 +6,7 @@ mod audit;
 mod check;
 mod gather;
 mod inputs;
+mod pileup;
 mod pipeline;
 mod report;
 mod results;
@@ -43,6 +44,9 @@ enum Command {
     Fit(run::FitArgs),
     /// Concatenate `fit` shards into one table, recomputing the FDR calls over all of them.
     Gather(gather::GatherArgs),
+    /// Per-position modification counts (MM/ML or Bismark XM) from a BAM/SAM as modkit-style
+    /// 18-column bedMethyl.
+    Pileup(pileup::PileupArgs),
     /// Write DIR/report.html: a self-contained HTML report (inline SVG plots) of a run.
     Report(report::ReportArgs),
     /// Simulate a dataset (bedMethyl per sample, sample sheet, regions, truth) from the model.
@@ -69,6 +73,7 @@ fn main() -> ExitCode {
         Command::Fit(args) => run::fit(args, cli.quiet),
         Command::Gather(args) => gather::run(args, cli.quiet),
         Command::Report(args) => report::run(args, cli.quiet),
+        Command::Pileup(args) => pileup::run(args, cli.quiet),
         Command::Check(args) => check::run(args, cli.quiet),
     };
     match result {

@@ -213,7 +213,7 @@ fn detect_data_line(line: &[u8], header: Option<&[u8]>, bedgraph: bool) -> Optio
             && is_uint(e)
             && parse_uint(e)
                 .zip(parse_uint(s))
-                .is_some_and(|(e, s)| e == s + 1)
+                .is_some_and(|(e, s)| s.checked_add(1) == Some(e))
             && matches!(f(5), b"+" | b"-" | b".")
             && is_uint(f(9))
         {
@@ -242,7 +242,7 @@ fn detect_data_line(line: &[u8], header: Option<&[u8]>, bedgraph: bool) -> Optio
             let ints = is_uint(f(1)) && is_uint(f(2)) && is_uint(f(3));
             let looks_bedgraph = parse_uint(f(1))
                 .zip(parse_uint(f(2)))
-                .is_some_and(|(s, e)| e == s + 1);
+                .is_some_and(|(s, e)| s.checked_add(1) == Some(e));
             let x_le_n = parse_uint(f(3))
                 .zip(parse_uint(f(2)))
                 .is_some_and(|(x, n)| x <= n);
@@ -251,7 +251,9 @@ fn detect_data_line(line: &[u8], header: Option<&[u8]>, bedgraph: bool) -> Optio
         }
         6 => {
             let (s, e) = (parse_uint(f(1)), parse_uint(f(2)));
-            let coords = s.zip(e).is_some_and(|(s, e)| s == e || s + 1 == e);
+            let coords = s
+                .zip(e)
+                .is_some_and(|(s, e)| s == e || s.checked_add(1) == Some(e));
             (coords && is_decimal(f(3)) && is_uint(f(4)) && is_uint(f(5)))
                 .then_some(Format::BismarkCov)
         }

@@ -67,3 +67,16 @@ pub trait SiteSource {
     /// The file this source reads, for error messages.
     fn path(&self) -> &Path;
 }
+
+/// A boxed source is a source, so wrappers such as [`sample::ContigFilter`] take any reader.
+impl<S: SiteSource + ?Sized> SiteSource for Box<S> {
+    fn next_site(&mut self) -> Result<Option<SampleSite>, ReadError> {
+        (**self).next_site()
+    }
+    fn contig_name(&self, id: usize) -> &str {
+        (**self).contig_name(id)
+    }
+    fn path(&self) -> &Path {
+        (**self).path()
+    }
+}

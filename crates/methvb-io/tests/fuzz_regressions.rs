@@ -93,3 +93,22 @@ fn harnesses_accept_good_inputs() {
     sample_sheet(b"sample\tgroup\tpath\nA\tg\ta.txt\n");
     bed_regions(b"chr1\t0\t10\tr1\n");
 }
+
+/// Found by `line_parsers` (and `sample_reader`) within seconds once the dictionary held
+/// `18446744073709551615`: format detection computed `start + 1` on a start of `u64::MAX`, an
+/// overflow panic in debug builds and a wrong answer (wrap to 0) in release builds.
+#[test]
+fn detect_start_u64_max_overflow() {
+    // crash-ab1e209927fd7f621fad785be7d787ac378c2c54 (line_parsers)
+    line_parsers(b"hc\x0918446744073709551615\x090\x09\x090\x09101\x092[55[55A,10rask tck\x096\x090\x090\x09100\x09101\x09");
+    // crash-16d3e73336901983e004548abfb1e68b35cd73e9 (sample_reader)
+    assert_eq!(sample_reader(b"_)s\x02\x00r0R\x09018446744073709551615\x091\x09\x14\x14\x14\x14\x14\x14\x1c\x14\x14\x14\x14\x14\x14\x14\x7f\x7f\x7f\x7f\x7fc\x092\x096oc\x091\x096o\xfer2\x0952otZ{2chr1\xdf\xff]]\x00\x00\x00\x09\xfer7772\x0952ot{\x0a2\x0952otZ{\x8e\x8e\x8e77777777777772\x0952ot{\x0ah"), 0);
+    // The three detection rules, one each: 11+ columns (bedMethyl), 4 (DSS), 6 (.cov).
+    let max = "18446744073709551615";
+    let bed = format!("c\t{max}\t0\tm\t1\t+\t0\t1\t0\t1\t100");
+    assert_eq!(Format::detect(&[bed.as_bytes()]), None);
+    let dss = format!("c\t{max}\t0\t0");
+    assert_eq!(Format::detect(&[dss.as_bytes()]), Some(Format::Dss));
+    let cov = format!("c\t{max}\t0\t50\t1\t1");
+    assert_eq!(Format::detect(&[cov.as_bytes()]), None);
+}
