@@ -52,7 +52,11 @@ fuzz_target!(|data: &[u8]| {
                     && c == s.contig
                 {
                     if merge {
-                        assert!(s.pos > p, "merged positions not increasing: {p} then {}", s.pos);
+                        assert!(
+                            s.pos > p,
+                            "merged positions not increasing: {p} then {}",
+                            s.pos
+                        );
                     } else {
                         assert!(s.pos >= p, "positions go back: {p} then {}", s.pos);
                     }

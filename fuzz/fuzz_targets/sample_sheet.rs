@@ -19,7 +19,9 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(sheet.groups()[sheet.group_index(i)], s.group);
     }
     if let Some(g) = sheet.groups().last().cloned() {
-        let r = sheet.with_reference(Some(&g)).expect("a group of the sheet");
+        let r = sheet
+            .with_reference(Some(&g))
+            .expect("a group of the sheet");
         assert_eq!(r.groups()[0], g);
     }
 });

@@ -85,11 +85,13 @@ impl InputArgs {
     }
 
     fn bam_options(&self) -> Result<BamOptions> {
-        let mut opts = BamOptions::default();
-        opts.mod_code = ModCode::parse(&self.mod_code).with_context(|| {
-            format!("--mod-code {:?} is not a modification code", self.mod_code)
-        })?;
-        opts.any_mod = self.any_mod;
+        let mod_code = ModCode::parse(&self.mod_code)
+            .with_context(|| format!("--mod-code {:?} is not a modification code", self.mod_code))?;
+        let mut opts = BamOptions {
+            mod_code,
+            any_mod: self.any_mod,
+            ..BamOptions::default()
+        };
         opts.pileup.combine_strands = !self.no_strand_merge;
         if let Some(fasta) = &self.fasta {
             opts.pileup.cpg = CpgFilter::Reference(fasta.clone());

@@ -390,7 +390,6 @@ pub fn fit_all(
         }
     }
     flush(&mut chunk)?;
-    drop(flush);
     for chrom in chroms {
         if !stream.merger().contigs_visited().any(|c| c == chrom) {
             eprintln!(

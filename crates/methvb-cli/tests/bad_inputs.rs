@@ -98,7 +98,7 @@ fn run_case(dir: &Path, case: &Case) -> Vec<String> {
                 ["sites", "--samples", s(&sheet), "--out", s(&out_parquet)].map(String::from),
             );
         }
-        "sheet" => {
+        "sheet" | "sheet-ok" => {
             args.extend(
                 ["sites", "--samples", s(&file), "--out", s(&out_parquet)].map(String::from),
             );
@@ -146,7 +146,7 @@ fn run_case(dir: &Path, case: &Case) -> Vec<String> {
         fail(format!("killed by a signal ({})", out.status));
     }
     match case.command.as_str() {
-        "ok" => {
+        "ok" | "sheet-ok" => {
             if !out.status.success() {
                 fail(format!("failed: {}", out.status));
             }

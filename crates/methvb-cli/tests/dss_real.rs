@@ -121,6 +121,8 @@ fn run_on_dss_posterior_means_follow_raw_ratios() {
         DRAWS,
         "--hyper-regions",
         "500",
+        "--mcmc-check",
+        "0",
     ]);
     let table = read_table(&out.join("regions.parquet"));
     assert!(table.rows.len() > 500, "only {} regions", table.rows.len());

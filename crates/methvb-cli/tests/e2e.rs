@@ -44,6 +44,10 @@ fn run_args<'a>(threads: &'a str, sheet: &'a str, out: &'a str, extra: &[&'a str
         "--seed",
         "5",
     ];
+    // The NUTS audit (mcmc_check.parquet) is off unless a test asks for it: it is slow in debug.
+    if !extra.contains(&"--mcmc-check") {
+        args.extend_from_slice(&["--mcmc-check", "0"]);
+    }
     args.extend_from_slice(extra);
     args
 }
@@ -53,15 +57,34 @@ fn run_rows_and_theta_do_not_depend_on_threads_or_minibatch() {
     let tmp = tempfile::tempdir().unwrap();
     let sheet = simulate(tmp.path(), 60, 11);
     let (one, two) = (tmp.path().join("t1"), tmp.path().join("t2"));
-    run_ok(&run_args("1", s(&sheet), s(&one), &[]));
+    run_ok(&run_args("1", s(&sheet), s(&one), &["--mcmc-check", "2"]));
     // Two threads and a minibatch that does not divide the region count: every region's
     // random stream derives from (seed, region id), so neither may change a single bit.
-    run_ok(&run_args("2", s(&sheet), s(&two), &["--minibatch", "7"]));
+    run_ok(&run_args(
+        "2",
+        s(&sheet),
+        s(&two),
+        &["--minibatch", "7", "--mcmc-check", "2"],
+    ));
     for dir in [&one, &two] {
-        assert_eq!(
-            files_in(dir),
-            ["hyper.json", "regions.parquet", "run.json"],
-            "unexpected files in {}",
+        let files = files_in(dir);
+        for name in [
+            "hyper.json",
+            "regions.parquet",
+            "run.json",
+            "mcmc_check.parquet",
+        ] {
+            assert!(
+                files.iter().any(|f| f == name),
+                "{name} missing in {}: {files:?}",
+                dir.display()
+            );
+        }
+        assert!(
+            !files
+                .iter()
+                .any(|f| f.starts_with('.') || f.contains(".tmp")),
+            "temporary files left in {}: {files:?}",
             dir.display()
         );
     }
@@ -69,6 +92,10 @@ fn run_rows_and_theta_do_not_depend_on_threads_or_minibatch() {
         theta_of(&one.join("hyper.json")),
         theta_of(&two.join("hyper.json")),
         "Theta differs between --threads 1 and --threads 2"
+    );
+    assert_same_rows(
+        &one.join("mcmc_check.parquet"),
+        &two.join("mcmc_check.parquet"),
     );
     assert_same_rows(&one.join("regions.parquet"), &two.join("regions.parquet"));
     // The table is about the simulated regions: one row per cluster, in genomic order, all

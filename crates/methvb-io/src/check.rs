@@ -385,6 +385,15 @@ pub fn looks_like_spike_in(name: &str) -> bool {
     .any(|k| l.contains(k))
 }
 
+/// Whether a sample is an alignment file (BAM, SAM or CRAM, by extension) rather than a table.
+fn is_alignment_file(path: &Path) -> bool {
+    path.extension().and_then(|e| e.to_str()).is_some_and(|e| {
+        ["bam", "sam", "cram"]
+            .iter()
+            .any(|x| e.eq_ignore_ascii_case(x))
+    })
+}
+
 /// Coverage histogram size: coverages below it are counted exactly.
 const HIST: usize = 1 << 16;
 
@@ -417,6 +426,11 @@ fn check_sample(
         cpg_fraction: None,
         probe: Vec::new(),
     };
+    if is_alignment_file(&entry.path) {
+        // BAM/SAM samples are piled up by `run` (methvb-bam); the text doctor skips them.
+        out.format = Some("bam".into());
+        return out;
+    }
     let mut ro = opts.reader.clone();
     if entry.format.is_some() {
         ro.format = entry.format;
@@ -802,7 +816,17 @@ pub fn check(sheet_path: &Path, opts: &CheckOptions) -> CheckReport {
         let mut hist = vec![0u64; HIST];
         for entry in &sheet.samples {
             let s = check_sample(entry, opts, &exclude, &mut hist);
-            if let Some(e) = &s.error {
+            if s.format.as_deref() == Some("bam") {
+                push(
+                    Severity::Note,
+                    "bam-not-checked",
+                    format!(
+                        "{}: BAM/SAM sample not read by check (run piles it up); its contigs are \
+                         left out of the comparisons",
+                        s.path
+                    ),
+                );
+            } else if let Some(e) = &s.error {
                 push(Severity::Error, "read-error", e.clone());
             } else if s.sites == 0 && s.complete {
                 let why = if s.excluded_sites > 0 {
@@ -902,7 +926,12 @@ pub fn check(sheet_path: &Path, opts: &CheckOptions) -> CheckReport {
     }
 
     // Contigs across inputs.
-    let n_samples = report.samples.len();
+    // BAM samples were not read: they take no part in the contig comparisons.
+    let n_samples = report
+        .samples
+        .iter()
+        .filter(|s| s.format.as_deref() != Some("bam"))
+        .count();
     let mut index: HashMap<String, usize> = HashMap::new();
     let mut contigs: Vec<ContigCheck> = Vec::new();
     for s in &report.samples {
@@ -1084,7 +1113,12 @@ pub fn check(sheet_path: &Path, opts: &CheckOptions) -> CheckReport {
         );
     }
     // Some contig must be covered in every group, or every site fails the group filter.
-    if report.groups.len() > 1 && report.samples.iter().all(|s| s.error.is_none()) {
+    if report.groups.len() > 1
+        && report
+            .samples
+            .iter()
+            .all(|s| s.error.is_none() && s.format.as_deref() != Some("bam"))
+    {
         let shared = contigs.iter().any(|c| {
             report.groups.iter().all(|g| {
                 report
@@ -1546,6 +1580,24 @@ mod tests {
         );
         assert!(r.issues[0].message.contains("0-based read as 1-based"));
         assert!(r.render().contains("100.0%"));
+    }
+
+    #[test]
+    fn bam_samples_are_left_to_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = write(dir.path(), "a.txt", &format!("{DSS}chr1\t5\t3\t1\n"));
+        let sheet = write(
+            dir.path(),
+            "s.tsv",
+            &format!(
+                "sample\tgroup\tpath\nA\tx\t{}\nB\ty\treads.BAM\n",
+                a.display()
+            ),
+        );
+        let r = check(&sheet, &CheckOptions::default());
+        assert_eq!(r.n_errors(), 0, "{:?}", r.issues);
+        assert!(codes(&r, Severity::Note).contains(&"bam-not-checked"));
+        assert!(!codes(&r, Severity::Warning).contains(&"partial-contigs"));
     }
 
     #[test]

@@ -139,7 +139,9 @@ impl SampleReader {
     /// Opens `path` (plain, gzip or BGZF) and prepares to read it with `opts`.
     ///
     /// Errors: I/O and compression errors, and [`ErrorKind::UnknownFormat`] when no format is
-    /// given and the first data line fits none. An empty or header-only file is not an error.
+    /// given and the first data line fits none. An empty or header-only file (or a cytosine
+    /// report without a CG row) opens, and its first [`SiteSource::next_site`] is an
+    /// [`ErrorKind::NoSites`] error.
     pub fn open(path: &Path, opts: &ReaderOptions) -> Result<SampleReader, ReadError> {
         let reader = crate::input::open(path)?;
         Self::from_reader(path, reader, opts)
@@ -316,6 +318,17 @@ impl SampleReader {
                 continue;
             }
             self.process_line()?;
+        }
+        if self.eof && self.ready.is_empty() && self.kept_rows == 0 && self.other_codes.is_empty() {
+            // An empty sample is almost always a failed upstream step; reading it as an
+            // all-missing sample would hide that.
+            return Err(self.err(
+                0,
+                ErrorKind::NoSites(
+                    "the file holds no data line (empty, header only, or no CpG-context row)"
+                        .into(),
+                ),
+            ));
         }
         Ok(())
     }
@@ -590,7 +603,8 @@ impl SiteSource for SampleReader {
 /// The decision is made once per contig id of the inner source (ids are handed out in order of
 /// first appearance), so filtering costs one indexed load per site. Dropped contigs never reach
 /// the merge, so they can neither clash with a `--contigs` file nor with the naming of other
-/// samples. Line numbers of the kept sites are those of the inner source.
+/// samples. Line numbers of the kept sites are those of the inner source. A source whose every
+/// site is dropped ends with an [`ErrorKind::NoSites`] error.
 ///
 /// ```
 /// use methvb_io::SiteSource;
@@ -614,6 +628,7 @@ pub struct ContigFilter<S> {
     /// Per inner contig id: 0 not decided yet, 1 keep, 2 drop.
     decision: Vec<u8>,
     dropped: u64,
+    kept: u64,
 }
 
 impl<S: SiteSource> ContigFilter<S> {
@@ -624,6 +639,7 @@ impl<S: SiteSource> ContigFilter<S> {
             exclude: exclude.iter().cloned().collect(),
             decision: Vec::new(),
             dropped: 0,
+            kept: 0,
         }
     }
 
@@ -653,9 +669,17 @@ impl<S: SiteSource> SiteSource for ContigFilter<S> {
     fn next_site(&mut self) -> Result<Option<SampleSite>, ReadError> {
         while let Some(site) = self.inner.next_site()? {
             if self.keep(site.contig) {
+                self.kept += 1;
                 return Ok(Some(site));
             }
             self.dropped += 1;
+        }
+        if self.kept == 0 && self.dropped > 0 {
+            return Err(ReadError::new(
+                self.inner.path(),
+                0,
+                ErrorKind::NoSites("every site is on a contig given to --exclude-contigs".into()),
+            ));
         }
         Ok(None)
     }
@@ -726,16 +750,30 @@ mod tests {
         assert_eq!(r.format(), Format::Dss);
     }
 
+    /// Regression (bad-input corpus `empty.bed`, `header_only.dss.txt`, `comments_only.bed`,
+    /// `cpg_report_no_cg.cpg_report.txt`): an input without any site used to read as an empty
+    /// stream, so a failed upstream step became an all-missing sample without a word.
     #[test]
-    fn empty_and_header_only_inputs_are_empty_streams() {
+    fn empty_and_header_only_inputs_are_no_sites_errors() {
         let o = ReaderOptions::default();
-        assert!(sites(b"", &o).is_empty());
-        assert!(sites(b"\n\n", &o).is_empty());
-        assert!(sites(b"track name=x\n", &o).is_empty());
-        assert!(sites(b"chr\tpos\tN\tX\n", &o).is_empty());
+        let chh = b"c\t5\t+\t1\t2\tCHH\tCAT\n".as_slice();
+        for input in [
+            &b""[..],
+            b"\n\n",
+            b"track name=x\n",
+            b"chr\tpos\tN\tX\n",
+            chh,
+        ] {
+            let e = fails(input, &o);
+            assert!(matches!(e.kind, ErrorKind::NoSites(_)), "{e}");
+            assert_eq!(e.line, 0);
+        }
         let mut r = reader(b"chrom\tchromStart\tchromEnd\n", &o).unwrap();
-        assert_eq!(r.next_site().unwrap(), None);
+        assert!(r.next_site().is_err());
         assert_eq!(r.skipped().header_lines, 1);
+        // The header still tells the format.
+        let r = reader(b"chr\tpos\tN\tX\n", &o).unwrap();
+        assert_eq!(r.format(), Format::Dss);
     }
 
     #[test]
@@ -1089,7 +1127,7 @@ mod tests {
 
     /// Sorted, distinct positions with counts: `(pos0, strand_is_reverse, m, n)`.
     fn records() -> impl Strategy<Value = Vec<(u64, bool, u32, u32)>> {
-        prop::collection::vec((1u64..1000, any::<bool>(), 0u32..500, 0u32..500), 0..40).prop_map(
+        prop::collection::vec((1u64..1000, any::<bool>(), 0u32..500, 0u32..500), 1..40).prop_map(
             |v| {
                 let mut pos = 0u64;
                 v.into_iter()
@@ -1188,7 +1226,13 @@ mod tests {
                 }
                 want.push((0, p, U, m, n));
             }
-            prop_assert_eq!(sites(text.as_bytes(), &ReaderOptions::default()), want);
+            if want.is_empty() {
+                // No line at all: an empty input is a NoSites error.
+                let e = read(text.as_bytes(), &ReaderOptions::default()).unwrap_err();
+                prop_assert!(matches!(e.kind, ErrorKind::NoSites(_)));
+            } else {
+                prop_assert_eq!(sites(text.as_bytes(), &ReaderOptions::default()), want);
+            }
         }
 
         #[test]

@@ -245,7 +245,7 @@ impl SampleSheet {
 
     /// Opens every sample's file with `opts` (a format named in the sheet overrides
     /// `opts.format`). A sample whose file yields no site at all is an [`ErrorKind::NoSites`]
-    /// error when its stream ends.
+    /// error when its stream ends ([`SampleReader`]).
     pub fn open_sources(
         &self,
         opts: &ReaderOptions,
@@ -269,9 +269,9 @@ impl SampleSheet {
                 }
                 let reader = SampleReader::open(&s.path, &o)?;
                 let source: Box<dyn SiteSource + Send> = if exclude.is_empty() {
-                    Box::new(NonEmpty::new(reader, false))
+                    Box::new(reader)
                 } else {
-                    Box::new(NonEmpty::new(ContigFilter::new(reader, exclude), true))
+                    Box::new(ContigFilter::new(reader, exclude))
                 };
                 Ok(source)
             })
@@ -298,53 +298,6 @@ impl SampleSheet {
         let sources = self.open_sources_excluding(opts, exclude)?;
         let groups = self.samples.iter().map(|s| s.group.clone()).collect();
         Ok(SiteMerger::new(sources, order)?.with_samples(self.sample_names(), groups))
-    }
-}
-
-/// A sample stream that must hold at least one site: an empty or header-only file is almost
-/// always a failed upstream step, and would silently become an all-missing sample.
-struct NonEmpty<S> {
-    inner: S,
-    seen: bool,
-    excluding: bool,
-}
-
-impl<S: SiteSource> NonEmpty<S> {
-    fn new(inner: S, excluding: bool) -> Self {
-        Self {
-            inner,
-            seen: false,
-            excluding,
-        }
-    }
-}
-
-impl<S: SiteSource> SiteSource for NonEmpty<S> {
-    fn next_site(&mut self) -> Result<Option<crate::SampleSite>, ReadError> {
-        let site = self.inner.next_site()?;
-        if site.is_some() {
-            self.seen = true;
-        } else if !self.seen {
-            let why = if self.excluding {
-                "the file holds no site outside the contigs given to --exclude-contigs"
-            } else {
-                "the file holds no data line (empty, header only, or no CpG-context row)"
-            };
-            return Err(ReadError::new(
-                self.inner.path(),
-                0,
-                ErrorKind::NoSites(why.into()),
-            ));
-        }
-        Ok(site)
-    }
-
-    fn contig_name(&self, id: usize) -> &str {
-        self.inner.contig_name(id)
-    }
-
-    fn path(&self) -> &Path {
-        self.inner.path()
     }
 }
 
