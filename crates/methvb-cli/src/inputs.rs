@@ -85,8 +85,9 @@ impl InputArgs {
     }
 
     fn bam_options(&self) -> Result<BamOptions> {
-        let mod_code = ModCode::parse(&self.mod_code)
-            .with_context(|| format!("--mod-code {:?} is not a modification code", self.mod_code))?;
+        let mod_code = ModCode::parse(&self.mod_code).with_context(|| {
+            format!("--mod-code {:?} is not a modification code", self.mod_code)
+        })?;
         let mut opts = BamOptions {
             mod_code,
             any_mod: self.any_mod,
