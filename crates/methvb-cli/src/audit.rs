@@ -16,7 +16,7 @@ use arrow_array::builder::{Float64Builder, StringBuilder, UInt32Builder};
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema};
 use clap::Args;
-use methvb_io::parquet_out::{AtomicParquetWriter, DEFAULT_ROW_GROUP_ROWS};
+use methvb_io::parquet_out::AtomicParquetWriter;
 use methvb_io::regions::Region;
 use methvb_mcmc::{AuditOptions, AuditSummary, RegionAudit, audit_priority};
 use methvb_model::{RegionFit, Theta};
@@ -194,8 +194,12 @@ pub fn run_audit(
         .collect::<Result<_>>()?;
     let reasons: Vec<&str> = chosen.iter().map(|(_, why)| *why).collect();
     let batch = audit_batch(&audits, &reasons, &samples.groups)?;
-    let mut writer =
-        AtomicParquetWriter::create(out, batch.schema(), metadata, DEFAULT_ROW_GROUP_ROWS)?;
+    let mut writer = AtomicParquetWriter::create(
+        out,
+        batch.schema(),
+        metadata,
+        crate::results::RESULTS_ROW_GROUP_ROWS,
+    )?;
     writer.write(&batch)?;
     writer.finish()?;
     Ok(Some(methvb_mcmc::summarize(&audits)))

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use arrow_array::{Array, Float64Array, RecordBatch, StringArray};
 use clap::Args;
-use methvb_io::parquet_out::{AtomicParquetWriter, DEFAULT_ROW_GROUP_ROWS};
+use methvb_io::parquet_out::AtomicParquetWriter;
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
@@ -147,8 +147,12 @@ pub fn run(args: &GatherArgs, quiet: bool) -> Result<()> {
     };
     // Second pass: copy the rows, replacing `called` by the genome-wide calls.
     let called_index = schema.index_of(CALLED).ok();
-    let mut writer =
-        AtomicParquetWriter::create(&args.out, schema.clone(), metadata, DEFAULT_ROW_GROUP_ROWS)?;
+    let mut writer = AtomicParquetWriter::create(
+        &args.out,
+        schema.clone(),
+        metadata,
+        crate::results::RESULTS_ROW_GROUP_ROWS,
+    )?;
     let mut offset = 0usize;
     for shard in &args.shards {
         for batch in open(shard)?.build()? {

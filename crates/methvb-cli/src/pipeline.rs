@@ -11,7 +11,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use methvb_io::merge::MergeStats;
-use methvb_io::parquet_out::{AtomicParquetWriter, DEFAULT_ROW_GROUP_ROWS};
+use methvb_io::parquet_out::AtomicParquetWriter;
 use methvb_io::regions::{
     BedRegions, DEFAULT_CLUSTER_MIN_SITES, DEFAULT_MAX_GAP, Region, RegionBuilder, RegionFilters,
     RegionSpec, RegionStats, RegionStream,
@@ -339,11 +339,12 @@ pub fn fit_all(
     // Pass 2 writes the fitted rows to a hidden intermediate file; the published file adds the
     // `called` column, which needs every region's PEP.
     let fitted_path = hidden_sibling(out, "fitted");
+    remove_stale_temporaries(out);
     let mut fitted = AtomicParquetWriter::create(
         &fitted_path,
         layout.fitted_schema(),
         Vec::new(),
-        DEFAULT_ROW_GROUP_ROWS,
+        crate::results::RESULTS_ROW_GROUP_ROWS,
     )?;
     let bar = progress_bar(expected_regions, "pass 2: fitting", quiet, model.progress);
     let mut peps: Vec<f64> = Vec::new();
@@ -416,6 +417,38 @@ pub fn fit_all(
     })
 }
 
+/// Removes the temporary files that a killed earlier run left beside `out`
+/// (`.<name>.fitted`, `.<name>.fitted.tmp-<pid>`, `.<name>.tmp-<pid>`), sparing those of a
+/// process that is still running.
+fn remove_stale_temporaries(out: &Path) {
+    let (Some(dir), Some(name)) = (out.parent(), out.file_name().and_then(|n| n.to_str())) else {
+        return;
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let prefix = format!(".{name}.");
+    for entry in entries.flatten() {
+        let file = entry.file_name();
+        let Some(file) = file.to_str() else { continue };
+        let Some(rest) = file.strip_prefix(&prefix) else {
+            continue;
+        };
+        let owner_alive = rest
+            .rsplit_once("tmp-")
+            .and_then(|(_, pid)| pid.parse::<u32>().ok())
+            .is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists());
+        if (rest == "fitted" || rest.contains("tmp-")) && !owner_alive {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
 /// `dir/.name.<tag>` for a file `dir/name`.
 fn hidden_sibling(out: &Path, tag: &str) -> PathBuf {
     let name = out
@@ -449,7 +482,7 @@ fn publish_with_calls(
         out,
         layout.called_schema(),
         metadata,
-        DEFAULT_ROW_GROUP_ROWS,
+        crate::results::RESULTS_ROW_GROUP_ROWS,
     )?;
     let mut offset = 0usize;
     for batch in reader {

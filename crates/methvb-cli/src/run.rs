@@ -217,10 +217,18 @@ pub fn write_json_atomic(path: &Path, value: &impl Serialize) -> Result<()> {
 pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
     let started = Instant::now();
     let samples = Samples::load(&args.input)?;
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("creating {}", args.out.display()))?;
+    // The output folder is made only once the inputs have streamed through pass 1, so an input
+    // error leaves nothing behind.
+    let create_out = || {
+        std::fs::create_dir_all(&args.out)
+            .with_context(|| format!("creating {}", args.out.display()))
+    };
     let (theta, pass1) = match &args.hyper_json {
-        Some(path) => (HyperFile::read_theta(path)?, None),
+        Some(path) => {
+            let theta = HyperFile::read_theta(path)?;
+            create_out()?;
+            (theta, None)
+        }
         None => {
             let (fit, pass1) = pipeline::learn_hyper(
                 &args.input,
@@ -232,6 +240,7 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
             )?;
             let sampled = args.hyper.hyper_regions.min(pass1.regions_used as usize);
             let file = HyperFile::new(&fit, args.model.seed, sampled, pass1.regions_used);
+            create_out()?;
             write_json_atomic(&args.out.join("hyper.json"), &file)?;
             (fit.theta, Some(pass1))
         }

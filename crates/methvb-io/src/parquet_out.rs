@@ -1,6 +1,6 @@
 //! Atomic Parquet output: a file appears under its final name only once it is complete.
 //!
-//! [`AtomicParquetWriter`] writes to `<out>.tmp-<pid>` in the directory of `<out>` and renames it
+//! [`AtomicParquetWriter`] writes to the hidden `.<out>.tmp-<pid>` in the directory of `<out>` and renames it
 //! to `<out>` in [`AtomicParquetWriter::finish`] (after an fsync). A writer dropped without
 //! `finish` — an error, a panic, Ctrl-C unwinding — removes its temporary file, so a reader never
 //! sees a truncated Parquet file under the final name. Compression is zstd (level 3), row groups
@@ -19,7 +19,7 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use crate::error::{ErrorKind, ReadError};
 
 /// Default cap on rows per row group.
-pub const DEFAULT_ROW_GROUP_ROWS: usize = 1_000_000;
+pub const DEFAULT_ROW_GROUP_ROWS: usize = 262_144;
 
 /// A Parquet writer that publishes its file atomically on [`finish`](Self::finish).
 pub struct AtomicParquetWriter {
@@ -52,7 +52,12 @@ impl AtomicParquetWriter {
         let file_name = out
             .file_name()
             .ok_or_else(|| err(out, "output path has no file name".into()))?;
-        let mut tmp_name = file_name.to_os_string();
+        // Hidden (a leading dot), unless the name already is.
+        let mut tmp_name = std::ffi::OsString::new();
+        if !file_name.to_string_lossy().starts_with('.') {
+            tmp_name.push(".");
+        }
+        tmp_name.push(file_name);
         tmp_name.push(format!(".tmp-{}", std::process::id()));
         let tmp = out.with_file_name(tmp_name);
         let zstd = ZstdLevel::try_new(3).map_err(|e| err(out, e.to_string()))?;

@@ -34,7 +34,7 @@ pub enum SimError {
     #[error("sample name {0:?} cannot be used as a file name")]
     BadSampleName(String),
     /// Writing an output file failed.
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write {path}")]
     Io {
         /// The file (or directory) being written.
         path: PathBuf,
