@@ -20,7 +20,8 @@
 #   SEED         simulation seed                   (default 1)
 #   WORK         working dir, kept; datasets are reused (default /tmp/methvb-compare)
 #   TOOLS        subset of "methvb dss_smooth dss_nosmooth" (default all three)
-#   NUMPYRO=0    skip the NumPyro part; NPY_REGIONS (default 50)
+#   NUMPYRO=0    skip the NumPyro part; NPY_REGIONS (default 50); NPY_NUTS_REGIONS: NumPyro
+#                NUTS on only the first N of them (default all; ~1-2 min per region here)
 #   NO_BUILD=1   skip `cargo build --release -p methvb-cli`
 #   PYTHON       python with numpy, pandas, pyarrow, numpyro, jax
 #                (default benches/compare/.venv/bin/python; create it with
@@ -107,5 +108,6 @@ if [[ "${NUMPYRO:-1}" != 0 ]]; then
     echo
     echo "== NumPyro vs methvb on $NPY_REGIONS regions of $first" >&2
     "$PYTHON" "$here/numpyro_compare.py" --dir "$first" --bin "$bin" --regions "$NPY_REGIONS" \
+        --nuts-regions "${NPY_NUTS_REGIONS:-$NPY_REGIONS}" \
         --seed "$SEED"
 fi
