@@ -23,7 +23,7 @@ fi
 if [[ -z "${METHVB:-}" ]]; then
     # The binary of this checkout, rebuilt if stale (a no-op after the caller's cargo build).
     cargo build -p methvb-cli --locked --quiet
-    export METHVB="$repo/target/debug/methvb"
+    export METHVB="${CARGO_TARGET_DIR:-$repo/target}/debug/methvb"
 elif [[ ! -x "$METHVB" ]]; then
     echo "python-tests: METHVB=$METHVB is not an executable" >&2
     exit 1

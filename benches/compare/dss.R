@@ -42,8 +42,10 @@ t_dml <- proc.time()[["elapsed"]]
 dmr <- callDMR(dml)
 t_dmr <- proc.time()[["elapsed"]]
 
-keep <- c("chr", "pos", "mu1", "mu2", "diff", "diff.se", "stat", "pvals")
-write.table(as.data.frame(dml)[, keep], paste0(out, ".dml.tsv"), sep = "\t", quote = FALSE,
+dml_df <- as.data.frame(dml)
+keep <- intersect(c("chr", "pos", "mu1", "mu2", "diff", "diff.se", "stat", "pval", "pvals"),
+                  names(dml_df))
+write.table(dml_df[, keep], paste0(out, ".dml.tsv"), sep = "\t", quote = FALSE,
             row.names = FALSE)
 dmr_df <- if (is.null(dmr) || NROW(dmr) == 0) {
   data.frame(chr = character(), start = integer(), end = integer(), nCG = integer(),

@@ -57,8 +57,8 @@ bin="${CARGO_TARGET_DIR:-$repo/target}/release/methvb"
 
 has_tool() { [[ " $TOOLS " == *" $1 "* ]]; }
 
-header="| regions | tool / config | wall s | peak RSS MB | AUROC | AUPRC | AUPRC alt | RMSE delta | 95% coverage | calls | scoring / notes |
-|---|---|---|---|---|---|---|---|---|---|---|"
+header="| regions | tool / config | wall s | peak RSS MB | AUROC | AUPRC | AUPRC alt | AUROC big | AUPRC big | RMSE delta | 95% coverage | calls | scoring / notes |
+|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 table=""
 first=""
 for n in $SIZES; do
@@ -67,7 +67,17 @@ for n in $SIZES; do
     first="${first:-$d}"
     if [[ ! -f "$d/sim/truth.tsv" ]]; then
         echo "== simulate $n regions" >&2
-        "$bin" --quiet simulate --out "$d/sim" --regions "$n" --seed "$SEED"
+        # the default contigs (3 x 50 Mb) hold ~60k regions; lengthen them for larger sizes
+        # (~1.7 kb per region on average; 2.5 kb leaves room)
+        "$bin" --quiet simulate --out "$d/sim0" --regions 3 --seed "$SEED"
+        python3 -c 'import json, sys
+c = json.load(open(sys.argv[1])); n = int(sys.argv[2])
+c["n_regions"] = n
+need = (n // len(c["contigs"]) + 1) * 2500
+c["contigs"] = [[name, max(length, need)] for name, length in c["contigs"]]
+json.dump(c, open(sys.argv[3], "w"), indent=1)' "$d/sim0/sim.json" "$n" "$d/sim-config.json"
+        rm -rf "$d/sim0"
+        "$bin" --quiet simulate --out "$d/sim" --config "$d/sim-config.json" --seed "$SEED"
     fi
     if [[ ! -f "$d/dss/sheet.tsv" ]]; then
         mkdir -p "$d/dss"

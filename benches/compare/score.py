@@ -103,6 +103,8 @@ def main() -> None:
     truth["is_dmr"] = truth["is_dmr"].astype(str).str.lower() == "true"
     label = truth["is_dmr"].to_numpy()
     true_delta = truth["true_delta_treated"].to_numpy()
+    # second truth: the effect size methvb's calls target, |true delta| > delta0 = 0.1
+    big = np.abs(true_delta) > 0.1
     rows = []
 
     mv_path = d / "methvb" / "regions.parquet"
@@ -111,19 +113,20 @@ def main() -> None:
         mv = truth[["region_id"]].merge(mv, on="region_id", how="left")
         missing = int(mv["prob_dm"].isna().sum())
         p = mv["prob_dm"].fillna(0.0).to_numpy()
-        absd = mv["delta_mean"].abs().fillna(0.0).to_numpy()
-        # alt: prob_dm, ties (e.g. many regions at 1.0) broken by |delta_mean|
-        lex = pd.Series(list(zip(p, absd))).rank(method="average").to_numpy()
+        # any-difference evidence, the analogue of DSS's Wald test of delta = 0
+        sign = 1.0 - mv["lfsr"].fillna(0.5).to_numpy()
         ok = mv["delta_mean"].notna().to_numpy()
         rmse = float(np.sqrt(np.mean((mv["delta_mean"].to_numpy()[ok] - true_delta[ok]) ** 2)))
         cover = float(np.mean((mv["delta_q025"].to_numpy()[ok] <= true_delta[ok])
                               & (true_delta[ok] <= mv["delta_q975"].to_numpy()[ok])))
         wall, rss = wall_rss(d / "time_methvb.txt")
         rows.append(dict(tool="methvb run (structured VB)", wall_s=wall, rss_mb=rss,
-                         auroc=auroc(p, label), auprc=auprc(p, label),
-                         auprc_alt=auprc(lex, label), rmse=rmse, coverage=cover,
+                         auroc=auroc(sign, label), auprc=auprc(sign, label),
+                         auprc_alt=auprc(p, label), auroc_big=auroc(p, big),
+                         auprc_big=auprc(p, big), rmse=rmse, coverage=cover,
                          calls=call_stats(mv["called"].fillna(False).to_numpy(bool), label),
-                         note=f"score prob_dm (alt: ties by |delta|); {missing} regions not fitted"))
+                         note=(f"score 1-lfsr (alt and big-effect truth: prob_dm); "
+                               f"{missing} regions not fitted")))
 
     for name, label_txt in (("dss_smooth", "DSS DMLtest(smoothing=TRUE)+callDMR"),
                             ("dss_nosmooth", "DSS DMLtest(smoothing=FALSE)+callDMR")):
@@ -149,7 +152,8 @@ def main() -> None:
         timing = pd.read_csv(d / f"{name}.timing.tsv", sep="\t").set_index("step")["seconds"]
         rows.append(dict(tool=label_txt, wall_s=wall, rss_mb=rss,
                          auroc=auroc(max_abs, label), auprc=auprc(max_abs, label),
-                         auprc_alt=auprc(stouffer, label), rmse=rmse, coverage=float("nan"),
+                         auprc_alt=auprc(stouffer, label), auroc_big=auroc(max_abs, big),
+                         auprc_big=auprc(max_abs, big), rmse=rmse, coverage=float("nan"),
                          calls=f"{len(dmr)} DMRs; regions hit: " + call_stats(hit, label),
                          note=(f"score max|stat| (alt: Stouffer |sum stat|/sqrt(J)); "
                                f"read {timing['read']:.0f} s, DMLtest {timing['DMLtest']:.0f} s, "
@@ -161,7 +165,7 @@ def main() -> None:
     for r in out.itertuples():
         cov = "-" if np.isnan(r.coverage) else f"{r.coverage:.3f}"
         print(f"| {r.regions} | {r.tool} | {r.wall_s:.1f} | {r.rss_mb:.0f} | {r.auroc:.4f} | "
-              f"{r.auprc:.4f} | {r.auprc_alt:.4f} | {r.rmse:.4f} | {cov} | {r.calls} | {r.note} |")
+              f"{r.auprc:.4f} | {r.auprc_alt:.4f} | {r.auroc_big:.4f} | {r.auprc_big:.4f} | {r.rmse:.4f} | {cov} | {r.calls} | {r.note} |")
 
 
 if __name__ == "__main__":
