@@ -229,7 +229,9 @@ def test_posterior_summaries_are_consistent(table: pa.Table, dataset: Dataset) -
         assert math.isfinite(r["elbo"]) and r["elbo"] < 0.0, rid
         assert 0.0 < r["khat_threshold"] <= 0.7, rid
         assert r["reliable"] == (r["khat"] <= r["khat_threshold"]), rid
-        assert r["iterations"] > 0 and r["family"] == "structured", rid
+        assert r["iterations"] > 0, rid
+        # Structured was asked for; a refit of an unreliable fit climbs to the coupled family.
+        assert r["family"] == "structured" or (r["family"] == "coupled" and r["refit"] > 0), rid
         assert r["n_samples"] == n_samples and r["n_sites"] >= 3, rid
 
 
