@@ -230,7 +230,7 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
             (theta, None)
         }
         None => {
-            let (fit, pass1) = pipeline::learn_hyper(
+            let (file, pass1) = learn_hyper_file(
                 &args.input,
                 &args.regions,
                 &args.model,
@@ -238,11 +238,9 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
                 &samples,
                 quiet,
             )?;
-            let sampled = args.hyper.hyper_regions.min(pass1.regions_used as usize);
-            let file = HyperFile::new(&fit, args.model.seed, sampled, pass1.regions_used);
             create_out()?;
             write_json_atomic(&args.out.join("hyper.json"), &file)?;
-            (fit.theta, Some(pass1))
+            (file.theta, Some(pass1))
         }
     };
     let expected = pass1.as_ref().map(|p| p.regions_used);
@@ -331,10 +329,27 @@ fn report(summary: &FitSummary, out: &Path) {
     );
 }
 
+/// Pass 1, and the `hyper.json` that records it.
+fn learn_hyper_file(
+    input: &InputArgs,
+    regions: &RegionArgs,
+    model: &ModelArgs,
+    hyper: &HyperArgs,
+    samples: &Samples,
+    quiet: bool,
+) -> Result<(HyperFile, PassSummary)> {
+    let (fit, pass1) = pipeline::learn_hyper(input, regions, model, hyper, samples, quiet)?;
+    let sampled = hyper.hyper_regions.min(pass1.regions_used as usize);
+    Ok((
+        HyperFile::new(&fit, model.seed, sampled, pass1.regions_used),
+        pass1,
+    ))
+}
+
 /// Runs `methvb hyper`.
 pub fn hyper(args: &HyperCmdArgs, quiet: bool) -> Result<()> {
     let samples = Samples::load(&args.input)?;
-    let (fit, pass1) = pipeline::learn_hyper(
+    let (file, pass1) = learn_hyper_file(
         &args.input,
         &args.regions,
         &args.model,
@@ -342,16 +357,13 @@ pub fn hyper(args: &HyperCmdArgs, quiet: bool) -> Result<()> {
         &samples,
         quiet,
     )?;
-    let sampled = args.hyper.hyper_regions.min(pass1.regions_used as usize);
-    write_json_atomic(
-        &args.out,
-        &HyperFile::new(&fit, args.model.seed, sampled, pass1.regions_used),
-    )?;
+    write_json_atomic(&args.out, &file)?;
     if !quiet {
         eprintln!(
-            "methvb: Theta learned from {sampled} of {} regions in {} epochs -> {}",
+            "methvb: Theta learned from {} of {} regions in {} epochs -> {}",
+            file.regions_sampled,
             pass1.regions_used,
-            fit.epochs,
+            file.epochs,
             args.out.display()
         );
     }

@@ -97,6 +97,9 @@ pub fn run(args: &SimulateArgs, quiet: bool) -> Result<()> {
     if let Some(seed) = args.seed {
         cfg.seed = seed;
     }
+    if args.config.is_none() {
+        lengthen_contigs_to_fit(&mut cfg);
+    }
     let data = try_simulate(&cfg)?;
     let opts = WriteOptions {
         split_strands: args.split_strands,
@@ -115,4 +118,16 @@ pub fn run(args: &SimulateArgs, quiet: bool) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Makes each default contig long enough for its share of the regions at their largest extent
+/// (most sites × widest CpG spacing + widest gap), so `--regions` can grow without a config
+/// file. The layout does not depend on the contig lengths, only its validity does.
+fn lengthen_contigs_to_fit(cfg: &mut SimConfig) {
+    let contigs = cfg.contigs.len().max(1);
+    let widest_region = cfg.sites_per_region.1 as u64 * cfg.cpg_spacing.1 + cfg.region_gap.1 + 2;
+    let needed = cfg.n_regions.div_ceil(contigs) as u64 * widest_region + 1_000;
+    for (_, length) in &mut cfg.contigs {
+        *length = (*length).max(needed);
+    }
 }
