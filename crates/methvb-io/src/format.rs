@@ -374,6 +374,20 @@ fn pos_field(f: &[u8], col: usize, name: &'static str) -> Result<u64, ErrorKind>
     parse_uint(f).ok_or_else(|| field_error(col, name, f, uint_reason(f, "overflows u64")))
 }
 
+/// Column 1: a contig name, which must not be empty.
+fn chrom_field<'a>(f: &'a [u8], name: &'static str) -> Result<&'a [u8], ErrorKind> {
+    if f.is_empty() {
+        return Err(field_error(1, name, f, "empty"));
+    }
+    Ok(f)
+}
+
+/// A 1-based position `pos` (parsed from `f`, column `col`) as 0-based.
+fn one_based(pos: u64, f: &[u8], col: usize, name: &'static str) -> Result<u64, ErrorKind> {
+    pos.checked_sub(1)
+        .ok_or_else(|| field_error(col, name, f, "position 0 in a 1-based file"))
+}
+
 /// Parses column `col` (1-based) as a `u32` count.
 fn count_field(f: &[u8], col: usize, name: &'static str) -> Result<u32, ErrorKind> {
     parse_uint(f)
@@ -549,10 +563,7 @@ impl LineParser {
             });
         }
         let f = |i: usize| fl.get(line, i - 1);
-        let chrom = f(1);
-        if chrom.is_empty() {
-            return Err(field_error(1, "chrom", chrom, "empty"));
-        }
+        let chrom = chrom_field(f(1), "chrom")?;
         let name = f(4);
         if layout == BedLayout::Modkit {
             let code = name.split(|&b| b == b',').next().unwrap_or(b"");
@@ -628,22 +639,29 @@ impl LineParser {
         }))
     }
 
-    fn parse_cov<'a>(&mut self, line: &'a [u8]) -> Result<Parsed<'a>, ErrorKind> {
-        let fl = &mut self.fields;
-        fl.split(line, usize::MAX);
-        if fl.count != 6 {
+    /// Splits `line` into fields, which must number exactly `count` for `format`.
+    fn split_exact(
+        &mut self,
+        line: &[u8],
+        count: usize,
+        format: &'static str,
+    ) -> Result<(), ErrorKind> {
+        self.fields.split(line, usize::MAX);
+        if self.fields.count != count {
             return Err(ErrorKind::ColumnCount {
-                format: "Bismark .cov",
-                expected: 6,
-                found: fl.count,
+                format,
+                expected: count,
+                found: self.fields.count,
             });
         }
+        Ok(())
+    }
+
+    fn parse_cov<'a>(&mut self, line: &'a [u8]) -> Result<Parsed<'a>, ErrorKind> {
+        self.split_exact(line, 6, "Bismark .cov")?;
         let fl = &self.fields;
         let f = |i: usize| fl.get(line, i - 1);
-        let chrom = f(1);
-        if chrom.is_empty() {
-            return Err(field_error(1, "chrom", chrom, "empty"));
-        }
+        let chrom = chrom_field(f(1), "chrom")?;
         let start = pos_field(f(2), 2, "start")?;
         let end = pos_field(f(3), 3, "end")?;
         let this = if start == end {
@@ -668,9 +686,7 @@ impl LineParser {
             ));
         }
         let pos = match conv {
-            CovConvention::OneBased => start
-                .checked_sub(1)
-                .ok_or_else(|| field_error(2, "start", f(2), "position 0 in a 1-based file"))?,
+            CovConvention::OneBased => one_based(start, f(2), 2, "start")?,
             CovConvention::ZeroBased => start,
         };
         let m = count_field(f(5), 5, "count_methylated")?;
@@ -696,21 +712,10 @@ impl LineParser {
     }
 
     fn parse_report<'a>(&mut self, line: &'a [u8]) -> Result<Parsed<'a>, ErrorKind> {
-        let fl = &mut self.fields;
-        fl.split(line, usize::MAX);
-        if fl.count != 7 {
-            return Err(ErrorKind::ColumnCount {
-                format: "Bismark cytosine report",
-                expected: 7,
-                found: fl.count,
-            });
-        }
+        self.split_exact(line, 7, "Bismark cytosine report")?;
         let fl = &self.fields;
         let f = |i: usize| fl.get(line, i - 1);
-        let chrom = f(1);
-        if chrom.is_empty() {
-            return Err(field_error(1, "chrom", chrom, "empty"));
-        }
+        let chrom = chrom_field(f(1), "chrom")?;
         match f(6) {
             b"CG" => {}
             b"CHG" | b"CHH" => return Ok(Parsed::NonCgContext),
@@ -726,10 +731,7 @@ impl LineParser {
                 return Ok(Parsed::NonCgContext);
             }
         }
-        let pos1 = pos_field(f(2), 2, "pos")?;
-        let pos = pos1
-            .checked_sub(1)
-            .ok_or_else(|| field_error(2, "pos", f(2), "position 0 in a 1-based file"))?;
+        let pos = one_based(pos_field(f(2), 2, "pos")?, f(2), 2, "pos")?;
         let strand = strand_field(f(3), 3, false)?;
         let m = count_field(f(4), 4, "count_methylated")?;
         let u = count_field(f(5), 5, "count_unmethylated")?;
@@ -745,25 +747,11 @@ impl LineParser {
     }
 
     fn parse_dss<'a>(&mut self, line: &'a [u8]) -> Result<Parsed<'a>, ErrorKind> {
-        let fl = &mut self.fields;
-        fl.split(line, usize::MAX);
-        if fl.count != 4 {
-            return Err(ErrorKind::ColumnCount {
-                format: "DSS",
-                expected: 4,
-                found: fl.count,
-            });
-        }
+        self.split_exact(line, 4, "DSS")?;
         let fl = &self.fields;
         let f = |i: usize| fl.get(line, i - 1);
-        let chrom = f(1);
-        if chrom.is_empty() {
-            return Err(field_error(1, "chr", chrom, "empty"));
-        }
-        let pos1 = pos_field(f(2), 2, "pos")?;
-        let pos = pos1
-            .checked_sub(1)
-            .ok_or_else(|| field_error(2, "pos", f(2), "position 0 in a 1-based file"))?;
+        let chrom = chrom_field(f(1), "chr")?;
+        let pos = one_based(pos_field(f(2), 2, "pos")?, f(2), 2, "pos")?;
         let n = count_field(f(3), 3, "N")?;
         let x = count_field(f(4), 4, "X")?;
         check_m_le_n(u64::from(x), u64::from(n))?;
