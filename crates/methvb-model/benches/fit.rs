@@ -1,5 +1,7 @@
-//! Criterion benchmarks of the per-region hot paths on a typical region (J = 10 sites,
-//! S = 2 x 3 samples, ~15x coverage, 10% missing cells), drawn from the model.
+//! Criterion benchmarks of the per-region hot paths on regions drawn from the model (2 groups,
+//! ~15x coverage, 10% missing cells): the log joint with its gradient for J = 5, 20, 100 sites
+//! and S = 4, 12 samples, and `fit_region` end to end (J = 10, S = 6 per family; J = 5, 20, 100
+//! with S = 4, 12 with the default options).
 #![allow(missing_docs)]
 
 #[path = "../tests/common/mod.rs"]
@@ -7,24 +9,51 @@ mod common;
 
 use std::hint::black_box;
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use methvb_model::{Family, FitOptions, VbOptions, fit_region, log_joint_grad};
+
+/// Regions per benchmark iteration.
+const REGIONS: usize = 16;
+
+fn regions(n_sites: usize, n_samples: usize) -> Vec<common::SimRegion> {
+    let theta = common::truth_theta();
+    common::simulate(&theta, REGIONS, 2, n_samples / 2, n_sites, 15.0, 0.1, 1)
+}
+
+fn fit_all(regions: &[common::SimRegion], opts: &FitOptions) -> f64 {
+    let theta = common::truth_theta();
+    regions
+        .iter()
+        .map(|r| {
+            fit_region(&r.data(), &theta, opts, 7, &r.id)
+                .map(|f| f.elbo)
+                .unwrap_or(f64::NAN)
+        })
+        .sum()
+}
 
 fn bench(c: &mut Criterion) {
     let theta = common::truth_theta();
-    let regions = common::simulate(&theta, 16, 2, 3, 10, 15.0, 0.1, 1);
-    let mut grad = vec![0.0; regions[0].z.len()];
-    c.bench_function("log_joint_grad J10 S6", |b| {
-        b.iter(|| {
-            let mut acc = 0.0;
-            for r in &regions {
-                acc += log_joint_grad(&r.data(), &theta, black_box(&r.z), &mut grad);
-            }
-            acc / regions.len() as f64
-        })
-    });
-    let mut group = c.benchmark_group("fit_region J10 S6 (per 16 regions)");
+    let mut group = c.benchmark_group(format!("log_joint_grad (per {REGIONS} regions)"));
+    for n_samples in [4, 12] {
+        for n_sites in [5, 20, 100] {
+            let rs = regions(n_sites, n_samples);
+            let mut grad = vec![0.0; rs[0].z.len()];
+            let id = BenchmarkId::from_parameter(format!("J{n_sites} S{n_samples}"));
+            group.bench_function(id, |b| {
+                b.iter(|| {
+                    rs.iter()
+                        .map(|r| log_joint_grad(&r.data(), &theta, black_box(&r.z), &mut grad))
+                        .sum::<f64>()
+                })
+            });
+        }
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group(format!("fit_region J10 S6 (per {REGIONS} regions)"));
     group.sample_size(10);
+    let rs = regions(10, 6);
     for (name, family, max_refit) in [
         ("structured, no refit", Family::Structured, 0),
         ("mean-field, no refit", Family::MeanField, 0),
@@ -39,18 +68,18 @@ fn bench(c: &mut Criterion) {
             max_refit,
             ..FitOptions::default()
         };
-        group.bench_function(name, |b| {
-            b.iter(|| {
-                regions
-                    .iter()
-                    .map(|r| {
-                        fit_region(&r.data(), &theta, &opts, 7, &r.id)
-                            .map(|f| f.elbo)
-                            .unwrap_or(f64::NAN)
-                    })
-                    .sum::<f64>()
-            })
-        });
+        group.bench_function(name, |b| b.iter(|| fit_all(&rs, &opts)));
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group(format!("fit_region default (per {REGIONS} regions)"));
+    group.sample_size(10);
+    for n_samples in [4, 12] {
+        for n_sites in [5, 20, 100] {
+            let rs = regions(n_sites, n_samples);
+            let id = BenchmarkId::from_parameter(format!("J{n_sites} S{n_samples}"));
+            group.bench_function(id, |b| b.iter(|| fit_all(&rs, &FitOptions::default())));
+        }
     }
     group.finish();
 }

@@ -17,9 +17,9 @@ fn main() {
     let variants = [
         ("default", base.clone()),
         (
-            "min300",
+            "min50",
             VbOptions {
-                min_iter: 300,
+                min_iter: 50,
                 ..base.clone()
             },
         ),

@@ -12,13 +12,12 @@
 
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
-use rand_distr::StandardNormal;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::Theta;
 use crate::error::ModelError;
-use crate::likelihood::{RegionData, ZLayout, mixture_lp};
+use crate::likelihood::{RegionData, ZLayout};
 use crate::vb::{GaussianQ, VbOptions, fit_vb, region_seed, splitmix64};
 
 /// Lower bound of `sd_b0` (MODEL.md: the spike must not degenerate).
@@ -43,12 +42,16 @@ pub struct EbOptions {
     /// Convergence: largest change over one epoch of `(mu_a, ln sd_a, logit pi0, ln sd_b0,
     /// ln sd_b1, mu_w, ln sd_w, mu_k, ln sd_k)`.
     pub tol: f64,
-    /// Draws of q per `b_g` used to average the mixture responsibilities.
-    pub resp_draws: u32,
     /// Optimiser options of the local fits.
     pub vb: VbOptions,
     /// Warm-start each local q from the previous epoch's.
     pub warm_start: bool,
+    /// Hold the spike width `sd_b0` at this value instead of learning it (`None` learns it).
+    /// The spike is the "no difference" component: its width is a modelling choice, and at
+    /// typical coverage the data barely inform it (a null region's `b` has a data sd of ~0.15,
+    /// so the EB likelihood is flat below ~0.1 and EM drifts to ~0.15, which makes intervals
+    /// conservative). The default is MODEL.md's floor, 0.05 on the logit scale.
+    pub spike_sd: Option<f64>,
 }
 
 impl Default for EbOptions {
@@ -59,12 +62,12 @@ impl Default for EbOptions {
             min_epochs: 3,
             step_exponent: 0.6,
             tol: 0.05,
-            resp_draws: 32,
             vb: VbOptions {
                 max_iter: 1500,
                 ..VbOptions::default()
             },
             warm_start: true,
+            spike_sd: None,
         }
     }
 }
@@ -92,9 +95,6 @@ struct Stats {
     w2: f64,
     k1: f64,
     k2: f64,
-    r0: f64,
-    r0b2: f64,
-    r1b2: f64,
 }
 
 impl Stats {
@@ -106,11 +106,75 @@ impl Stats {
         f(&mut self.w2, other.w2);
         f(&mut self.k1, other.k1);
         f(&mut self.k2, other.k2);
-        f(&mut self.r0, other.r0);
-        f(&mut self.r0b2, other.r0b2);
-        f(&mut self.r1b2, other.r1b2);
     }
 }
+
+/// Prior sd of every `b_g` in the local fits of empirical Bayes: wide, so that `q(b_g)` is
+/// essentially the likelihood of `b_g`, and that prior is then divided out exactly (see
+/// [`Message`]). Fitting the local q's under the spike-and-slab prior instead, and averaging
+/// the spike's responsibility over draws of q, inflated `sd_b0` threefold (0.15 for a true
+/// 0.05): one Gaussian q cannot follow a posterior that is part spike, part slab, and its
+/// width in between was read back as the spike's width.
+const MESSAGE_PRIOR_SD: f64 = 3.0;
+
+/// Gaussian likelihood message of one `b_g`: the data say `b_hat ~ Normal(b, var)`.
+#[derive(Debug, Clone, Copy)]
+struct Message {
+    b_hat: f64,
+    var: f64,
+}
+
+impl Message {
+    /// Divides the `Normal(0, MESSAGE_PRIOR_SD^2)` prior out of `q(b_g) = Normal(mean, sd^2)`.
+    /// `None` if the data carry no information on `b_g` (e.g. a group without reads).
+    fn from_q(mean: f64, sd: f64) -> Option<Message> {
+        let precision = 1.0 / (sd * sd) - 1.0 / (MESSAGE_PRIOR_SD * MESSAGE_PRIOR_SD);
+        (precision > 1e-3).then(|| Message {
+            b_hat: mean / (sd * sd * precision),
+            var: 1.0 / precision,
+        })
+    }
+}
+
+/// Maximum-likelihood spike-and-slab prior of `b` given the messages: EM on the
+/// normal-means problem `b_hat ~ pi0 N(0, sd_b0^2 + var) + (1 - pi0) N(0, sd_b1^2 + var)`,
+/// from `start` (the previous Theta), `sd_b0` held at `spike_sd` when given. Returns
+/// `(pi0, sd_b0, sd_b1)` before floors.
+fn spike_slab_mle(msgs: &[Message], start: &Theta, spike_sd: Option<f64>) -> (f64, f64, f64) {
+    let (mut pi0, mut v0, mut v1) = (start.pi0, start.sd_b0.powi(2), start.sd_b1.powi(2));
+    if msgs.is_empty() {
+        return (pi0, v0.sqrt(), v1.sqrt());
+    }
+    let log_normal = |x: f64, var: f64| -0.5 * (x * x / var + var.ln());
+    for _ in 0..SPIKE_SLAB_EM_STEPS {
+        let (mut r0_sum, mut r0_b2, mut r1_b2) = (0.0, 0.0, 0.0);
+        for m in msgs {
+            let l0 = pi0.ln() + log_normal(m.b_hat, v0 + m.var);
+            let l1 = (1.0 - pi0).ln() + log_normal(m.b_hat, v1 + m.var);
+            let r0 = 1.0 / (1.0 + (l1 - l0).exp());
+            // E[b^2 | b_hat, component] = posterior mean^2 + posterior variance.
+            let post_b2 = |v: f64| {
+                let shrink = v / (v + m.var);
+                (shrink * m.b_hat).powi(2) + shrink * m.var
+            };
+            r0_sum += r0;
+            r0_b2 += r0 * post_b2(v0);
+            r1_b2 += (1.0 - r0) * post_b2(v1);
+        }
+        let n = msgs.len() as f64;
+        pi0 = (r0_sum / n).clamp(1e-6, 1.0 - 1e-6);
+        v0 = spike_sd
+            .map_or(r0_b2 / r0_sum.max(1e-12), |sd| sd * sd)
+            .max(1e-8);
+        v1 = (r1_b2 / (n - r0_sum).max(1e-12)).max(1e-8);
+    }
+    (pi0, v0.sqrt(), v1.sqrt())
+}
+
+/// EM steps of [`spike_slab_mle`] per Theta update: EM for a variance component moves slowly
+/// where the likelihood is flat (here, a spike narrower than the data sd of `b`), and a step
+/// costs only a pass over the messages.
+const SPIKE_SLAB_EM_STEPS: usize = 300;
 
 /// Clamps Theta to the floors used by empirical Bayes: every sd `>= 0.05` (`sd_b0` by MODEL.md,
 /// the others so that no prior collapses to a point on a finite sample), `sd_b1 >= 2 sd_b0`
@@ -132,24 +196,20 @@ pub fn apply_floors(t: &Theta) -> Theta {
     }
 }
 
-fn m_step(s: &Stats, prev: &Theta, has_b: bool) -> Theta {
+fn m_step(s: &Stats, msgs: &[Message], prev: &Theta, spike_sd: Option<f64>) -> Theta {
     let sd = |m1: f64, m2: f64| (m2 - m1 * m1).max(0.0).sqrt();
-    let mut t = Theta {
+    let (pi0, sd_b0, sd_b1) = spike_slab_mle(msgs, prev, spike_sd);
+    apply_floors(&Theta {
         mu_a: s.a1,
         sd_a: sd(s.a1, s.a2),
+        pi0,
+        sd_b0,
+        sd_b1,
         mu_w: s.w1,
         sd_w: sd(s.w1, s.w2),
         mu_k: s.k1,
         sd_k: sd(s.k1, s.k2),
-        ..*prev
-    };
-    if has_b {
-        let r0 = s.r0.clamp(1e-9, 1.0 - 1e-9);
-        t.pi0 = r0;
-        t.sd_b0 = (s.r0b2 / r0).sqrt();
-        t.sd_b1 = (s.r1b2 / (1.0 - r0)).sqrt();
-    }
-    apply_floors(&t)
+    })
 }
 
 fn transformed(t: &Theta) -> [f64; 9] {
@@ -166,47 +226,40 @@ fn transformed(t: &Theta) -> [f64; 9] {
     ]
 }
 
-/// Local fit and expected statistics of one region.
+/// Local fit of one region under Theta with the wide message prior on `b`: the expected
+/// statistics of `(a, w, k)`, the likelihood messages of `b_1..b_{G-1}`, and q (the next
+/// epoch's warm start).
 fn region_stats(
     data: &RegionData,
     theta: &Theta,
     opts: &EbOptions,
     warm: Option<&GaussianQ>,
     rng: &mut StdRng,
-) -> (Stats, GaussianQ) {
+) -> (Stats, Vec<Message>, GaussianQ) {
     let lay = data.layout();
-    let fit = fit_vb(data, theta, &opts.vb, warm, rng);
-    let q = fit.q;
+    let local = Theta {
+        pi0: 0.5,
+        sd_b0: MESSAGE_PRIOR_SD,
+        sd_b1: MESSAGE_PRIOR_SD,
+        ..*theta
+    };
+    let q = fit_vb(data, &local, &opts.vb, warm, rng).q;
     let mu = q.mu();
     let sd = q.marginal_sd();
     let sq = |i: usize| mu[i] * mu[i] + sd[i] * sd[i];
     let (a, w, k) = (ZLayout::A, lay.w(), lay.k());
-    let mut s = Stats {
+    let stats = Stats {
         a1: mu[a],
         a2: sq(a),
         w1: mu[w],
         w2: sq(w),
         k1: mu[k],
         k2: sq(k),
-        ..Stats::default()
     };
-    let nd = opts.resp_draws.max(1);
-    for g in 1..data.n_groups {
-        let i = lay.b(g);
-        for _ in 0..nd {
-            let e: f64 = rng.sample(StandardNormal);
-            let b = mu[i] + sd[i] * e;
-            let (_, _, r0) = mixture_lp(b, theta);
-            s.r0 += r0;
-            s.r0b2 += r0 * b * b;
-            s.r1b2 += (1.0 - r0) * b * b;
-        }
-    }
-    let nb = f64::from(nd) * (data.n_groups.saturating_sub(1)).max(1) as f64;
-    s.r0 /= nb;
-    s.r0b2 /= nb;
-    s.r1b2 /= nb;
-    (s, q)
+    let msgs = (1..data.n_groups)
+        .filter_map(|g| Message::from_q(mu[lay.b(g)], sd[lay.b(g)]))
+        .collect();
+    (stats, msgs, q)
 }
 
 /// Learns Theta from `regions` (pairs of region id and data) by stochastic variational EM,
@@ -236,13 +289,26 @@ pub fn fit_hyper(
             });
         }
     }
-    let has_b = n_groups > 1;
     let r = regions.len();
     let bsz = opts.batch_size.min(r);
     let rho_floor = bsz as f64 / r as f64;
-    let mut theta = apply_floors(init);
+    if opts
+        .spike_sd
+        .is_some_and(|sd| !(sd.is_finite() && sd >= SD_B0_MIN))
+    {
+        return Err(ModelError::Options(format!(
+            "spike_sd must be finite and >= {SD_B0_MIN}"
+        )));
+    }
+    let mut theta = apply_floors(&Theta {
+        sd_b0: opts.spike_sd.unwrap_or(init.sd_b0),
+        ..*init
+    });
     let mut stats: Option<Stats> = None;
     let mut warm: Vec<Option<GaussianQ>> = vec![None; r];
+    // The latest messages of every region visited so far (the spike-and-slab part of Theta is
+    // refitted to all of them after each minibatch).
+    let mut messages: Vec<Vec<Message>> = vec![Vec::new(); r];
     let mut history = vec![theta];
     let mut order: Vec<usize> = (0..r).collect();
     let mut step = 0u32;
@@ -260,7 +326,7 @@ pub fn fit_hyper(
         let start_theta = theta;
         for batch in order.chunks(bsz) {
             let th = theta;
-            let results: Vec<(Stats, GaussianQ)> = batch
+            let results: Vec<(Stats, Vec<Message>, GaussianQ)> = batch
                 .par_iter()
                 .map(|&i| {
                     let (id, data) = &regions[i];
@@ -276,19 +342,17 @@ pub fn fit_hyper(
                 .collect();
             let mut mean = Stats::default();
             let inv = 1.0 / results.len() as f64;
-            for (s, _) in &results {
+            for (s, _, _) in &results {
                 mean.a1 += s.a1 * inv;
                 mean.a2 += s.a2 * inv;
                 mean.w1 += s.w1 * inv;
                 mean.w2 += s.w2 * inv;
                 mean.k1 += s.k1 * inv;
                 mean.k2 += s.k2 * inv;
-                mean.r0 += s.r0 * inv;
-                mean.r0b2 += s.r0b2 * inv;
-                mean.r1b2 += s.r1b2 * inv;
             }
-            for (&i, (_, q)) in batch.iter().zip(results) {
+            for (&i, (_, msgs, q)) in batch.iter().zip(results) {
                 warm[i] = Some(q);
+                messages[i] = msgs;
             }
             let rho = (f64::from(step) + 1.0)
                 .powf(-opts.step_exponent)
@@ -300,7 +364,8 @@ pub fn fit_hyper(
                 Some(s) => s.lerp(&mean, rho),
             }
             if let Some(s) = &stats {
-                theta = m_step(s, &theta, has_b);
+                let all: Vec<Message> = messages.iter().flatten().copied().collect();
+                theta = m_step(s, &all, &theta, opts.spike_sd);
             }
         }
         history.push(theta);

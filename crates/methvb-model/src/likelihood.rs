@@ -21,6 +21,10 @@ pub const SMALL_COUNT_CUTOFF: u32 = 40;
 
 const LN_2PI: f64 = 1.837_877_066_409_345_3;
 
+/// Up to this many groups, the per-(site, group) parts of the likelihood are computed once per
+/// site into a stack array; beyond it, once per cell.
+const CACHED_GROUPS: usize = 8;
+
 /// Observed counts of one region, borrowed from the caller.
 #[derive(Debug, Clone, Copy)]
 pub struct RegionData<'a> {
@@ -133,26 +137,70 @@ impl ZLayout {
 /// separately so that `x` may underflow to 0 without losing precision).
 #[inline]
 fn ln_rising(c: u32, x: f64, ln_x: f64) -> (f64, f64) {
+    let (lin, prod, d) = ln_rising_parts(c, x, ln_x);
+    (lin + prod.ln(), d)
+}
+
+/// [`ln_rising`] with its logarithm left partly untaken: returns `(lin, prod, d)` with
+/// `sum_{i<c} ln(x+i) = lin + ln(prod)` and `prod` in `[1, 1e48)`, so that the caller can
+/// multiply the `prod`s of many cells and take one logarithm (see [`LogProduct`]).
+#[inline]
+fn ln_rising_parts(c: u32, x: f64, ln_x: f64) -> (f64, f64, f64) {
     if c == 0 {
-        (0.0, 0.0)
+        (0.0, 1.0, 0.0)
     } else if c < SMALL_COUNT_CUTOFF {
         ln_rising_small(c, x, ln_x)
     } else {
-        ln_rising_large(c, x, ln_x)
+        let (l, d) = ln_rising_large(c, x, ln_x);
+        (l, 1.0, d)
     }
 }
 
 /// Finite-sum path. For `x >= 1` the factors are normalised as `1 + i/x <= c`; for `x < 1` they
 /// are `x + i < c`; either way the running product stays below `c! < 1e48` (no overflow) and
-/// above 1 (no underflow). `q / p` accumulates `sum 1/u_i` by the product rule.
+/// at or above 1 (no underflow). `q / p` accumulates `sum 1/u_i` by the product rule.
 #[inline]
-fn ln_rising_small(c: u32, x: f64, ln_x: f64) -> (f64, f64) {
+fn ln_rising_small(c: u32, x: f64, ln_x: f64) -> (f64, f64, f64) {
     if x >= 1.0 {
         let (p, r) = prod_recip_sum(c, 1.0, 1.0 / x);
-        (f64::from(c) * ln_x + p.ln(), 1.0 + r)
+        (f64::from(c) * ln_x, p, 1.0 + r)
     } else {
         let (p, r) = prod_recip_sum(c, x, 1.0);
-        (ln_x + p.ln(), 1.0 + x * r)
+        (ln_x, p, 1.0 + x * r)
+    }
+}
+
+/// A product of many positive factors kept as `mantissa * 2^exponent`, so that a whole region's
+/// finite-sum products need a single `ln` instead of one per cell (the logarithms were the
+/// largest cost of the log joint).
+struct LogProduct {
+    mantissa: f64,
+    exponent: i64,
+}
+
+impl LogProduct {
+    const EXP_MASK: u64 = 0x7ff << 52;
+    const ONE_EXP: u64 = 1023 << 52;
+
+    fn new() -> Self {
+        Self {
+            mantissa: 1.0,
+            exponent: 0,
+        }
+    }
+
+    /// Multiplies by `p` in `[1e-300, 1e300)` and moves the binary exponent out of the
+    /// mantissa, which stays in `[1, 2)` (finite, normal, positive: the exponent bits are
+    /// exact).
+    #[inline]
+    fn mul(&mut self, p: f64) {
+        let bits = (self.mantissa * p).to_bits();
+        self.exponent += ((bits & Self::EXP_MASK) >> 52) as i64 - 1023;
+        self.mantissa = f64::from_bits((bits & !Self::EXP_MASK) | Self::ONE_EXP);
+    }
+
+    fn ln(&self) -> f64 {
+        self.mantissa.ln() + self.exponent as f64 * std::f64::consts::LN_2
     }
 }
 
@@ -274,27 +322,101 @@ pub fn logistic(x: f64) -> f64 {
     }
 }
 
-/// Log-likelihood of one cell and its derivatives with respect to `eta` and `k`.
+/// The parts of a cell's likelihood that depend only on `eta` and `k`: shared by all samples of
+/// one group at one site, so computed once per (site, group) rather than once per cell.
+#[derive(Debug, Clone, Copy, Default)]
+struct EtaParts {
+    pi: f64,
+    pi_c: f64,
+    alpha: f64,
+    beta: f64,
+    /// `ln alpha`, `ln beta`: only set (and only needed) when `direct` is false.
+    ln_alpha: f64,
+    ln_beta: f64,
+    /// The rising factorials of `alpha` and `beta` may be multiplied out unnormalised (see
+    /// [`rising_direct`]), which needs no logarithm of `alpha` or `beta`.
+    direct: bool,
+}
+
+/// Largest `kappa` for [`rising_direct`]: a cell with fewer than [`SMALL_COUNT_CUTOFF`] reads
+/// multiplies at most 39 factors `<= kappa + 39`, which stays below `1e235`.
+const DIRECT_KAPPA_MAX: f64 = 1e6;
+/// Smallest `alpha`, `beta` for [`rising_direct`], so that a cell's product stays above
+/// `1e-200` (a normal number, as [`LogProduct`] needs).
+const DIRECT_SHAPE_MIN: f64 = 1e-100;
+
+impl EtaParts {
+    #[inline]
+    fn new(eta: f64, k: f64, kappa: f64) -> Self {
+        let e = (-eta.abs()).exp();
+        let big = 1.0 / (1.0 + e);
+        let small = e * big;
+        let (pi, pi_c) = if eta >= 0.0 {
+            (big, small)
+        } else {
+            (small, big)
+        };
+        let (alpha, beta) = (pi * kappa, pi_c * kappa);
+        let direct = kappa <= DIRECT_KAPPA_MAX && alpha.min(beta) >= DIRECT_SHAPE_MIN;
+        let (ln_alpha, ln_beta) = if direct {
+            (0.0, 0.0)
+        } else {
+            let (_, _, ln_pi, ln_pi_c) = logistic_parts(eta);
+            (ln_pi + k, ln_pi_c + k)
+        };
+        Self {
+            pi,
+            pi_c,
+            alpha,
+            beta,
+            ln_alpha,
+            ln_beta,
+            direct,
+        }
+    }
+}
+
+/// [`ln_rising_parts`] without normalisation: `(0, prod_{i<c} (x+i), x * sum_{i<c} 1/(x+i))`.
+/// Callers keep the product finite and normal (see [`DIRECT_KAPPA_MAX`], [`DIRECT_SHAPE_MIN`]).
+#[inline]
+fn rising_direct(c: u32, x: f64) -> (f64, f64, f64) {
+    if c == 0 {
+        (0.0, 1.0, 0.0)
+    } else {
+        let (p, r) = prod_recip_sum(c, x, 1.0);
+        (0.0, x * p, 1.0 + x * r)
+    }
+}
+
+/// Log-likelihood of one cell, as `lin + ln(prod)` (see [`ln_rising_parts`]), and its
+/// derivatives with respect to `eta` and `k`: returns `(lin, prod, d_eta, d_k)`. `(ls, ds)` is
+/// the cell's `kappa` term, which depends only on `(n, k)`.
 #[inline]
 fn cell<const GRAD: bool>(
     m: u32,
     n: u32,
-    eta: f64,
-    k: f64,
-    kappa: f64,
+    e: &EtaParts,
     (ls, ds): (f64, f64),
-) -> (f64, f64, f64) {
-    let (pi, pi_c, ln_pi, ln_pi_c) = logistic_parts(eta);
-    let alpha = pi * kappa;
-    let beta = pi_c * kappa;
-    let (la, da) = ln_rising(m, alpha, ln_pi + k);
-    let (lb, db) = ln_rising(n - m, beta, ln_pi_c + k);
-    let lp = la + lb - ls;
+) -> (f64, f64, f64, f64) {
+    let ((lin_a, pa, da), (lin_b, pb, db)) = if e.direct && n < SMALL_COUNT_CUTOFF {
+        (rising_direct(m, e.alpha), rising_direct(n - m, e.beta))
+    } else {
+        let (ln_alpha, ln_beta) = if e.direct {
+            (e.alpha.ln(), e.beta.ln())
+        } else {
+            (e.ln_alpha, e.ln_beta)
+        };
+        (
+            ln_rising_parts(m, e.alpha, ln_alpha),
+            ln_rising_parts(n - m, e.beta, ln_beta),
+        )
+    };
+    let lin = lin_a + lin_b - ls;
     if GRAD {
         // d alpha / d eta = alpha (1 - pi), d beta / d eta = -beta pi; d/dk scales all by 1.
-        (lp, pi_c * da - pi * db, da + db - ds)
+        (lin, pa * pb, e.pi_c * da - e.pi * db, da + db - ds)
     } else {
-        (lp, 0.0, 0.0)
+        (lin, pa * pb, 0.0, 0.0)
     }
 }
 
@@ -358,12 +480,21 @@ fn log_joint_impl<const GRAD: bool>(
     }
     // Likelihood, site by site.
     let mut kcache = [(f64::NAN, 0.0); SMALL_COUNT_CUTOFF as usize];
+    let mut prods = LogProduct::new();
+    let mut by_group = [EtaParts::default(); CACHED_GROUPS];
+    let cache_groups = g_n <= CACHED_GROUPS;
     let mut gk = 0.0;
     let mut gw = 0.0;
     for j in 0..j_n {
         let vj = z[lay.v(j)];
         lp += -0.5 * vj * vj - 0.5 * LN_2PI;
         let site = a + ew * vj;
+        let eta_of = |grp: usize| if grp == 0 { site } else { site + z[lay.b(grp)] };
+        if cache_groups {
+            for (g, parts) in by_group.iter_mut().enumerate().take(g_n) {
+                *parts = EtaParts::new(eta_of(g), k, kappa);
+            }
+        }
         let mut g_eta_site = 0.0;
         let row = j * s_n;
         for s in 0..s_n {
@@ -373,7 +504,11 @@ fn log_joint_impl<const GRAD: bool>(
             }
             let m = data.methylated[row + s];
             let grp = data.sample_group[s];
-            let eta = if grp == 0 { site } else { site + z[lay.b(grp)] };
+            let parts = if cache_groups {
+                by_group[grp]
+            } else {
+                EtaParts::new(eta_of(grp), k, kappa)
+            };
             // The kappa term depends only on (n, k): memoised per count within this call.
             let kterm = match kcache.get_mut(n as usize) {
                 Some(slot) => {
@@ -384,8 +519,9 @@ fn log_joint_impl<const GRAD: bool>(
                 }
                 None => ln_rising(n, kappa, k),
             };
-            let (l, d_eta, d_k) = cell::<GRAD>(m, n, eta, k, kappa, kterm);
-            lp += l;
+            let (lin, prod, d_eta, d_k) = cell::<GRAD>(m, n, &parts, kterm);
+            lp += lin;
+            prods.mul(prod);
             if GRAD {
                 g_eta_site += d_eta;
                 gk += d_k;
@@ -402,6 +538,7 @@ fn log_joint_impl<const GRAD: bool>(
             let _ = g_eta_site;
         }
     }
+    lp += prods.ln();
     if GRAD {
         grad[lay.w()] += gw;
         grad[lay.k()] += gk;
@@ -516,7 +653,8 @@ mod tests {
     fn small_and_large_count_paths_agree() {
         for c in [1u32, 2, 5, 17, 39, 40, 45, 80] {
             for x in [1e-300, 1e-8, 0.01, 0.7, 1.0, 3.5, 80.0, 1e4, 1e6, 1e9] {
-                let (ls, ds) = ln_rising_small(c, x, x.ln());
+                let (lin, prod, ds) = ln_rising_small(c, x, x.ln());
+                let ls = lin + prod.ln();
                 let (ll, dl) = ln_rising_large(c, x, x.ln());
                 // The lgamma difference cancels ~x ln x against a value ~c ln x: allow for it.
                 let tol = 1e-10 * (1.0 + ls.abs()) + 1e-15 * x * x.ln().abs().max(1.0) * 4.0;
@@ -623,30 +761,43 @@ mod tests {
             methylated: &mth,
             coverage: &cov,
         };
-        let z = [0.2, -0.4, -1.1, 2.7, 0.5, -1.3];
-        let (a, b1, w, k, v) = (z[0], z[1], z[2], z[3], [z[4], z[5]]);
-        let norm = |x: f64, m: f64, s: f64| -0.5 * ((x - m) / s).powi(2) - s.ln() - 0.5 * LN_2PI;
-        let mut want = norm(a, theta.mu_a, theta.sd_a)
-            + norm(w, theta.mu_w, theta.sd_w)
-            + norm(k, theta.mu_k, theta.sd_k);
-        want += (theta.pi0 * norm(b1, 0.0, theta.sd_b0).exp()
-            + (1.0 - theta.pi0) * norm(b1, 0.0, theta.sd_b1).exp())
-        .ln();
-        for j in 0..2 {
-            want += norm(v[j], 0.0, 1.0);
-            for s in 0..3 {
-                let n = cov[j * 3 + s];
-                if n == 0 {
-                    continue;
+        // The first z takes the unnormalised product path of the cells; the second (kappa
+        // above DIRECT_KAPPA_MAX) and the third (alpha below DIRECT_SHAPE_MIN) the logarithmic
+        // one. lgamma differences lose ~x ln x * 1e-16 at x = kappa, hence the tolerances.
+        let cases = [
+            ([0.2, -0.4, -1.1, 2.7, 0.5, -1.3], 1e-10),
+            ([0.2, -0.4, -1.1, 14.5, 0.5, -1.3], 1e-7),
+            ([-235.0, -0.4, -1.1, 2.7, 0.5, -1.3], 1e-10),
+        ];
+        for (z, tol) in cases {
+            let (a, b1, w, k, v) = (z[0], z[1], z[2], z[3], [z[4], z[5]]);
+            let norm =
+                |x: f64, m: f64, s: f64| -0.5 * ((x - m) / s).powi(2) - s.ln() - 0.5 * LN_2PI;
+            let mut want = norm(a, theta.mu_a, theta.sd_a)
+                + norm(w, theta.mu_w, theta.sd_w)
+                + norm(k, theta.mu_k, theta.sd_k);
+            want += (theta.pi0 * norm(b1, 0.0, theta.sd_b0).exp()
+                + (1.0 - theta.pi0) * norm(b1, 0.0, theta.sd_b1).exp())
+            .ln();
+            for j in 0..2 {
+                want += norm(v[j], 0.0, 1.0);
+                for s in 0..3 {
+                    let n = cov[j * 3 + s];
+                    if n == 0 {
+                        continue;
+                    }
+                    let m = mth[j * 3 + s];
+                    let eta = a + if groups[s] == 1 { b1 } else { 0.0 } + w.exp() * v[j];
+                    let p = 1.0 / (1.0 + (-eta).exp());
+                    want += direct_lp(m, n, p * k.exp(), (1.0 - p) * k.exp()) - ln_binomial(n, m);
                 }
-                let m = mth[j * 3 + s];
-                let eta = a + if groups[s] == 1 { b1 } else { 0.0 } + w.exp() * v[j];
-                let p = 1.0 / (1.0 + (-eta).exp());
-                want += direct_lp(m, n, p * k.exp(), (1.0 - p) * k.exp()) - ln_binomial(n, m);
             }
+            let got = log_joint(&data, &theta, &z);
+            assert!(
+                (got - want).abs() < tol * (1.0 + want.abs()),
+                "z {z:?}: {got} vs {want}"
+            );
         }
-        let got = log_joint(&data, &theta, &z);
-        assert!((got - want).abs() < 1e-10, "{got} vs {want}");
     }
 
     #[test]

@@ -1,0 +1,53 @@
+//! Splits the cost of `fit_region` (J sites, S = 2 x per-group samples, 300 regions from the
+//! model): the default refit ladder, one rung, no refits, and without the PSIS or summary draws.
+//! Usage: `cargo run --release -p methvb-model --example cost_split [J] [per-group samples]`.
+#[path = "../tests/common/mod.rs"]
+mod common;
+use methvb_model::{Family, FitOptions, VbOptions, fit_region};
+use std::time::Instant;
+fn main() {
+    let truth = common::truth_theta();
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .map(|a| a.parse().unwrap())
+        .collect();
+    let (j, per) = (
+        args.first().copied().unwrap_or(10),
+        args.get(1).copied().unwrap_or(3),
+    );
+    let regions = common::simulate(&truth, 300, 2, per, j, 15.0, 0.1, 1);
+    for (name, draws, psis, refit) in [
+        ("default (max_refit 2)", 1000, 400, 2u8),
+        ("max_refit 1", 1000, 400, 1),
+        ("no refit", 1000, 400, 0),
+        ("fit+psis", 2, 400, 0),
+        ("fit+draws", 1000, 25, 0),
+        ("fit only", 2, 25, 0),
+    ] {
+        let o = FitOptions {
+            vb: VbOptions {
+                family: Family::Structured,
+                ..VbOptions::default()
+            },
+            max_refit: refit,
+            n_psis_draws: psis,
+            n_draws: draws,
+            ..FitOptions::default()
+        };
+        let t = Instant::now();
+        let mut it = 0u64;
+        for r in &regions {
+            it += u64::from(
+                fit_region(&r.data(), &truth, &o, 7, &r.id)
+                    .unwrap()
+                    .iterations,
+            );
+        }
+        println!(
+            "J={j} S={} {name}: {:.3} ms/region, iters {:.0}",
+            2 * per,
+            t.elapsed().as_secs_f64() * 1e3 / 300.0,
+            it as f64 / 300.0
+        );
+    }
+}
