@@ -31,10 +31,10 @@ pub mod reference;
 mod reader;
 
 pub use mm::ModCode;
-pub use parallel::{has_index, pileup_file_indexed};
+pub use parallel::{has_index, index_candidates, pileup_file_indexed, pileup_region};
 pub use pileup::{
-    CallSource, CpgFilter, Filter, Pileup, PileupError, PileupOptions, PileupRow, PileupStats,
-    RowStrand, SkipCounts, SkipReason,
+    BadModTags, CallSource, CpgFilter, Filter, Pileup, PileupError, PileupOptions, PileupRow,
+    PileupStats, RowStrand, SkipCounts, SkipReason, require_calls,
 };
 pub use reader::BamSampleReader;
 
@@ -153,6 +153,7 @@ pub fn pileup_file(
         filter,
         ..opts.pileup.clone()
     };
+    let popts_check = popts.clone();
     let mut p = Pileup::new(popts, record::contig_names(&header), sorted)
         .map_err(|e| pileup_err(path, e))?;
     let mut buf = ReadBuf::default();
@@ -175,5 +176,6 @@ pub fn pileup_file(
             break;
         }
     }
+    pileup::require_calls(&popts_check, p.stats()).map_err(|e| pileup_err(path, e))?;
     Ok(p.stats().clone())
 }

@@ -5,9 +5,10 @@
 //! Each region `[start, end)` reads the records overlapping `[start, end]` (one base more, for
 //! strand combining) and keeps the rows with `start <= pos < end`; a record is counted in the
 //! stats by the region it starts in. Results equal the sequential single pass (tested).
+//! [`pileup_region`] does the same over one region given as samtools does (`chr1:1000-2000`).
 
 use std::fs::File;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use methvb_io::{ErrorKind, ReadError};
@@ -31,20 +32,25 @@ type Reader = bam::io::Reader<noodles::bgzf::io::Reader<File>>;
 
 impl AnyIndex {
     fn read(path: &Path) -> std::io::Result<AnyIndex> {
-        let mut bai = path.as_os_str().to_owned();
-        bai.push(".bai");
-        let mut csi_p = path.as_os_str().to_owned();
-        csi_p.push(".csi");
-        if Path::new(&bai).exists() {
-            Ok(AnyIndex::Bai(bam::bai::fs::read(bai)?))
-        } else if Path::new(&csi_p).exists() {
-            Ok(AnyIndex::Csi(csi::fs::read(csi_p)?))
-        } else {
-            Err(std::io::Error::new(
-                std::io::ErrorKind::NotFound,
-                "no .bai or .csi index beside the BAM",
-            ))
+        let candidates = index_candidates(path);
+        for candidate in &candidates {
+            if candidate.exists() {
+                return if candidate.extension().is_some_and(|e| e == "csi") {
+                    Ok(AnyIndex::Csi(csi::fs::read(candidate)?))
+                } else {
+                    Ok(AnyIndex::Bai(bam::bai::fs::read(candidate)?))
+                };
+            }
         }
+        let names: Vec<String> = candidates.iter().map(|c| c.display().to_string()).collect();
+        Err(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!(
+                "a region query needs an index, but there is none: {} not found (make one with `samtools index {}`)",
+                names.join(", "),
+                path.display()
+            ),
+        ))
     }
 
     /// Whether the index has any bins (records) for reference `tid`.
@@ -81,14 +87,30 @@ impl AnyIndex {
     }
 }
 
-/// Whether a `.bai` or `.csi` file exists beside `path`.
+/// The index files looked for beside `path`, in this order: `<path>.bai`, `<path>.csi` and,
+/// for `<stem>.bam`, `<stem>.bai` (Picard's naming).
+pub fn index_candidates(path: &Path) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = ["bai", "csi"]
+        .iter()
+        .map(|ext| {
+            let mut p = path.as_os_str().to_owned();
+            p.push(".");
+            p.push(ext);
+            PathBuf::from(p)
+        })
+        .collect();
+    if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("bam"))
+    {
+        out.push(path.with_extension("bai"));
+    }
+    out
+}
+
+/// Whether an index ([`index_candidates`]) exists beside `path`.
 pub fn has_index(path: &Path) -> bool {
-    ["bai", "csi"].iter().any(|ext| {
-        let mut p = path.as_os_str().to_owned();
-        p.push(".");
-        p.push(ext);
-        Path::new(&p).exists()
-    })
+    index_candidates(path).iter().any(|p| p.exists())
 }
 
 struct Worker {
@@ -153,15 +175,89 @@ pub fn pileup_file_indexed(
     path: &Path,
     opts: &BamOptions,
     chunk: u64,
+    on_row: impl FnMut(&PileupRow, &str) -> std::io::Result<()>,
+) -> Result<PileupStats, ReadError> {
+    pileup_indexed(path, opts, None, chunk, on_row)
+}
+
+/// The pileup of one region of an indexed, coordinate-sorted BAM: `region` is `contig`,
+/// `contig:start-end` (1-based, inclusive, as samtools; commas allowed) or `contig:start`
+/// (to the end of the contig). Rows at positions inside the region reach `on_row` in order; the
+/// stats count the records that start inside it. Without an index (see [`index_candidates`])
+/// this is an error that names the files looked for. Processed like
+/// [`pileup_file_indexed`], in parallel on the current rayon pool.
+pub fn pileup_region(
+    path: &Path,
+    opts: &BamOptions,
+    region: &str,
+    chunk: u64,
+    on_row: impl FnMut(&PileupRow, &str) -> std::io::Result<()>,
+) -> Result<PileupStats, ReadError> {
+    pileup_indexed(path, opts, Some(region), chunk, on_row)
+}
+
+/// `region` as (reference index, 0-based start, end) within `contigs` and their `lengths`.
+fn resolve_region(
+    region: &str,
+    contigs: &[String],
+    lengths: &[u64],
+) -> Result<(usize, u64, u64), String> {
+    let find = |name: &str| contigs.iter().position(|c| c == name);
+    let (tid, interval) = match find(region) {
+        Some(tid) => (tid, None),
+        None => {
+            let Some((name, interval)) = region.rsplit_once(':') else {
+                return Err(unknown_contig(region, contigs));
+            };
+            let tid = find(name).ok_or_else(|| unknown_contig(name, contigs))?;
+            (tid, Some(interval.replace(',', "")))
+        }
+    };
+    let len = lengths.get(tid).copied().unwrap_or(0);
+    let (start, end) = match interval {
+        None => (0, len),
+        Some(text) => {
+            let interval: noodles::core::region::Interval = text
+                .parse()
+                .map_err(|e| format!("region {region:?}: not contig:start-end ({e})"))?;
+            let start = interval.start().map_or(0, |p| usize::from(p) as u64 - 1);
+            let end = interval.end().map_or(len, |p| usize::from(p) as u64);
+            (start, end.min(len))
+        }
+    };
+    if start >= end {
+        return Err(format!(
+            "region {region:?} is empty (contig {} has {len} bases)",
+            contigs[tid]
+        ));
+    }
+    Ok((tid, start, end))
+}
+
+fn unknown_contig(name: &str, contigs: &[String]) -> String {
+    let shown: Vec<&str> = contigs.iter().take(10).map(|c| c.as_str()).collect();
+    let more = if contigs.len() > 10 { ", ..." } else { "" };
+    format!(
+        "contig {name:?} is not in the BAM header (contigs: {}{more})",
+        shown.join(", ")
+    )
+}
+
+fn pileup_indexed(
+    path: &Path,
+    opts: &BamOptions,
+    query: Option<&str>,
+    chunk: u64,
     mut on_row: impl FnMut(&PileupRow, &str) -> std::io::Result<()>,
 ) -> Result<PileupStats, ReadError> {
     let io_err = |e: std::io::Error| ReadError::new(path, 0, ErrorKind::Io(e));
+    // The index first: without one there is nothing to do.
+    let index = AnyIndex::read(path).map_err(io_err)?;
     let filter = resolve_filter(path, opts)?;
     let popts = PileupOptions {
         filter,
         ..opts.pileup.clone()
     };
-    let index = AnyIndex::read(path).map_err(io_err)?;
     let (_, header) = AnyIndex::open(path).map_err(io_err)?;
     let contigs = Arc::new(record::contig_names(&header));
     let lengths: Vec<u64> = header
@@ -170,12 +266,25 @@ pub fn pileup_file_indexed(
         .map(|r| usize::from(r.length()) as u64)
         .collect();
     let chunk = chunk.max(1_000);
-    let regions: Vec<(usize, u64, u64, u64)> = lengths
-        .iter()
-        .enumerate()
-        .filter(|&(tid, &len)| len > 0 && index.has_records(tid))
-        .flat_map(|(tid, &len)| {
-            (0..len.div_ceil(chunk)).map(move |i| (tid, i * chunk, ((i + 1) * chunk).min(len), len))
+    let bounds: Vec<(usize, u64, u64)> = match query {
+        Some(q) => {
+            vec![resolve_region(q, &contigs, &lengths).map_err(|e| crate::bam_err(path, e))?]
+        }
+        None => lengths
+            .iter()
+            .enumerate()
+            .map(|(tid, &len)| (tid, 0, len))
+            .collect(),
+    };
+    let regions: Vec<(usize, u64, u64, u64)> = bounds
+        .into_iter()
+        .filter(|&(tid, start, end)| end > start && index.has_records(tid))
+        .flat_map(|(tid, start, end)| {
+            let len = lengths[tid];
+            (0..(end - start).div_ceil(chunk)).map(move |i| {
+                let from = start + i * chunk;
+                (tid, from, (from + chunk).min(end), len)
+            })
         })
         .collect();
     let threads = rayon::current_num_threads().max(1);
@@ -211,5 +320,27 @@ pub fn pileup_file_indexed(
             add_stats(&mut total, &stats);
         }
     }
+    crate::pileup::require_calls(&popts, &total).map_err(|e| pileup_err(path, e))?;
     Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn regions_resolve_like_samtools() {
+        let contigs = vec!["chr1".to_string(), "HLA-A*01:01".to_string()];
+        let lengths = [1000, 50];
+        let r = |q: &str| resolve_region(q, &contigs, &lengths);
+        assert_eq!(r("chr1"), Ok((0, 0, 1000)));
+        assert_eq!(r("chr1:11-20"), Ok((0, 10, 20)));
+        assert_eq!(r("chr1:1,0-2,0"), Ok((0, 9, 20)));
+        assert_eq!(r("chr1:101"), Ok((0, 100, 1000)));
+        assert_eq!(r("chr1:900-5000"), Ok((0, 899, 1000)));
+        assert_eq!(r("HLA-A*01:01"), Ok((1, 0, 50)));
+        assert_eq!(r("HLA-A*01:01:2-3"), Ok((1, 1, 3)));
+        assert!(r("chr2:1-5").unwrap_err().contains("not in the BAM header"));
+        assert!(r("chr1:x-y").unwrap_err().contains("not contig:start-end"));
+    }
 }

@@ -27,6 +27,10 @@
 //! Records without usable tags (none, malformed, `ML` length mismatch, `MN` disagreeing with
 //! `SEQ`) give no calls but, as in modkit, still count in `N_delete` / `N_diff` / `N_nocall`; they
 //! are counted in [`SkipCounts`] by reason.
+//! With [`PileupOptions::bad_mod_tags`] set to [`BadModTags::Error`], malformed tags
+//! ([`SkipReason::is_malformed_tags`]) stop the pileup with an error naming the record instead;
+//! with [`PileupOptions::require_calls`], a file in which no record has usable tags is an error
+//! rather than an empty result (the `methvb` command line sets both unless told otherwise).
 //!
 //! Bismark records (`XM`, no `MM`) give one call per `z`/`Z` at the aligned position, code `m`,
 //! on the strand given by `XG` (`CT`: `+`, `GA`: `-`), with Bismark's paired-end `--no_overlap`
@@ -73,6 +77,18 @@ pub enum CpgFilter {
     Read,
 }
 
+/// What the pileup does with a record whose modification tags are malformed (see
+/// [`SkipReason::is_malformed_tags`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BadModTags {
+    /// Skip the record's calls and count it by reason, as modkit does (the record still counts
+    /// as no-calls).
+    #[default]
+    Skip,
+    /// Stop with [`PileupError::BadModTags`], naming the record.
+    Error,
+}
+
 /// Call filtering.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub enum Filter {
@@ -112,6 +128,13 @@ pub struct PileupOptions {
     pub no_overlap: bool,
     /// Bismark: minimum base quality (Phred) of a call; 0 keeps all.
     pub min_base_qual: u8,
+    /// Records with malformed `MM`/`ML` (or `XM`/`XG`) tags: skipped and counted (default, like
+    /// modkit) or an error.
+    pub bad_mod_tags: BadModTags,
+    /// A file in which no record that passes the filters has usable calls is an error
+    /// ([`PileupError::NoModTags`], raised by the file-level functions through
+    /// [`require_calls`]) rather than an empty result.
+    pub require_calls: bool,
 }
 
 impl Default for PileupOptions {
@@ -128,6 +151,8 @@ impl Default for PileupOptions {
             include_duplicates: false,
             no_overlap: true,
             min_base_qual: 0,
+            bad_mod_tags: BadModTags::Skip,
+            require_calls: false,
         }
     }
 }
@@ -226,6 +251,24 @@ impl SkipReason {
 
     fn index(self) -> usize {
         Self::ALL.iter().position(|&r| r == self).unwrap_or(0)
+    }
+
+    /// Whether the reason is a malformed tag (an error with [`BadModTags::Error`]): `MM`
+    /// syntax, an `MM` delta list past the end of SEQ, `ML` missing, of the wrong type or of the
+    /// wrong length, or a Bismark `XM` of the wrong length or without `XG`. Records that the SAM
+    /// specification says to ignore (`MN` mismatch, hard clips without `MN`) and ambiguous tags
+    /// (mixed modes, too many codes) are always skipped.
+    pub fn is_malformed_tags(self) -> bool {
+        matches!(
+            self,
+            SkipReason::MissingMl
+                | SkipReason::MlBadType
+                | SkipReason::MalformedMm
+                | SkipReason::MmOutOfBounds
+                | SkipReason::MlLengthMismatch
+                | SkipReason::XmLength
+                | SkipReason::MissingXg
+        )
     }
 }
 
@@ -363,6 +406,52 @@ pub enum PileupError {
         "too many modification codes at one position (at most {MAX_MODS} base/code pairs per strand); codes seen: {0}"
     )]
     TooManyCodes(String),
+    /// A record's modification tags are malformed ([`BadModTags::Error`]).
+    #[error("{location}: {detail} (to skip and count such records instead: --skip-bad-mod-tags)")]
+    BadModTags {
+        /// `record N (read NAME at CONTIG:POS)`, N the 1-based record number in the file (only
+        /// `read NAME at CONTIG:POS` in the indexed region mode, where N is not known).
+        location: String,
+        /// What is wrong.
+        detail: String,
+    },
+    /// No record that passes the filters has usable calls ([`PileupOptions::require_calls`]).
+    #[error(
+        "no base-modification calls: none of the {records} records read carries usable MM/ML tags (nanopore, PacBio) or Bismark XM tags{skipped}; was the BAM made without modified-base calling?"
+    )]
+    NoModTags {
+        /// Records read.
+        records: u64,
+        /// `; skipped: reason=count, ...` (empty without skips).
+        skipped: String,
+    },
+}
+
+/// With [`PileupOptions::require_calls`], the error for a whole file (or region) whose
+/// `stats` show records but no record with usable calls.
+pub fn require_calls(opts: &PileupOptions, stats: &PileupStats) -> Result<(), PileupError> {
+    if !opts.require_calls || stats.records == 0 || stats.records_with_calls > 0 {
+        return Ok(());
+    }
+    let tagless = stats.skipped.get(SkipReason::NoModTags)
+        + SkipReason::ALL
+            .iter()
+            .filter(|r| r.is_malformed_tags())
+            .map(|r| stats.skipped.get(*r))
+            .sum::<u64>();
+    if tagless == 0 {
+        // Every record was dropped by the flag or MAPQ filters: not a tag problem.
+        return Ok(());
+    }
+    let summary = stats.skipped.summary();
+    Err(PileupError::NoModTags {
+        records: stats.records,
+        skipped: if summary.is_empty() {
+            String::new()
+        } else {
+            format!("; skipped: {summary}")
+        },
+    })
 }
 
 const MAX_MODS: usize = 6;
@@ -561,6 +650,8 @@ pub struct Pileup {
     ref_offset: u64,
     /// Region mode: only records starting at or after this position are counted in the stats.
     stats_from: u64,
+    /// Region mode was set (record numbers are then not those of the file).
+    region_mode: bool,
     sorted: bool,
     windows: Vec<Window>,
     current_tid: Option<usize>,
@@ -598,6 +689,7 @@ impl Pileup {
             ref_tid: None,
             ref_offset: 0,
             stats_from: 0,
+            region_mode: false,
             sorted,
             current_tid: None,
             last_start: 0,
@@ -639,6 +731,65 @@ impl Pileup {
 
     fn skip(&mut self, reason: SkipReason) {
         self.stats.skipped.add(reason);
+    }
+
+    /// Skips `rec` for `reason`, or, for malformed tags with [`BadModTags::Error`], the error
+    /// that names it.
+    fn skip_or_fail(&mut self, rec: &ReadBuf, reason: SkipReason) -> Result<(), PileupError> {
+        if self.opts.bad_mod_tags == BadModTags::Error && reason.is_malformed_tags() {
+            return Err(self.bad_tags_error(rec, reason));
+        }
+        self.skip(reason);
+        Ok(())
+    }
+
+    fn bad_tags_error(&self, rec: &ReadBuf, reason: SkipReason) -> PileupError {
+        let detail = match reason {
+            SkipReason::MissingMl => "MM tag without ML tag".to_string(),
+            SkipReason::MlBadType => "ML tag is not a B:C (uint8) array".to_string(),
+            SkipReason::XmLength => format!(
+                "XM has {} characters but SEQ has {} bases",
+                rec.xm.len(),
+                rec.seq.len()
+            ),
+            SkipReason::MissingXg => "XM tag without an XG tag of CT or GA".to_string(),
+            _ => {
+                // Parse again for the parser's own words (only on this error path).
+                let ml = rec.has_ml.then_some(rec.ml.as_slice());
+                let mut parsed = ParsedMods::default();
+                match parsed.parse(&rec.mm, ml, &rec.seq, rec.is_reverse()) {
+                    Err(e) => e.to_string(),
+                    Ok(()) => reason.name().to_string(),
+                }
+            }
+        };
+        let mm = String::from_utf8_lossy(&rec.mm);
+        let detail = if matches!(
+            reason,
+            SkipReason::MalformedMm | SkipReason::MmOutOfBounds | SkipReason::MlLengthMismatch
+        ) {
+            let shown: String = mm.chars().take(60).collect();
+            let more = if mm.chars().count() > 60 { "..." } else { "" };
+            format!("{detail} (MM:Z:{shown}{more})")
+        } else {
+            detail
+        };
+        let read = format!(
+            "read {} at {}:{}",
+            String::from_utf8_lossy(&rec.name),
+            rec.tid
+                .and_then(|t| self.contigs.get(t))
+                .map_or("*", |c| c.as_str()),
+            rec.pos.map_or(0, |p| p + 1)
+        );
+        PileupError::BadModTags {
+            location: if self.region_mode {
+                read
+            } else {
+                format!("record {} ({read})", self.stats.records)
+            },
+            detail,
+        }
     }
 
     /// Flag / MAPQ filter; `false` if the record is dropped entirely.
@@ -689,6 +840,7 @@ impl Pileup {
     /// counted in the stats (each record is counted by exactly one region).
     pub fn set_region(&mut self, tid: usize, start: u64, end: u64) -> Result<(), PileupError> {
         self.stats_from = start;
+        self.region_mode = true;
         if let Some(r) = self.reference.as_mut() {
             let name = self.contigs.get(tid).cloned().unwrap_or_default();
             let from = start.saturating_sub(1);
@@ -793,8 +945,7 @@ impl Pileup {
         if use_mm {
             self.push_mm(rec, tid, start)
         } else {
-            self.push_xm(rec, tid, start);
-            Ok(())
+            self.push_xm(rec, tid, start)
         }
     }
 
@@ -879,12 +1030,12 @@ impl Pileup {
             Ok(_) => match self.combine_read(rec)? {
                 Ok(()) => true,
                 Err(r) => {
-                    self.skip(r);
+                    self.skip_or_fail(rec, r)?;
                     false
                 }
             },
             Err(r) => {
-                self.skip(r);
+                self.skip_or_fail(rec, r)?;
                 false
             }
         };
@@ -1002,22 +1153,18 @@ impl Pileup {
         Ok(())
     }
 
-    fn push_xm(&mut self, rec: &ReadBuf, tid: usize, start: u64) {
+    fn push_xm(&mut self, rec: &ReadBuf, tid: usize, start: u64) -> Result<(), PileupError> {
         if !rec.has_xm {
             self.skip(SkipReason::NoModTags);
-            return;
+            return Ok(());
         }
         if rec.xm.len() != rec.seq.len() {
-            self.skip(SkipReason::XmLength);
-            return;
+            return self.skip_or_fail(rec, SkipReason::XmLength);
         }
         let t = match rec.xg {
             Some(x) if &x == b"CT" => 0usize,
             Some(x) if &x == b"GA" => 1usize,
-            _ => {
-                self.skip(SkipReason::MissingXg);
-                return;
-            }
+            _ => return self.skip_or_fail(rec, SkipReason::MissingXg),
         };
         // Bismark's --no_overlap: drop read 2's calls inside read 1's span.
         // OT/CTOB pairs (read 2 has XR != XG): drop r <= end of read 1;
@@ -1051,7 +1198,7 @@ impl Pileup {
         let min_q = self.opts.min_base_qual;
         let m_code = match self.intern(ModCode::Code(b'm')) {
             Ok(c) => c,
-            Err(_) => return,
+            Err(_) => return Ok(()),
         };
         let mut window = std::mem::take(&mut self.windows[tid]);
         let mut r = start;
@@ -1101,6 +1248,7 @@ impl Pileup {
             self.stats.records_with_calls += 1;
         }
         self.stats.calls += calls;
+        Ok(())
     }
 
     /// Flushes positions `< upto` of contig `tid` into `out`.

@@ -29,6 +29,7 @@ pub struct BamSampleReader {
     mod_code: ModCode,
     any_mod: bool,
     eof: bool,
+    opts: PileupOptions,
 }
 
 impl std::fmt::Debug for BamSampleReader {
@@ -52,7 +53,7 @@ impl BamSampleReader {
             filter,
             ..opts.pileup.clone()
         };
-        let pileup = Pileup::new(popts, record::contig_names(&header), sorted)
+        let pileup = Pileup::new(popts.clone(), record::contig_names(&header), sorted)
             .map_err(|e| pileup_err(path, e))?;
         Ok(BamSampleReader {
             path: path.to_path_buf(),
@@ -72,6 +73,7 @@ impl BamSampleReader {
             },
             any_mod: opts.any_mod,
             eof: false,
+            opts: popts,
         })
     }
 
@@ -141,6 +143,8 @@ impl SiteSource for BamSampleReader {
                 self.eof = true;
                 self.pileup
                     .finish(&mut self.rows)
+                    .map_err(|e| pileup_err(&self.path, e))?;
+                crate::pileup::require_calls(&self.opts, self.pileup.stats())
                     .map_err(|e| pileup_err(&self.path, e))?;
                 self.take_rows(0);
             }

@@ -91,3 +91,64 @@ fn reference_cpg_combined_parallel_equals_sequential() {
     assert_eq!(a.len(), 22);
     assert_eq!(a, b);
 }
+
+/// `pileup_region` gives exactly the rows of the whole-file pileup inside the region, and a
+/// missing index is an error that names the files looked for.
+#[test]
+fn region_query_equals_the_whole_pileup_cut_to_the_region() {
+    let path = data("modkit/duplex_modbam.sorted.bam");
+    let opts = nofilt(PileupOptions::default());
+    let mut all = Vec::new();
+    let mut contig_of = Vec::new();
+    pileup_file(&path, &opts, |r, c| {
+        all.push(*r);
+        contig_of.push(c.to_string());
+        Ok(())
+    })
+    .unwrap();
+    let contig = contig_of[all.len() / 2].clone();
+    let on_contig: Vec<u64> = all
+        .iter()
+        .zip(&contig_of)
+        .filter(|(_, c)| **c == contig)
+        .map(|(r, _)| r.pos)
+        .collect();
+    let (lo, hi) = (
+        on_contig[on_contig.len() / 4],
+        on_contig[3 * on_contig.len() / 4],
+    );
+    // 1-based inclusive [lo + 1, hi + 1] = 0-based [lo, hi].
+    let region = format!("{contig}:{}-{}", lo + 1, hi + 1);
+    let expected: Vec<PileupRow> = all
+        .iter()
+        .zip(&contig_of)
+        .filter(|(r, c)| **c == contig && r.pos >= lo && r.pos <= hi)
+        .map(|(r, _)| *r)
+        .collect();
+    assert!(expected.len() > 10, "{region}: {} rows", expected.len());
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap();
+    let mut got = Vec::new();
+    pool.install(|| {
+        methvb_bam::pileup_region(&path, &opts, &region, 1_000, |r, _| {
+            got.push(*r);
+            Ok(())
+        })
+    })
+    .unwrap();
+    assert_eq!(got, expected, "{region}");
+
+    // The same BAM without its index beside it.
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("no_index.bam");
+    std::fs::copy(&path, &copy).unwrap();
+    let err = methvb_bam::pileup_region(&copy, &opts, &region, 1_000, |_, _| Ok(()))
+        .unwrap_err()
+        .to_string();
+    for name in ["no_index.bam.bai", "no_index.bam.csi", "no_index.bai"] {
+        assert!(err.contains(name), "{err}");
+    }
+    assert!(err.contains("samtools index"), "{err}");
+}

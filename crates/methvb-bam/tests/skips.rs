@@ -176,3 +176,89 @@ fn deletions_and_insertions_shift_positions() {
         ]
     );
 }
+
+/// `run` without unwrapping: the pileup's result.
+fn try_run(
+    records: &[String],
+    pileup: PileupOptions,
+) -> Result<methvb_bam::PileupStats, methvb_io::ReadError> {
+    let mut f = tempfile::Builder::new().suffix(".sam").tempfile().unwrap();
+    write!(f, "@HD\tVN:1.6\tSO:coordinate\n@SQ\tSN:c1\tLN:100\n").unwrap();
+    for r in records {
+        f.write_all(r.as_bytes()).unwrap();
+    }
+    f.flush().unwrap();
+    let opts = BamOptions {
+        pileup,
+        filter: FilterChoice::NoFiltering,
+        ..BamOptions::default()
+    };
+    pileup_file(f.path(), &opts, |_, _| Ok(()))
+}
+
+/// Issue 7: with `BadModTags::Error` a malformed tag stops the pileup with the record named.
+#[test]
+fn strict_mode_names_the_record_with_malformed_tags() {
+    let good = "MM:Z:C+m?,0,0,0,0,0;\tML:B:C,250,250,10,10,250";
+    let strict = PileupOptions {
+        bad_mod_tags: methvb_bam::BadModTags::Error,
+        ..PileupOptions::default()
+    };
+    for (name, tags, words) in [
+        (
+            "ml_short",
+            "MM:Z:C+m?,0,0,0,0,0;\tML:B:C,250,250",
+            "ML has 2 values but MM lists 5 calls",
+        ),
+        ("bad_mm", "MM:Z:C*m?,0;\tML:B:C,250", "malformed MM tag"),
+        ("oob", "MM:Z:C+m?,5;\tML:B:C,250", "runs past the end"),
+        ("no_ml", "MM:Z:C+m?,0;", "MM tag without ML tag"),
+    ] {
+        let recs = vec![
+            rec("ok", 0, 60, "20M", SEQ, good),
+            rec(name, 0, 60, "20M", SEQ, tags),
+        ];
+        let err = try_run(&recs, strict.clone()).unwrap_err().to_string();
+        assert!(
+            err.contains(&format!("record 2 (read {name} at c1:1)")) && err.contains(words),
+            "{name}: {err}"
+        );
+        assert!(err.contains(".sam: "), "the file is named: {err}");
+        // The default (modkit's rule) skips and counts it.
+        let stats = try_run(&recs, PileupOptions::default()).unwrap();
+        assert_eq!(stats.skipped.total(), 1, "{name}");
+    }
+    // Records the SAM specification says to ignore are still skipped in strict mode.
+    let recs = vec![
+        rec("ok", 0, 60, "20M", SEQ, good),
+        rec("mn_bad", 0, 60, "20M", SEQ, &format!("{good}\tMN:i:21")),
+        rec("hard", 0, 60, "2H20M", SEQ, good),
+    ];
+    let stats = try_run(&recs, strict).unwrap();
+    assert_eq!(stats.skipped.get(SkipReason::MnMismatch), 1);
+    assert_eq!(stats.skipped.get(SkipReason::HardClippedWithoutMn), 1);
+}
+
+/// Issue 7: with `require_calls` a file without modification tags is an error, not an empty
+/// result; a file whose records were all dropped by the flag filters is not.
+#[test]
+fn require_calls_rejects_a_file_without_modification_tags() {
+    let require = PileupOptions {
+        require_calls: true,
+        ..PileupOptions::default()
+    };
+    let tagless = vec![
+        rec("a", 0, 60, "20M", SEQ, "NM:i:0"),
+        rec("b", 16, 60, "20M", SEQ, "NM:i:0"),
+    ];
+    let err = try_run(&tagless, require.clone()).unwrap_err().to_string();
+    assert!(
+        err.contains("none of the 2 records read carries usable MM/ML tags")
+            && err.contains("no_mod_tags=2"),
+        "{err}"
+    );
+    assert!(try_run(&tagless, PileupOptions::default()).is_ok());
+    let secondary = vec![rec("s", 256, 60, "20M", SEQ, "NM:i:0")];
+    assert!(try_run(&secondary, require.clone()).is_ok());
+    assert!(try_run(&[], require).is_ok());
+}

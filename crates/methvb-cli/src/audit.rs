@@ -71,7 +71,6 @@ pub struct AuditPicker {
     flagged_cap: usize,
     sample: BinaryHeap<Candidate>,
     flagged: BinaryHeap<Candidate>,
-    seen: u64,
 }
 
 fn offer(
@@ -115,15 +114,13 @@ impl AuditPicker {
             },
             sample: BinaryHeap::new(),
             flagged: BinaryHeap::new(),
-            seen: 0,
         }
     }
 
-    /// Considers one fitted region (called in stream order).
-    pub fn offer(&mut self, region: &Region, fit: &RegionFit) {
+    /// Considers one fitted region; `index` is its position in the region stream (regions may
+    /// be offered out of order: the chosen set depends only on priorities and indices).
+    pub fn offer(&mut self, index: u64, region: &Region, fit: &RegionFit) {
         let priority = audit_priority(self.seed, &region.id);
-        let index = self.seen;
-        self.seen += 1;
         offer(
             &mut self.sample,
             self.sample_size,
@@ -142,6 +139,34 @@ impl AuditPicker {
                 fit,
             );
         }
+    }
+
+    /// Considers a region whose fit is not at hand (its rows were reused from a shard of an
+    /// earlier run): `reliable` is the shard's verdict, and `fit` is called (once) only when the
+    /// region would enter one of the samples, so the audit equals that of a run that fitted
+    /// every region.
+    pub fn offer_lazy(
+        &mut self,
+        index: u64,
+        region: &Region,
+        reliable: bool,
+        fit: impl FnOnce() -> Result<RegionFit>,
+    ) -> Result<()> {
+        let priority = audit_priority(self.seed, &region.id);
+        let wanted = |heap: &BinaryHeap<Candidate>, cap: usize| {
+            cap > 0
+                && (heap.len() < cap
+                    || heap
+                        .peek()
+                        .is_some_and(|top| (priority, index) < (top.priority, top.index)))
+        };
+        if wanted(&self.sample, self.sample_size)
+            || (!reliable && wanted(&self.flagged, self.flagged_cap))
+        {
+            let fit = fit()?;
+            self.offer(index, region, &fit);
+        }
+        Ok(())
     }
 
     /// The chosen regions in stream (genomic) order, each with why it was chosen; a region both

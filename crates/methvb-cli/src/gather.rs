@@ -1,12 +1,12 @@
-//! `methvb gather`: concatenates the per-chromosome shards written by `methvb fit` into one
-//! results table and recomputes the FDR calls over all of them, so that a sharded workflow gives
-//! the same rows as one `methvb run`.
+//! `methvb gather`: concatenates the per-chromosome shards written by `methvb fit` (or by
+//! `methvb run` under `OUT/shards/`) into one results table and recomputes the FDR calls over all
+//! of them, so that a sharded workflow gives the same rows as one `methvb run`.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use arrow_array::{Array, Float64Array, RecordBatch, StringArray};
+use arrow_array::{Array, BooleanArray, Float64Array, RecordBatch, StringArray};
 use clap::Args;
 use methvb_io::parquet_out::AtomicParquetWriter;
 use parquet::arrow::ProjectionMask;
@@ -28,10 +28,24 @@ pub struct GatherArgs {
     out: PathBuf,
 }
 
-fn open(path: &PathBuf) -> Result<ParquetRecordBatchReaderBuilder<std::fs::File>> {
+/// Opens a Parquet file for reading (its footer parsed).
+pub fn open(path: &Path) -> Result<ParquetRecordBatchReaderBuilder<std::fs::File>> {
     let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
     ParquetRecordBatchReaderBuilder::try_new(file)
         .with_context(|| format!("{}: not a readable Parquet file", path.display()))
+}
+
+/// The value of key-value metadata `key` of an opened Parquet file.
+pub fn metadata_value(
+    builder: &ParquetRecordBatchReaderBuilder<std::fs::File>,
+    key: &str,
+) -> Option<String> {
+    builder
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .and_then(|kv| kv.iter().find(|e| e.key == key))
+        .and_then(|e| e.value.clone())
 }
 
 /// The metadata that must agree between shards for their rows to belong to one run.
@@ -45,63 +59,84 @@ fn shard_identity(
         "methvb.theta",
         "methvb.delta0",
     ];
-    let kv = builder.metadata().file_metadata().key_value_metadata();
     KEYS.iter()
         .map(|&k| {
-            let v = kv
-                .and_then(|kv| kv.iter().find(|e| e.key == k))
-                .and_then(|e| e.value.clone())
-                .unwrap_or_default();
-            (k.to_string(), v)
+            (
+                k.to_string(),
+                metadata_value(builder, k).unwrap_or_default(),
+            )
         })
         .collect()
 }
 
-/// Runs `methvb gather`.
-pub fn run(args: &GatherArgs, quiet: bool) -> Result<()> {
+/// What [`gather`] wrote.
+#[derive(Debug, Clone, Copy)]
+pub struct Gathered {
+    /// Rows (regions) written.
+    pub rows: u64,
+    /// Regions called at the FDR target over all shards.
+    pub called: u64,
+}
+
+/// Concatenates `shards` (in order) into `out` with `called` recomputed over all of them at
+/// target `fdr`. `metadata` is the key-value metadata of `out`; `None` takes the first shard's
+/// `methvb.*` entries with this command line and `fdr`. Streams the rows (memory: one batch and
+/// one PEP per region).
+pub fn gather(
+    shards: &[PathBuf],
+    fdr: f64,
+    out: &Path,
+    metadata: Option<Vec<(String, String)>>,
+) -> Result<Gathered> {
+    let Some(first_path) = shards.first() else {
+        bail!("no shards to gather");
+    };
     // First pass: every PEP, and a check that the shards share one schema.
-    let first = open(&args.shards[0])?;
+    let first = open(first_path)?;
     // The file-level key-value metadata describes the gathered file; the shards' embedded Arrow
     // schema metadata (if any) would contradict it, so the schema is taken without it.
     let schema = std::sync::Arc::new(arrow_schema::Schema::new(first.schema().fields().clone()));
     let first_meta = shard_identity(&first);
-    let mut metadata: Vec<(String, String)> = first
-        .metadata()
-        .file_metadata()
-        .key_value_metadata()
-        .map(|kv| {
-            kv.iter()
-                .filter(|e| {
-                    e.key.starts_with("methvb.")
-                        && e.key != "methvb.command"
-                        && e.key != "methvb.fdr"
-                })
-                .map(|e| (e.key.clone(), e.value.clone().unwrap_or_default()))
-                .collect()
-        })
-        .unwrap_or_default();
-    metadata.push(("methvb.command".into(), crate::command_line()));
-    metadata.push(("methvb.fdr".into(), args.fdr.to_string()));
+    let metadata = metadata.unwrap_or_else(|| {
+        let mut metadata: Vec<(String, String)> = first
+            .metadata()
+            .file_metadata()
+            .key_value_metadata()
+            .map(|kv| {
+                kv.iter()
+                    .filter(|e| {
+                        e.key.starts_with("methvb.")
+                            && e.key != "methvb.command"
+                            && e.key != "methvb.fdr"
+                    })
+                    .map(|e| (e.key.clone(), e.value.clone().unwrap_or_default()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        metadata.push(("methvb.command".into(), crate::command_line()));
+        metadata.push(("methvb.fdr".into(), fdr.to_string()));
+        metadata
+    });
     let pep_index = schema.index_of("pep").ok();
     let mut peps: Vec<f64> = Vec::new();
     let chrom_index = schema
         .index_of("chrom")
         .context("shards lack a chrom column")?;
     let mut chrom_owner: HashMap<String, usize> = HashMap::new();
-    for (shard_idx, shard) in args.shards.iter().enumerate() {
+    for (shard_idx, shard) in shards.iter().enumerate() {
         let builder = open(shard)?;
         if builder.schema().fields() != schema.fields() {
             bail!(
                 "{}: columns differ from {}",
                 shard.display(),
-                args.shards[0].display()
+                first_path.display()
             );
         }
         if shard_identity(&builder) != first_meta {
             bail!(
                 "{}: fitted with a different seed, Theta, delta0 or methvb version than {} ({:?} vs {:?})",
                 shard.display(),
-                args.shards[0].display(),
+                first_path.display(),
                 shard_identity(&builder),
                 first_meta
             );
@@ -120,7 +155,7 @@ pub fn run(args: &GatherArgs, quiet: bool) -> Result<()> {
                     if other != shard_idx {
                         bail!(
                             "contig {chrom} appears in both {} and {}: each contig must be in exactly one shard",
-                            args.shards[other].display(),
+                            shards[other].display(),
                             shard.display()
                         );
                     }
@@ -130,10 +165,11 @@ pub fn run(args: &GatherArgs, quiet: bool) -> Result<()> {
             }
         }
         let Some(pep_index) = pep_index else { continue };
-        for batch in builder.build()? {
+        let mask = ProjectionMask::roots(builder.parquet_schema(), [pep_index]);
+        for batch in builder.with_projection(mask).build()? {
             let batch = batch.with_context(|| format!("reading {}", shard.display()))?;
             let pep = batch
-                .column(pep_index)
+                .column(0)
                 .as_any()
                 .downcast_ref::<Float64Array>()
                 .context("column pep is not Float64")?;
@@ -141,29 +177,30 @@ pub fn run(args: &GatherArgs, quiet: bool) -> Result<()> {
         }
     }
     let calls = if pep_index.is_some() {
-        methvb_model::call_by_pep(&peps, args.fdr)
+        methvb_model::call_by_pep(&peps, fdr)
     } else {
         Vec::new()
     };
     // Second pass: copy the rows, replacing `called` by the genome-wide calls.
     let called_index = schema.index_of(CALLED).ok();
     let mut writer = AtomicParquetWriter::create(
-        &args.out,
+        out,
         schema.clone(),
         metadata,
         crate::results::RESULTS_ROW_GROUP_ROWS,
     )?;
     let mut offset = 0usize;
-    for shard in &args.shards {
+    for shard in shards {
         for batch in open(shard)?.build()? {
             let batch = batch.with_context(|| format!("reading {}", shard.display()))?;
             let rows = batch.num_rows();
             let batch = match called_index {
                 Some(i) => {
                     let mut columns = batch.columns().to_vec();
-                    columns[i] = std::sync::Arc::new(arrow_array::BooleanArray::from(
-                        calls[offset..offset + rows].to_vec(),
-                    ));
+                    let slice = calls.get(offset..offset + rows).with_context(|| {
+                        format!("{}: changed while it was being gathered", shard.display())
+                    })?;
+                    columns[i] = std::sync::Arc::new(BooleanArray::from(slice.to_vec()));
                     RecordBatch::try_new(schema.clone(), columns)?
                 }
                 None => batch,
@@ -173,11 +210,21 @@ pub fn run(args: &GatherArgs, quiet: bool) -> Result<()> {
         }
     }
     let rows = writer.finish()?;
+    Ok(Gathered {
+        rows,
+        called: calls.iter().filter(|&&c| c).count() as u64,
+    })
+}
+
+/// Runs `methvb gather`.
+pub fn run(args: &GatherArgs, quiet: bool) -> Result<()> {
+    let gathered = gather(&args.shards, args.fdr, &args.out, None)?;
     if !quiet {
-        let called = calls.iter().filter(|&&c| c).count();
         eprintln!(
-            "methvb gather: {rows} regions from {} shards ({called} called at FDR {}) -> {}",
+            "methvb gather: {} regions from {} shards ({} called at FDR {}) -> {}",
+            gathered.rows,
             args.shards.len(),
+            gathered.called,
             args.fdr,
             args.out.display()
         );

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::Args;
-use methvb_bam::{BamOptions, BamSampleReader, CpgFilter, ModCode};
+use methvb_bam::{BadModTags, BamOptions, BamSampleReader, CpgFilter, ModCode};
 use methvb_io::SiteSource;
 use methvb_io::contigs::ContigOrder;
 use methvb_io::merge::SiteMerger;
@@ -42,6 +42,10 @@ pub struct InputArgs {
     /// Indexed reference FASTA: CpG context of BAM samples (default: from the read sequence).
     #[arg(long, value_name = "FASTA")]
     pub fasta: Option<PathBuf>,
+    /// BAM/SAM samples: skip (and count) records whose MM/ML tags are malformed, as modkit does,
+    /// instead of stopping with an error that names the record.
+    #[arg(long)]
+    pub skip_bad_mod_tags: bool,
     /// Rows per Arrow batch of merged sites.
     #[arg(long, default_value_t = 65_536, value_name = "N")]
     pub batch_size: usize,
@@ -94,6 +98,12 @@ impl InputArgs {
             ..BamOptions::default()
         };
         opts.pileup.combine_strands = !self.no_strand_merge;
+        opts.pileup.bad_mod_tags = if self.skip_bad_mod_tags {
+            BadModTags::Skip
+        } else {
+            BadModTags::Error
+        };
+        opts.pileup.require_calls = true;
         if let Some(fasta) = &self.fasta {
             opts.pileup.cpg = CpgFilter::Reference(fasta.clone());
         }

@@ -11,6 +11,7 @@ mod pipeline;
 mod report;
 mod results;
 mod run;
+mod shards;
 mod simulate;
 mod sites;
 

@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use methvb_bam::bedmethyl::BedMethylWriter;
-use methvb_bam::{BamOptions, CallSource, CpgFilter, FilterChoice, PileupOptions, pileup_file};
+use methvb_bam::{
+    BadModTags, BamOptions, CallSource, CpgFilter, FilterChoice, PileupOptions, pileup_file,
+};
 
 /// Where calls come from.
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -86,8 +88,17 @@ pub struct PileupArgs {
     #[arg(long, default_value_t = 1_000_000)]
     chunk_size: u64,
     /// One sequential pass even when an index is present.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "region")]
     sequential: bool,
+    /// Only this region: `CHROM`, `CHROM:START-END` (1-based, inclusive, as samtools) or
+    /// `CHROM:START`. Needs a coordinate-sorted BAM with an index beside it (`x.bam.bai`,
+    /// `x.bam.csi` or Picard's `x.bai`; `samtools index x.bam` makes one).
+    #[arg(long, value_name = "CHROM[:START-END]")]
+    region: Option<String>,
+    /// Skip (and count) records whose MM/ML (or XM/XG) tags are malformed, as modkit does,
+    /// instead of stopping with an error that names the record.
+    #[arg(long)]
+    skip_bad_mod_tags: bool,
 }
 
 /// Runs `methvb pileup`.
@@ -129,6 +140,12 @@ pub fn run(args: &PileupArgs, quiet: bool) -> Result<()> {
             include_duplicates: args.include_duplicates,
             no_overlap: !args.include_overlap,
             min_base_qual: args.min_base_qual,
+            bad_mod_tags: if args.skip_bad_mod_tags {
+                BadModTags::Skip
+            } else {
+                BadModTags::Error
+            },
+            require_calls: true,
             ..PileupOptions::default()
         },
         filter,
@@ -146,7 +163,11 @@ pub fn run(args: &PileupArgs, quiet: bool) -> Result<()> {
         .with_context(|| format!("creating {}", args.out.display()))?;
     let parallel =
         !args.sequential && rayon::current_num_threads() > 1 && methvb_bam::has_index(&args.bam);
-    let stats = if parallel {
+    let stats = if let Some(region) = &args.region {
+        methvb_bam::pileup_region(&args.bam, &opts, region, args.chunk_size, |row, contig| {
+            writer.write(row, contig)
+        })?
+    } else if parallel {
         methvb_bam::pileup_file_indexed(&args.bam, &opts, args.chunk_size, |row, contig| {
             writer.write(row, contig)
         })?

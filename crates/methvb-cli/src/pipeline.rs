@@ -4,6 +4,7 @@
 //! with Theta fixed, and writes the results in genomic order. Memory is bounded by the reservoir
 //! and one minibatch, whatever the genome size.
 
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -145,6 +146,9 @@ pub struct HyperArgs {
     /// Regions sampled genome-wide (reservoir sampling) to learn Theta from.
     #[arg(long, default_value_t = 2000, value_name = "N")]
     pub hyper_regions: usize,
+    /// Hold the spike width sd_b0 at this value (>= 0.05, logit scale) instead of learning it.
+    #[arg(long, value_name = "SD")]
+    pub spike_sd: Option<f64>,
 }
 
 /// The sheet and the group of each sample, as the model numbers them.
@@ -238,7 +242,17 @@ pub fn progress_bar(total: Option<u64>, what: &str, quiet: bool, force: bool) ->
     bar
 }
 
-/// Pass 1: a seeded reservoir sample of regions, genome-wide, and Theta learned from it.
+/// Regions on one contig (pass 1 counts them; `run --resume` checks shards against them).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct ContigRegions {
+    /// Contig name.
+    pub contig: String,
+    /// Regions that passed the filters on it.
+    pub regions: u64,
+}
+
+/// Pass 1: a seeded reservoir sample of regions, genome-wide, and Theta learned from it; also
+/// the regions per contig, in stream order.
 pub fn learn_hyper(
     input: &InputArgs,
     regions: &RegionArgs,
@@ -246,7 +260,7 @@ pub fn learn_hyper(
     hyper: &HyperArgs,
     samples: &Samples,
     quiet: bool,
-) -> Result<(HyperFit, PassSummary)> {
+) -> Result<(HyperFit, PassSummary, Vec<ContigRegions>)> {
     let started = Instant::now();
     let mut stream = region_stream(input, regions, samples)?;
     let bar = progress_bar(None, "pass 1: sampling regions", quiet, model.progress);
@@ -254,8 +268,16 @@ pub fn learn_hyper(
     let mut reservoir: Vec<Region> = Vec::with_capacity(capacity.min(1 << 16));
     let mut rng = StdRng::seed_from_u64(model.seed);
     let mut seen = 0u64;
+    let mut per_contig: Vec<ContigRegions> = Vec::new();
     for region in stream.by_ref() {
         let region = region?;
+        match per_contig.last_mut() {
+            Some(last) if last.contig == region.chrom => last.regions += 1,
+            _ => per_contig.push(ContigRegions {
+                contig: region.chrom.clone(),
+                regions: 1,
+            }),
+        }
         if reservoir.len() < capacity {
             reservoir.push(region);
         } else {
@@ -282,7 +304,10 @@ pub fn learn_hyper(
         .iter()
         .map(|r| (r.id.as_str(), samples.data(r)))
         .collect();
-    let mut eb = EbOptions::default();
+    let mut eb = EbOptions {
+        spike_sd: hyper.spike_sd,
+        ..EbOptions::default()
+    };
     eb.vb.family = model.family();
     if !quiet {
         eprintln!(
@@ -300,7 +325,7 @@ pub fn learn_hyper(
         regions_used: seen,
         seconds: started.elapsed().as_secs_f64(),
     };
-    Ok((fit, summary))
+    Ok((fit, summary, per_contig))
 }
 
 /// What pass 2 wrote.
@@ -329,7 +354,6 @@ pub fn fit_all(
     expected_regions: Option<u64>,
     out: &Path,
     metadata: Vec<(String, String)>,
-    mut audit: Option<&mut AuditPicker>,
     quiet: bool,
 ) -> Result<FitSummary> {
     let started = Instant::now();
@@ -339,7 +363,9 @@ pub fn fit_all(
     // Pass 2 writes the fitted rows to a hidden intermediate file; the published file adds the
     // `called` column, which needs every region's PEP.
     let fitted_path = hidden_sibling(out, "fitted");
-    remove_stale_temporaries(out);
+    if let Some(name) = out.file_name().and_then(|n| n.to_str()) {
+        remove_stale_temporaries(parent_dir(out), |owner| owner == name);
+    }
     let mut fitted = AtomicParquetWriter::create(
         &fitted_path,
         layout.fitted_schema(),
@@ -356,18 +382,7 @@ pub fn fit_all(
         if chunk.is_empty() {
             return Ok(());
         }
-        let fits: Vec<RegionFit> = chunk
-            .par_iter()
-            .map(|r| {
-                methvb_model::fit_region(&samples.data(r), theta, &opts, model.seed, &r.id)
-                    .with_context(|| format!("fitting region {}", r.id))
-            })
-            .collect::<Result<_>>()?;
-        if let Some(picker) = audit.as_deref_mut() {
-            for (region, fit) in chunk.iter().zip(&fits) {
-                picker.offer(region, fit);
-            }
-        }
+        let fits = fit_chunk(chunk, samples, theta, &opts, model.seed)?;
         for f in &fits {
             peps.push(f.pep);
             unreliable += u64::from(!f.reliable);
@@ -417,33 +432,69 @@ pub fn fit_all(
     })
 }
 
-/// Removes the temporary files that a killed earlier run left beside `out`
-/// (`.<name>.fitted`, `.<name>.fitted.tmp-<pid>`, `.<name>.tmp-<pid>`), sparing those of a
-/// process that is still running.
-fn remove_stale_temporaries(out: &Path) {
-    let (Some(dir), Some(name)) = (out.parent(), out.file_name().and_then(|n| n.to_str())) else {
-        return;
+/// Fits a minibatch of regions in parallel (rayon); the fits in the order of `chunk`. Every
+/// region's random stream derives from (seed, region id), so neither the thread count nor the
+/// minibatch changes a fit.
+fn fit_chunk(
+    chunk: &[Region],
+    samples: &Samples,
+    theta: &Theta,
+    opts: &FitOptions,
+    seed: u64,
+) -> Result<Vec<RegionFit>> {
+    chunk
+        .par_iter()
+        .map(|r| fit_one(r, samples, theta, opts, seed))
+        .collect()
+}
+
+fn fit_one(
+    r: &Region,
+    samples: &Samples,
+    theta: &Theta,
+    opts: &FitOptions,
+    seed: u64,
+) -> Result<RegionFit> {
+    methvb_model::fit_region(&samples.data(r), theta, opts, seed, &r.id)
+        .with_context(|| format!("fitting region {}", r.id))
+}
+
+/// The directory of `path` (`.` for a bare file name).
+fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    }
+}
+
+/// For a hidden temporary of an output `X` (`.X.tmp-<pid>`, `.X.fitted`,
+/// `.X.fitted.tmp-<pid>`): `X` and the pid of the writer, if the name has one.
+fn temporary_of(file: &str) -> Option<(&str, Option<u32>)> {
+    let rest = file.strip_prefix('.')?;
+    let (rest, pid) = match rest.rsplit_once(".tmp-") {
+        Some((rest, pid)) => (rest, Some(pid.parse::<u32>().ok()?)),
+        None => (rest, None),
     };
-    let dir = if dir.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        dir
-    };
+    match rest.strip_suffix(".fitted") {
+        Some(owner) => Some((owner, pid)),
+        None if pid.is_some() => Some((rest, pid)),
+        None => None,
+    }
+}
+
+/// Removes from `dir` the hidden temporaries that killed earlier runs left for the outputs that
+/// `owned` accepts (by file name), sparing those of a process that is still running.
+pub fn remove_stale_temporaries(dir: &Path, owned: impl Fn(&str) -> bool) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
-    let prefix = format!(".{name}.");
     for entry in entries.flatten() {
         let file = entry.file_name();
-        let Some(file) = file.to_str() else { continue };
-        let Some(rest) = file.strip_prefix(&prefix) else {
+        let Some((owner, pid)) = file.to_str().and_then(temporary_of) else {
             continue;
         };
-        let owner_alive = rest
-            .rsplit_once("tmp-")
-            .and_then(|(_, pid)| pid.parse::<u32>().ok())
-            .is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists());
-        if (rest == "fitted" || rest.contains("tmp-")) && !owner_alive {
+        let alive = pid.is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists());
+        if owned(owner) && !alive {
             let _ = std::fs::remove_file(entry.path());
         }
     }
@@ -460,7 +511,7 @@ fn hidden_sibling(out: &Path, tag: &str) -> PathBuf {
 
 /// Copies the fitted rows of `fitted` to `out`, adding the FDR calls over all rows; returns the
 /// number of regions called.
-fn publish_with_calls(
+pub fn publish_with_calls(
     fitted: &Path,
     out: &Path,
     layout: &ResultsLayout,
@@ -498,4 +549,284 @@ fn publish_with_calls(
     }
     writer.finish()?;
     Ok(calls.iter().filter(|&&c| c).count() as u64)
+}
+
+/// Where `run`'s pass 2 writes its per-contig shards, and which shards it reuses.
+#[derive(Debug)]
+pub struct ShardPlan<'a> {
+    /// Folder of the shards (`OUT/shards`).
+    pub dir: &'a Path,
+    /// Key-value metadata of every shard (`methvb.contig` is added per shard).
+    pub metadata: Vec<(String, String)>,
+    /// Contigs whose shards are reused, with their files (checked by [`crate::shards`]).
+    pub reuse: HashMap<String, PathBuf>,
+}
+
+/// One contig's shard, in stream order.
+#[derive(Debug, Clone, Serialize)]
+pub struct ShardFile {
+    /// Contig.
+    pub contig: String,
+    /// The shard file.
+    pub path: PathBuf,
+    /// Regions (rows) in it.
+    pub rows: u64,
+    /// Reused from an earlier run (`--resume`) rather than fitted now.
+    pub reused: bool,
+}
+
+/// What [`fit_shards`] did.
+#[derive(Debug, Clone)]
+pub struct ShardedPass {
+    /// Streaming counts; `regions_used` counts reused regions too.
+    pub pass: PassSummary,
+    /// Every shard, in stream (genomic) order.
+    pub shards: Vec<ShardFile>,
+    /// Regions whose PSIS k-hat exceeded the threshold after refits (reused ones included).
+    pub regions_unreliable: u64,
+    /// Regions whose optimiser did not meet the convergence rule (reused ones included).
+    pub regions_not_converged: u64,
+}
+
+/// A shard being written: its fitted rows go to a hidden intermediate file; the shard itself is
+/// published (with `called` within the shard) once its contig is complete.
+struct OpenShard {
+    slot: usize,
+    contig: String,
+    path: PathBuf,
+    fitted_path: PathBuf,
+    writer: AtomicParquetWriter,
+    peps: Vec<f64>,
+}
+
+/// The state of [`fit_shards`]: shards open for writing and the counters.
+struct Sharder<'a> {
+    layout: ResultsLayout,
+    samples: &'a Samples,
+    theta: &'a Theta,
+    opts: FitOptions,
+    seed: u64,
+    fdr: f64,
+    plan: &'a ShardPlan<'a>,
+    open: VecDeque<OpenShard>,
+    shards: Vec<ShardFile>,
+    unreliable: u64,
+    not_converged: u64,
+}
+
+impl Sharder<'_> {
+    /// Starts the shard of `contig` (at index `slot` of `self.shards`).
+    fn open_shard(&mut self, contig: &str) -> Result<()> {
+        let path = self.plan.dir.join(crate::shards::file_name(contig));
+        let fitted_path = hidden_sibling(&path, "fitted");
+        let writer = AtomicParquetWriter::create(
+            &fitted_path,
+            self.layout.fitted_schema(),
+            Vec::new(),
+            crate::results::RESULTS_ROW_GROUP_ROWS,
+        )?;
+        self.open.push_back(OpenShard {
+            slot: self.shards.len(),
+            contig: contig.to_string(),
+            path: path.clone(),
+            fitted_path,
+            writer,
+            peps: Vec::new(),
+        });
+        self.shards.push(ShardFile {
+            contig: contig.to_string(),
+            path,
+            rows: 0,
+            reused: false,
+        });
+        Ok(())
+    }
+
+    /// Fits the minibatch `chunk` (stream indices in `index`) and writes its rows to the shards
+    /// of their contigs.
+    fn flush(
+        &mut self,
+        chunk: &mut Vec<Region>,
+        index: &mut Vec<u64>,
+        audit: &mut AuditPicker,
+        bar: &ProgressBar,
+    ) -> Result<()> {
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        let fits = fit_chunk(chunk, self.samples, self.theta, &self.opts, self.seed)?;
+        for ((&i, region), fit) in index.iter().zip(chunk.iter()).zip(&fits) {
+            audit.offer(i, region, fit);
+            self.unreliable += u64::from(!fit.reliable);
+            self.not_converged += u64::from(!fit.converged);
+        }
+        let mut start = 0;
+        while start < chunk.len() {
+            let contig = chunk[start].chrom.as_str();
+            let end = start
+                + chunk[start..]
+                    .iter()
+                    .take_while(|r| r.chrom == contig)
+                    .count();
+            let shard = self
+                .open
+                .iter_mut()
+                .find(|s| s.contig == contig)
+                .with_context(|| format!("no open shard for contig {contig}"))?;
+            let batch = self.layout.batch(
+                &chunk[start..end],
+                &fits[start..end],
+                &self.samples.sample_group,
+            )?;
+            shard.writer.write(&batch)?;
+            shard.peps.extend(fits[start..end].iter().map(|f| f.pep));
+            start = end;
+        }
+        bar.inc(chunk.len() as u64);
+        chunk.clear();
+        index.clear();
+        Ok(())
+    }
+
+    /// Publishes the open shards whose contig is complete: not the one `streaming`, and none
+    /// with rows still waiting in `chunk`.
+    fn publish_complete(&mut self, chunk: &[Region], streaming: Option<&str>) -> Result<()> {
+        while let Some(front) = self.open.front() {
+            if streaming == Some(front.contig.as_str())
+                || chunk.iter().any(|r| r.chrom == front.contig)
+            {
+                break;
+            }
+            let Some(shard) = self.open.pop_front() else {
+                break;
+            };
+            let rows = shard.writer.finish()?;
+            let mut metadata = self.plan.metadata.clone();
+            metadata.push((crate::shards::CONTIG_KEY.into(), shard.contig.clone()));
+            let called = publish_with_calls(
+                &shard.fitted_path,
+                &shard.path,
+                &self.layout,
+                &shard.peps,
+                self.fdr,
+                metadata,
+            );
+            // The intermediate file is complete but private: remove it whatever happened.
+            let _ = std::fs::remove_file(&shard.fitted_path);
+            called?;
+            self.shards[shard.slot].rows = rows;
+        }
+        Ok(())
+    }
+}
+
+/// Pass 2 of `run`: fits every region with Theta fixed, in rayon-parallel minibatches (which may
+/// span contigs), and writes one shard per contig into `plan.dir` as the stream leaves the
+/// contig (see [`crate::shards`]). Contigs in `plan.reuse` are not fitted: their regions stream
+/// past, checked against the reused shard's rows, and are offered to the audit without a fit
+/// unless the audit picks them. Memory: one minibatch and the PEPs of the open shards.
+#[allow(clippy::too_many_arguments)]
+pub fn fit_shards(
+    input: &InputArgs,
+    regions: &RegionArgs,
+    model: &ModelArgs,
+    samples: &Samples,
+    theta: &Theta,
+    plan: &ShardPlan,
+    expected_regions: Option<u64>,
+    audit: &mut AuditPicker,
+    quiet: bool,
+) -> Result<ShardedPass> {
+    let started = Instant::now();
+    let mut stream = region_stream(input, regions, samples)?;
+    let bar = progress_bar(expected_regions, "pass 2: fitting", quiet, model.progress);
+    let mut sharder = Sharder {
+        layout: ResultsLayout::new(&samples.groups),
+        samples,
+        theta,
+        opts: model.fit_options(),
+        seed: model.seed,
+        fdr: model.fdr,
+        plan,
+        open: VecDeque::new(),
+        shards: Vec::new(),
+        unreliable: 0,
+        not_converged: 0,
+    };
+    let minibatch = model.minibatch.max(1);
+    let mut chunk: Vec<Region> = Vec::with_capacity(minibatch);
+    let mut chunk_index: Vec<u64> = Vec::with_capacity(minibatch);
+    let mut reusing: Option<(usize, crate::shards::ShardCursor)> = None;
+    let mut contigs_seen: HashSet<String> = HashSet::new();
+    let mut next_index = 0u64;
+    for region in stream.by_ref() {
+        let region = region?;
+        let new_contig = sharder
+            .shards
+            .last()
+            .is_none_or(|s| s.contig != region.chrom);
+        if new_contig {
+            if let Some((slot, cursor)) = reusing.take() {
+                sharder.shards[slot].rows = cursor.finish()?;
+            }
+            if !contigs_seen.insert(region.chrom.clone()) {
+                bail!(
+                    "regions of contig {} come again after other contigs",
+                    region.chrom
+                );
+            }
+            match plan.reuse.get(&region.chrom) {
+                Some(path) => {
+                    reusing = Some((
+                        sharder.shards.len(),
+                        crate::shards::ShardCursor::open(path)?,
+                    ));
+                    sharder.shards.push(ShardFile {
+                        contig: region.chrom.clone(),
+                        path: path.clone(),
+                        rows: 0,
+                        reused: true,
+                    });
+                }
+                None => sharder.open_shard(&region.chrom)?,
+            }
+            sharder.publish_complete(&chunk, Some(&region.chrom))?;
+        }
+        let index = next_index;
+        next_index += 1;
+        if let Some((_, cursor)) = reusing.as_mut() {
+            let (reliable, converged) = cursor.next(&region.id)?;
+            sharder.unreliable += u64::from(!reliable);
+            sharder.not_converged += u64::from(!converged);
+            audit.offer_lazy(index, &region, reliable, || {
+                fit_one(&region, samples, theta, &sharder.opts, model.seed)
+            })?;
+            bar.inc(1);
+            continue;
+        }
+        chunk.push(region);
+        chunk_index.push(index);
+        if chunk.len() >= minibatch {
+            sharder.flush(&mut chunk, &mut chunk_index, audit, &bar)?;
+            let streaming = sharder.shards.last().map(|s| s.contig.clone());
+            sharder.publish_complete(&chunk, streaming.as_deref())?;
+        }
+    }
+    if let Some((slot, cursor)) = reusing.take() {
+        sharder.shards[slot].rows = cursor.finish()?;
+    }
+    sharder.flush(&mut chunk, &mut chunk_index, audit, &bar)?;
+    sharder.publish_complete(&chunk, None)?;
+    bar.finish_and_clear();
+    Ok(ShardedPass {
+        pass: PassSummary {
+            merge: stream.merge_stats().clone(),
+            regions: stream.region_stats().clone(),
+            regions_used: next_index,
+            seconds: started.elapsed().as_secs_f64(),
+        },
+        shards: sharder.shards,
+        regions_unreliable: sharder.unreliable,
+        regions_not_converged: sharder.not_converged,
+    })
 }

@@ -1,7 +1,10 @@
-//! `methvb run` (pass 1 + pass 2 into an output directory), `methvb hyper` (pass 1 only) and
-//! `methvb fit` (pass 2 with a given Theta, optionally on some chromosomes: one shard of a
-//! workflow). With the same Theta and seed, the rows of `fit` shards equal those of `run`.
+//! `methvb run` (pass 1 + pass 2 into an output directory, one shard per contig gathered into
+//! `regions.parquet`; `--resume` reuses the valid work of an interrupted run), `methvb hyper`
+//! (pass 1 only) and `methvb fit` (pass 2 with a given Theta, optionally on some chromosomes: one
+//! shard of a workflow). With the same Theta and seed, the rows of `fit` shards equal those of
+//! `run`.
 
+use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -14,7 +17,11 @@ use sha2::{Digest, Sha256};
 
 use crate::audit::{self, AuditArgs, AuditPicker};
 use crate::inputs::InputArgs;
-use crate::pipeline::{self, FitSummary, HyperArgs, ModelArgs, PassSummary, RegionArgs, Samples};
+use crate::pipeline::{
+    self, ContigRegions, FitSummary, HyperArgs, ModelArgs, PassSummary, RegionArgs, Samples,
+    ShardPlan,
+};
+use crate::shards::{self, Rejected};
 
 /// Version of the statistical model written to the outputs (bump when results change meaning).
 pub const MODEL_VERSION: &str = "1";
@@ -35,9 +42,20 @@ pub struct RunArgs {
     /// Use this Theta (a hyper.json) instead of learning it in pass 1.
     #[arg(long, value_name = "JSON")]
     hyper_json: Option<PathBuf>,
-    /// Output directory: regions.parquet, hyper.json, run.json.
+    /// Output directory: regions.parquet, hyper.json, run.json (and shards/ while running).
     #[arg(long, short, value_name = "DIR")]
     out: PathBuf,
+    /// Continue an interrupted run into the same --out: reuse DIR/hyper.json if it was learned
+    /// from the same inputs and settings (else learn Theta again), and every complete shard in
+    /// DIR/shards/ whose inputs, settings and Theta match this run's and whose rows check out;
+    /// fit only the other contigs. The result equals that of an uninterrupted run. Without
+    /// --resume a run starts afresh and removes old shards.
+    #[arg(long)]
+    resume: bool,
+    /// Keep DIR/shards/ (one Parquet file per contig, as `methvb fit --chrom` writes) after a
+    /// successful run; by default it is removed once regions.parquet is written.
+    #[arg(long)]
+    keep_shards: bool,
 }
 
 /// Arguments of `methvb hyper`.
@@ -96,19 +114,38 @@ pub struct HyperFile {
     pub converged: bool,
     /// Theta after each epoch.
     pub history: Vec<Theta>,
+    /// Regions per contig seen in pass 1, in stream order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub regions_per_contig: Vec<ContigRegions>,
+    /// The counts of pass 1 (as in run.json), so that a resumed run can report them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pass1: Option<serde_json::Value>,
+    /// `methvb run` only: the inputs and settings Theta was learned from; `run --resume` reuses
+    /// this file only when they equal its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resume_key: Option<serde_json::Value>,
 }
 
 impl HyperFile {
-    fn new(fit: &HyperFit, seed: u64, sampled: usize, seen: u64) -> Self {
+    fn new(
+        fit: &HyperFit,
+        seed: u64,
+        sampled: usize,
+        pass1: &PassSummary,
+        per_contig: Vec<ContigRegions>,
+    ) -> Self {
         Self {
             theta: fit.theta,
             version: env!("CARGO_PKG_VERSION").to_string(),
             seed,
             regions_sampled: sampled as u64,
-            regions_seen: seen,
+            regions_seen: pass1.regions_used,
             epochs: fit.epochs,
             converged: fit.converged,
             history: fit.history.clone(),
+            regions_per_contig: per_contig,
+            pass1: serde_json::to_value(pass1).ok(),
+            resume_key: None,
         }
     }
 
@@ -129,7 +166,7 @@ impl HyperFile {
 }
 
 /// One input file and its checksum, for provenance.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 struct InputFile {
     sample: String,
     group: String,
@@ -151,8 +188,10 @@ struct RunFile<'a> {
     theta: Theta,
     fit_options: methvb_model::FitOptions,
     fdr: f64,
-    pass1: Option<PassSummary>,
+    pass1: Option<serde_json::Value>,
     pass2: &'a FitSummary,
+    /// What `--resume` reused.
+    resume: &'a ResumeReport,
     /// Pooled agreement of VB with NUTS on the audited regions (absent when off).
     mcmc_check: Option<methvb_mcmc::AuditSummary>,
     seconds_total: f64,
@@ -213,65 +252,131 @@ pub fn write_json_atomic(path: &Path, value: &impl Serialize) -> Result<()> {
     Ok(())
 }
 
-/// Runs `methvb run`.
-pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
-    let started = Instant::now();
-    let samples = Samples::load(&args.input)?;
-    // The output folder is made only once the inputs have streamed through pass 1, so an input
-    // error leaves nothing behind.
-    let create_out = || {
-        std::fs::create_dir_all(&args.out)
-            .with_context(|| format!("creating {}", args.out.display()))
-    };
-    let (theta, pass1) = match &args.hyper_json {
-        Some(path) => {
-            let theta = HyperFile::read_theta(path)?;
-            create_out()?;
-            (theta, None)
-        }
-        None => {
-            let (file, pass1) = learn_hyper_file(
-                &args.input,
-                &args.regions,
-                &args.model,
-                &args.hyper,
-                &samples,
-                quiet,
-            )?;
-            create_out()?;
-            write_json_atomic(&args.out.join("hyper.json"), &file)?;
-            (file.theta, Some(pass1))
-        }
-    };
-    let expected = pass1.as_ref().map(|p| p.regions_used);
-    let out = args.out.join("regions.parquet");
-    let mut picker = AuditPicker::new(&args.audit, args.model.seed);
-    let summary = pipeline::fit_all(
-        &args.input,
-        &args.regions,
-        &args.model,
-        &samples,
-        &theta,
-        &[],
-        expected,
-        &out,
-        results_metadata(&args.model, &theta),
-        Some(&mut picker),
-        quiet,
-    )?;
-    let mcmc = audit::run_audit(
-        picker,
-        &samples,
-        &theta,
-        args.model.seed,
-        args.model.delta0,
-        &args.out.join("mcmc_check.parquet"),
-        results_metadata(&args.model, &theta),
-    )?;
-    let inputs = samples
+/// What `run --resume` reused (in run.json).
+#[derive(Debug, Default, Serialize)]
+struct ResumeReport {
+    /// `--resume` was given.
+    requested: bool,
+    /// hyper.json of the earlier run was reused (pass 1 skipped).
+    hyper_reused: bool,
+    /// Contigs whose shards were reused, in genomic order.
+    contigs_reused: Vec<String>,
+    /// Regions in the reused shards.
+    regions_reused: u64,
+    /// Contigs fitted in this run.
+    contigs_fitted: Vec<String>,
+    /// Shards found but not reused, and why.
+    shards_rejected: Vec<Rejected>,
+    /// DIR/shards/ was kept (`--keep-shards`).
+    shards_kept: bool,
+}
+
+/// SHA-256 (hex) of a file named by an option, or null without the option.
+fn file_digest(path: Option<&PathBuf>) -> Result<serde_json::Value> {
+    Ok(match path {
+        Some(p) => serde_json::Value::String(sha256_file(p)?.1),
+        None => serde_json::Value::Null,
+    })
+}
+
+/// What the regions of a run depend on besides the input files: the input and region options
+/// (files named by options by their SHA-256).
+fn options_key(
+    input: &crate::inputs::InputArgs,
+    regions: &RegionArgs,
+) -> Result<serde_json::Value> {
+    Ok(serde_json::json!({
+        "reference_group": input.reference,
+        "contigs": file_digest(input.contigs.as_ref())?,
+        "mod_code": input.mod_code,
+        "any_mod": input.any_mod,
+        "no_strand_merge": input.no_strand_merge,
+        "exclude_contigs": input.exclude_contigs,
+        "fasta": file_digest(input.fasta.as_ref())?,
+        "skip_bad_mod_tags": input.skip_bad_mod_tags,
+        "regions": file_digest(regions.regions.as_ref())?,
+        "tile": regions.tile,
+        "step": regions.step,
+        "max_gap": regions.max_gap,
+        "cluster_min_sites": regions.cluster_min_sites,
+        "min_cov": regions.min_cov,
+        "min_samples_per_group": regions.min_samples_per_group,
+        "min_sites": regions.min_sites,
+    }))
+}
+
+/// The part of the resume keys shared by hyper.json and the shards.
+fn base_key(
+    args: &RunArgs,
+    samples: &Samples,
+    inputs: &[InputFile],
+) -> Result<serde_json::Map<String, serde_json::Value>> {
+    let inputs: Vec<serde_json::Value> = samples
         .sheet
         .samples
         .iter()
+        .zip(inputs)
+        .map(|(entry, file)| {
+            serde_json::json!({
+                "sample": file.sample,
+                "group": file.group,
+                "format": entry.format.map(|f| format!("{f:?}")),
+                "bytes": file.bytes,
+                "sha256": file.sha256,
+            })
+        })
+        .collect();
+    let value = serde_json::json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "model_version": MODEL_VERSION,
+        "seed": args.model.seed,
+        "family": args.model.family().name(),
+        "groups": samples.groups,
+        "inputs": inputs,
+        "options": options_key(&args.input, &args.regions)?,
+    });
+    match value {
+        serde_json::Value::Object(map) => Ok(map),
+        _ => anyhow::bail!("resume key is not a JSON object"),
+    }
+}
+
+/// hyper.json of an earlier run into `path`, if it was learned with `key`; says why not
+/// otherwise (unless `quiet`).
+fn reusable_hyper(path: &Path, key: &serde_json::Value, quiet: bool) -> Option<HyperFile> {
+    if !path.exists() {
+        return None;
+    }
+    let why = match std::fs::read_to_string(path)
+        .map_err(|e| e.to_string())
+        .and_then(|t| serde_json::from_str::<HyperFile>(&t).map_err(|e| e.to_string()))
+    {
+        Ok(file) => match &file.resume_key {
+            Some(found) if found == key => return Some(file),
+            Some(found) => format!(
+                "learned with other settings or inputs (differs in: {})",
+                shards::differing_keys(found, key).join(", ")
+            ),
+            None => "it does not record the inputs and settings it was learned from".into(),
+        },
+        Err(e) => format!("unreadable ({e})"),
+    };
+    if !quiet {
+        eprintln!(
+            "methvb: --resume: not reusing {}: {why}; learning Theta again",
+            path.display()
+        );
+    }
+    None
+}
+
+/// SHA-256 of every input of the sheet (in parallel), in sheet order.
+fn input_files(samples: &Samples) -> Result<Vec<InputFile>> {
+    use rayon::prelude::*;
+    samples
+        .sheet
+        .samples
+        .par_iter()
         .map(|s| {
             let (bytes, sha256) = sha256_file(&s.path)?;
             Ok(InputFile {
@@ -282,7 +387,224 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
                 sha256,
             })
         })
-        .collect::<Result<Vec<_>>>()?;
+        .collect()
+}
+
+/// "1 contig", "2 contigs".
+fn contigs_count(n: usize) -> String {
+    format!("{n} contig{}", if n == 1 { "" } else { "s" })
+}
+
+/// Runs `methvb run`.
+pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
+    let started = Instant::now();
+    let samples = Samples::load(&args.input)?;
+    let inputs = input_files(&samples)?;
+    let base = base_key(args, &samples, &inputs)?;
+    // The output folder is made only once the inputs have streamed through pass 1, so an input
+    // error leaves nothing behind.
+    let create_out = || {
+        std::fs::create_dir_all(&args.out)
+            .with_context(|| format!("creating {}", args.out.display()))
+    };
+    let mut resume = ResumeReport {
+        requested: args.resume,
+        shards_kept: args.keep_shards,
+        ..ResumeReport::default()
+    };
+    let hyper_path = args.out.join("hyper.json");
+    let (theta, pass1, per_contig, seen) = match &args.hyper_json {
+        Some(path) => {
+            let theta = HyperFile::read_theta(path)?;
+            create_out()?;
+            (theta, None, None, None)
+        }
+        None => {
+            let mut key = base.clone();
+            // Every pass-1 option (`--hyper-regions`, ...), whatever options are added later.
+            key.insert(
+                "hyper_options".into(),
+                serde_json::json!(format!("{:?}", args.hyper)),
+            );
+            let key = serde_json::Value::Object(key);
+            let reused = if args.resume {
+                reusable_hyper(&hyper_path, &key, quiet)
+            } else {
+                None
+            };
+            let file = match reused {
+                Some(file) => {
+                    resume.hyper_reused = true;
+                    create_out()?;
+                    file
+                }
+                None => {
+                    let (mut file, _) = learn_hyper_file(
+                        &args.input,
+                        &args.regions,
+                        &args.model,
+                        &args.hyper,
+                        &samples,
+                        quiet,
+                    )?;
+                    file.resume_key = Some(key);
+                    create_out()?;
+                    write_json_atomic(&hyper_path, &file)?;
+                    file
+                }
+            };
+            let per_contig: HashMap<String, u64> = file
+                .regions_per_contig
+                .iter()
+                .map(|c| (c.contig.clone(), c.regions))
+                .collect();
+            (
+                file.theta,
+                file.pass1,
+                Some(per_contig),
+                Some(file.regions_seen),
+            )
+        }
+    };
+    pipeline::remove_stale_temporaries(&args.out, |name| {
+        [
+            "regions.parquet",
+            "mcmc_check.parquet",
+            "hyper.json",
+            "run.json",
+        ]
+        .contains(&name)
+    });
+
+    // Pass 2: one shard per contig under OUT/shards, reusing valid ones with --resume.
+    let shard_dir = args.out.join(shards::SHARDS_DIR);
+    let layout = crate::results::ResultsLayout::new(&samples.groups);
+    let mut shard_key = base;
+    shard_key.insert("theta".into(), serde_json::to_value(theta)?);
+    shard_key.insert("delta0".into(), serde_json::json!(args.model.delta0));
+    shard_key.insert("fdr".into(), serde_json::json!(args.model.fdr));
+    shard_key.insert("draws".into(), serde_json::json!(args.model.draws));
+    let shard_key = serde_json::Value::Object(shard_key);
+    let reuse = if args.resume {
+        pipeline::remove_stale_temporaries(&shard_dir, |name| name.ends_with(".parquet"));
+        let (reuse, rejected) = shards::find_reusable(
+            &shard_dir,
+            &shard_key,
+            &layout.called_schema(),
+            per_contig.as_ref(),
+        )?;
+        if !quiet {
+            for r in &rejected {
+                eprintln!(
+                    "methvb: --resume: not reusing {}: {}",
+                    r.file.display(),
+                    r.reason
+                );
+            }
+        }
+        resume.shards_rejected = rejected;
+        reuse
+    } else {
+        shards::remove_all(&shard_dir)?;
+        HashMap::new()
+    };
+    if args.resume && !quiet {
+        let mut contigs: Vec<&String> = reuse.keys().collect();
+        contigs.sort();
+        eprintln!(
+            "methvb: --resume: {} hyper.json; reusing the shards of {}{}",
+            if resume.hyper_reused {
+                "reusing"
+            } else {
+                "not reusing"
+            },
+            contigs_count(contigs.len()),
+            if contigs.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " ({})",
+                    contigs
+                        .iter()
+                        .map(|c| c.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            }
+        );
+    }
+    std::fs::create_dir_all(&shard_dir)
+        .with_context(|| format!("creating {}", shard_dir.display()))?;
+    let mut shard_metadata = results_metadata(&args.model, &theta);
+    shard_metadata.push((shards::RESUME_KEY.into(), shard_key.to_string()));
+    let plan = ShardPlan {
+        dir: &shard_dir,
+        metadata: shard_metadata,
+        reuse,
+    };
+    let mut picker = AuditPicker::new(&args.audit, args.model.seed);
+    let sharded = pipeline::fit_shards(
+        &args.input,
+        &args.regions,
+        &args.model,
+        &samples,
+        &theta,
+        &plan,
+        seen,
+        &mut picker,
+        quiet,
+    )?;
+    for shard in &sharded.shards {
+        if shard.reused {
+            resume.contigs_reused.push(shard.contig.clone());
+            resume.regions_reused += shard.rows;
+        } else {
+            resume.contigs_fitted.push(shard.contig.clone());
+        }
+    }
+    let out = args.out.join("regions.parquet");
+    let paths: Vec<PathBuf> = sharded.shards.iter().map(|s| s.path.clone()).collect();
+    let gathered = if paths.is_empty() {
+        // No region passed the filters (only possible with --hyper-json): an empty table.
+        let writer = methvb_io::parquet_out::AtomicParquetWriter::create(
+            &out,
+            layout.called_schema(),
+            results_metadata(&args.model, &theta),
+            crate::results::RESULTS_ROW_GROUP_ROWS,
+        )?;
+        writer.finish()?;
+        crate::gather::Gathered { rows: 0, called: 0 }
+    } else {
+        crate::gather::gather(
+            &paths,
+            args.model.fdr,
+            &out,
+            Some(results_metadata(&args.model, &theta)),
+        )?
+    };
+    if gathered.rows != sharded.pass.regions_used {
+        anyhow::bail!(
+            "{}: {} rows gathered from the shards, but {} regions were streamed",
+            out.display(),
+            gathered.rows,
+            sharded.pass.regions_used
+        );
+    }
+    let summary = FitSummary {
+        pass: sharded.pass,
+        regions_called: gathered.called,
+        regions_unreliable: sharded.regions_unreliable,
+        regions_not_converged: sharded.regions_not_converged,
+    };
+    let mcmc = audit::run_audit(
+        picker,
+        &samples,
+        &theta,
+        args.model.seed,
+        args.model.delta0,
+        &args.out.join("mcmc_check.parquet"),
+        results_metadata(&args.model, &theta),
+    )?;
     let run_file = RunFile {
         version: env!("CARGO_PKG_VERSION"),
         model_version: MODEL_VERSION,
@@ -296,11 +618,24 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
         fdr: args.model.fdr,
         pass1,
         pass2: &summary,
+        resume: &resume,
         mcmc_check: mcmc.clone(),
         seconds_total: started.elapsed().as_secs_f64(),
     };
     write_json_atomic(&args.out.join("run.json"), &run_file)?;
+    if !args.keep_shards {
+        shards::remove_all(&shard_dir)?;
+    }
     if !quiet {
+        if args.resume {
+            eprintln!(
+                "methvb: --resume: reused {} regions on {} ({}), fitted {}",
+                resume.regions_reused,
+                contigs_count(resume.contigs_reused.len()),
+                resume.contigs_reused.join(", "),
+                contigs_count(resume.contigs_fitted.len())
+            );
+        }
         report(&summary, &out);
         if let Some(m) = &mcmc {
             eprintln!(
@@ -338,10 +673,11 @@ fn learn_hyper_file(
     samples: &Samples,
     quiet: bool,
 ) -> Result<(HyperFile, PassSummary)> {
-    let (fit, pass1) = pipeline::learn_hyper(input, regions, model, hyper, samples, quiet)?;
+    let (fit, pass1, per_contig) =
+        pipeline::learn_hyper(input, regions, model, hyper, samples, quiet)?;
     let sampled = hyper.hyper_regions.min(pass1.regions_used as usize);
     Ok((
-        HyperFile::new(&fit, model.seed, sampled, pass1.regions_used),
+        HyperFile::new(&fit, model.seed, sampled, &pass1, per_contig),
         pass1,
     ))
 }
@@ -384,7 +720,6 @@ pub fn fit(args: &FitArgs, quiet: bool) -> Result<()> {
         None,
         &args.out,
         results_metadata(&args.model, &theta),
-        None,
         quiet,
     )?;
     if !quiet {

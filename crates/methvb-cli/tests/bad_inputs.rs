@@ -1,8 +1,8 @@
 //! The bad-input corpus (`test-data/bad/`, cases listed in `test-data/bad/EXPECTED.tsv`) through
 //! the real binary. Every failing case must exit with code 1 (no panic, no signal), say on stderr
 //! what is wrong (the expected substring), name the offending file (and line, where the case
-//! gives one), and leave no output file behind; the accepted cases (`ok`, `check-ok`) must
-//! succeed. See the header of `EXPECTED.tsv` for the command kinds.
+//! gives one), and leave no output file behind; the accepted cases (`ok`, `sheet-ok`,
+//! `check-ok`, `pileup-ok`) must succeed. See the header of `EXPECTED.tsv` for the command kinds.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -87,6 +87,7 @@ fn run_case(dir: &Path, case: &Case) -> Vec<String> {
     let tmp = tempfile::tempdir().expect("temp dir");
     let file = dir.join(&case.file);
     let out_parquet = tmp.path().join("sites.parquet");
+    let out_bed = tmp.path().join("pileup.bed");
     let run_dir = tmp.path().join("run_out");
     let mut args: Vec<String> = Vec::new();
     match case.command.as_str() {
@@ -105,6 +106,9 @@ fn run_case(dir: &Path, case: &Case) -> Vec<String> {
         }
         "check" | "check-ok" => {
             args.extend(["check", "--samples", s(&file)].map(String::from));
+        }
+        "pileup" | "pileup-ok" => {
+            args.extend(["pileup", s(&file), "--out", s(&out_bed)].map(String::from));
         }
         "regions" => {
             let sheet = dir.join("sheet_good.tsv");
@@ -151,6 +155,17 @@ fn run_case(dir: &Path, case: &Case) -> Vec<String> {
                 fail(format!("failed: {}", out.status));
             }
             if !out_parquet.is_file() {
+                fail("no output written".into());
+            }
+            if !stderr.contains(&case.expected) {
+                fail(format!("stderr lacks {:?}", case.expected));
+            }
+        }
+        "pileup-ok" => {
+            if !out.status.success() {
+                fail(format!("failed: {}", out.status));
+            }
+            if !out_bed.is_file() {
                 fail("no output written".into());
             }
             if !stderr.contains(&case.expected) {
@@ -260,7 +275,7 @@ fn corpus_is_complete_and_every_file_is_used() {
         referenced.push('\n');
     }
     for name in files_in(&dir) {
-        if name == "EXPECTED.tsv" || name == "make_compressed.py" {
+        if name == "EXPECTED.tsv" || name.ends_with(".py") {
             continue;
         }
         assert!(
