@@ -177,9 +177,10 @@ pub fn chain_seed(seed: u64, region_id: &str, chain: u32) -> u64 {
 }
 
 /// Largest `k` at which the density is evaluated: above `kappa = e^30 ~ 1e13` the beta-binomial
-/// equals the binomial to ~13 digits for any realistic coverage, and `log_joint_grad` loses all
-/// precision there for cells with `n >= 40` (its `ln_gamma` difference cancels; seen as a
-/// spurious mode near `k = 100` with log density +3900 instead of -460).
+/// equals the binomial to ~13 digits for any realistic coverage, so the likelihood is flat in
+/// `k` and only the prior moves chains there. (The bound was added when `log_joint_grad` lost
+/// all precision at such `k` for cells with `n >= 40`, a spurious mode near `k = 100`; the
+/// likelihood now uses Stirling's series there and is exact, and the bound stays as a guard.)
 pub const K_NUMERIC_MAX: f64 = 30.0;
 
 /// Proposals with `|k - mu_k| > K_PRIOR_SDS * sd_k` are rejected: the prior density there is
