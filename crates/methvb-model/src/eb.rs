@@ -39,18 +39,19 @@ pub struct EbOptions {
     pub max_epochs: u32,
     /// Minimum passes before convergence may be declared.
     pub min_epochs: u32,
-    /// Convergence: largest change over one epoch of `(mu_a, ln sd_a, logit pi0, ln sd_b0,
-    /// ln sd_b1, mu_w, ln sd_w, mu_k, ln sd_k)`.
+    /// Convergence: largest change over one epoch of `(mu_a, ln sd_a, logit pi0,
+    /// ln sqrt(sd_b0^2 + v), ln sd_b1, mu_w, ln sd_w, mu_k, ln sd_k)`, `v` the median message
+    /// variance of `b`.
     pub tol: f64,
     /// Optimiser options of the local fits.
     pub vb: VbOptions,
     /// Warm-start each local q from the previous epoch's.
     pub warm_start: bool,
-    /// Hold the spike width `sd_b0` at this value instead of learning it (`None` learns it).
-    /// The spike is the "no difference" component: its width is a modelling choice, and at
-    /// typical coverage the data barely inform it (a null region's `b` has a data sd of ~0.15,
-    /// so the EB likelihood is flat below ~0.1 and EM drifts to ~0.15, which makes intervals
-    /// conservative). The default is MODEL.md's floor, 0.05 on the logit scale.
+    /// Hold the spike width `sd_b0` at this value (at least [`SD_B0_MIN`]) instead of learning
+    /// it. `None` (the default) learns it from the likelihood messages, floored at
+    /// [`SD_B0_MIN`]. The spike is the "no difference" component and the data inform its width
+    /// only weakly (a null region's `b` has a data sd of ~0.15 at 15x coverage), so a user may
+    /// prefer to fix it.
     pub spike_sd: Option<f64>,
 }
 

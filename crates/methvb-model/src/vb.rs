@@ -458,7 +458,7 @@ fn mixture_curvature(b: f64, theta: &Theta, h: f64) -> f64 {
 /// Start of `q(b_g)` in the prior component that explains the data best. The posterior of `b_g`
 /// is part spike, part slab; a Gaussian q has a local optimum near each, and starting at the raw
 /// group difference with the curvature there put weakly informed null regions (e.g.
-/// methylation near 0 or 1) in the slab's optimum, with an sd of `b` four times NUTS's. With the
+/// methylation near 0 or 1) in the slab's optimum, with an sd of `b` up to 5x NUTS's. With the
 /// data summarised as `b_raw ~ N(b, 1/data_prec)`, each component gives a Gaussian posterior
 /// and a marginal likelihood; the start is the posterior `(mean, sd)` of the component with the
 /// larger weight. `None` if the data carry no usable curvature.
