@@ -263,3 +263,76 @@ fn structured_fit_recovers_known_region_effects() {
         err_b / 20.0
     );
 }
+
+/// k-hat of the first fit (no refits) from 1000 PSIS draws, structured family.
+fn first_fit_khat(groups: &[usize], m: &[u32], n: &[u32], theta: &Theta, id: &str) -> f64 {
+    let data = RegionData {
+        n_sites: m.len() / groups.len(),
+        n_samples: groups.len(),
+        sample_group: groups,
+        n_groups: 2,
+        methylated: m,
+        coverage: n,
+    };
+    let opts = FitOptions {
+        max_refit: 0,
+        n_psis_draws: 1000,
+        ..FitOptions::default()
+    };
+    fit_region(&data, theta, &opts, 11, id).unwrap().khat
+}
+
+#[test]
+fn khat_is_low_on_easy_regions_and_high_on_misspecified_ones() {
+    let groups = [0, 0, 0, 1, 1, 1];
+    let threshold = methvb_model::psis::khat_threshold(1000);
+    // Easy: the posterior is (almost) the prior, which is Gaussian in every coordinate when
+    // the spike and the slab of b have one width: three sites, a single read.
+    let gaussian_prior = Theta {
+        pi0: 0.5,
+        sd_b0: 0.8,
+        sd_b1: 0.8,
+        ..common::truth_theta()
+    };
+    let mut n = vec![0u32; 18];
+    n[0] = 1;
+    let easy: Vec<f64> = (0..6)
+        .map(|r| first_fit_khat(&groups, &[0; 18], &n, &gaussian_prior, &format!("easy{r}")))
+        .collect();
+    // Misspecified: twelve well-covered sites split into fully methylated and fully
+    // unmethylated ones (a bimodal site distribution, where the model's site effects are
+    // normal), and one treated sample that disagrees with the other two.
+    let n = vec![30u32; 72];
+    let bimodal: Vec<f64> = (0..6u32)
+        .map(|r| {
+            let m: Vec<u32> = (0..72u32)
+                .map(|c| {
+                    let (site, sample) = (c / 6, c % 6);
+                    if sample == 5 || (site + r) % 2 == 0 {
+                        30
+                    } else {
+                        0
+                    }
+                })
+                .collect();
+            first_fit_khat(
+                &groups,
+                &m,
+                &n,
+                &common::truth_theta(),
+                &format!("bimodal{r}"),
+            )
+        })
+        .collect();
+    println!("k-hat (threshold {threshold:.3}), easy: {easy:.2?}; bimodal sites: {bimodal:.2?}");
+    assert!(easy.iter().all(|&k| k < threshold), "easy {easy:?}");
+    assert!(
+        bimodal.iter().all(|&k| k > threshold),
+        "bimodal {bimodal:?}"
+    );
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    assert!(
+        mean(&bimodal) > mean(&easy) + 0.3,
+        "{easy:?} vs {bimodal:?}"
+    );
+}
