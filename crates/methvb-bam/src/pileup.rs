@@ -48,7 +48,7 @@ use std::path::PathBuf;
 use noodles::sam::alignment::record::cigar::op::Kind;
 
 use crate::mm::{MmError, ModCode, ParsedMods, SkipMode, ml_to_prob};
-use crate::record::{MnTag, ReadBuf, flags};
+use crate::record::{CigarOp, MnTag, ReadBuf, flags};
 use crate::reference::Reference;
 
 /// Where the calls come from.
@@ -1067,15 +1067,16 @@ impl Pileup {
         let obs = &obs[..n_obs];
         let seq = &rec.seq;
         let mut window = std::mem::take(&mut self.windows[tid]);
-        let mut r = start;
-        let mut q = 0usize;
         let mut calls = 0u64;
-        for &(kind, len) in &rec.cigar {
-            let len = len as usize;
-            match kind {
-                Kind::Match | Kind::SequenceMatch | Kind::SequenceMismatch => {
+        for run in covered_runs(&rec.cigar, start) {
+            match run {
+                CoveredRun::Aligned {
+                    ref_start,
+                    read_start,
+                    len,
+                } => {
                     for k in 0..len {
-                        let (rp, qp) = (r + k as u64, q + k);
+                        let (rp, qp) = (ref_start + k as u64, read_start + k);
                         let rule = self.rule_at(rp);
                         if !rule.plus && !rule.minus {
                             continue;
@@ -1122,12 +1123,10 @@ impl Pileup {
                             }
                         }
                     }
-                    r += len as u64;
-                    q += len;
                 }
-                Kind::Deletion => {
+                CoveredRun::Deleted { ref_start, len } => {
                     for k in 0..len {
-                        let rp = r + k as u64;
+                        let rp = ref_start + k as u64;
                         let rule = self.rule_at(rp);
                         if !rule.plus && !rule.minus {
                             continue;
@@ -1141,11 +1140,7 @@ impl Pileup {
                             tally.s[aln].n_delete += 1;
                         }
                     }
-                    r += len as u64;
                 }
-                Kind::Skip => r += len as u64,
-                Kind::Insertion | Kind::SoftClip => q += len,
-                Kind::HardClip | Kind::Pad => {}
             }
         }
         self.windows[tid] = window;
@@ -1201,46 +1196,43 @@ impl Pileup {
             Err(_) => return Ok(()),
         };
         let mut window = std::mem::take(&mut self.windows[tid]);
-        let mut r = start;
-        let mut q = 0usize;
         let mut calls = 0u64;
-        for &(kind, len) in &rec.cigar {
-            let len = len as usize;
-            match kind {
-                Kind::Match | Kind::SequenceMatch | Kind::SequenceMismatch => {
-                    for k in 0..len {
-                        let (rp, qp) = (r + k as u64, q + k);
-                        let Some(&c) = rec.xm.get(qp) else { break };
-                        if c != b'z' && c != b'Z' {
-                            continue;
-                        }
-                        if min_q > 0 && rec.qual.get(qp).is_some_and(|&bq| bq < min_q) {
-                            continue;
-                        }
-                        if drop_le.is_some_and(|e| rp <= e) || drop_ge.is_some_and(|s| rp >= s) {
-                            continue;
-                        }
-                        let rule = self.rule_at(rp);
-                        if !(if t == 0 { rule.plus } else { rule.minus }) {
-                            continue;
-                        }
-                        let tally = &mut window.get_mut(rp).s[t];
-                        tally.observed[1] |= 1 << m_code;
-                        let call = if c == b'Z' {
-                            Call::Modified(m_code)
-                        } else {
-                            Call::Canonical
-                        };
-                        // Invariant: one base/code pair per Bismark position cannot overflow.
-                        let _ = add_call(tally, 1, call);
-                        calls += 1;
-                    }
-                    r += len as u64;
-                    q += len;
+        for run in covered_runs(&rec.cigar, start) {
+            // Deleted bases carry no XM call.
+            let CoveredRun::Aligned {
+                ref_start,
+                read_start,
+                len,
+            } = run
+            else {
+                continue;
+            };
+            for k in 0..len {
+                let (rp, qp) = (ref_start + k as u64, read_start + k);
+                let Some(&c) = rec.xm.get(qp) else { break };
+                if c != b'z' && c != b'Z' {
+                    continue;
                 }
-                Kind::Deletion | Kind::Skip => r += len as u64,
-                Kind::Insertion | Kind::SoftClip => q += len,
-                Kind::HardClip | Kind::Pad => {}
+                if min_q > 0 && rec.qual.get(qp).is_some_and(|&bq| bq < min_q) {
+                    continue;
+                }
+                if drop_le.is_some_and(|e| rp <= e) || drop_ge.is_some_and(|s| rp >= s) {
+                    continue;
+                }
+                let rule = self.rule_at(rp);
+                if !(if t == 0 { rule.plus } else { rule.minus }) {
+                    continue;
+                }
+                let tally = &mut window.get_mut(rp).s[t];
+                tally.observed[1] |= 1 << m_code;
+                let call = if c == b'Z' {
+                    Call::Modified(m_code)
+                } else {
+                    Call::Canonical
+                };
+                // Invariant: one base/code pair per Bismark position cannot overflow.
+                let _ = add_call(tally, 1, call);
+                calls += 1;
             }
         }
         self.windows[tid] = window;
@@ -1515,6 +1507,57 @@ fn name_key(name: &[u8]) -> u64 {
     h.finish()
 }
 
+/// The reference positions one CIGAR operation covers, as yielded by [`covered_runs`].
+#[derive(Debug, PartialEq, Eq)]
+enum CoveredRun {
+    /// `len` read bases from read index `read_start` aligned to the reference from `ref_start`
+    /// (`M`, `=`, `X`).
+    Aligned {
+        ref_start: u64,
+        read_start: usize,
+        len: usize,
+    },
+    /// `len` reference bases from `ref_start` deleted from the read (`D`).
+    Deleted { ref_start: u64, len: usize },
+}
+
+/// The aligned and deleted runs of a CIGAR whose first reference position is `start`, in order.
+/// Exists so that the `MM`/`ML` and the Bismark `XM` paths share one reading of the CIGAR (`N`
+/// skips reference, `I`/`S` skip read, `H`/`P` consume neither) and keep only their own per-base
+/// work. Runs rather than single bases keep each path's per-base loop a plain `for` over the run;
+/// nothing is allocated.
+fn covered_runs(cigar: &[CigarOp], start: u64) -> impl Iterator<Item = CoveredRun> + '_ {
+    let (mut ref_pos, mut read_pos) = (start, 0usize);
+    cigar.iter().filter_map(move |&(kind, len)| {
+        let len = len as usize;
+        let (ref_start, read_start) = (ref_pos, read_pos);
+        match kind {
+            Kind::Match | Kind::SequenceMatch | Kind::SequenceMismatch => {
+                ref_pos += len as u64;
+                read_pos += len;
+                Some(CoveredRun::Aligned {
+                    ref_start,
+                    read_start,
+                    len,
+                })
+            }
+            Kind::Deletion => {
+                ref_pos += len as u64;
+                Some(CoveredRun::Deleted { ref_start, len })
+            }
+            Kind::Skip => {
+                ref_pos += len as u64;
+                None
+            }
+            Kind::Insertion | Kind::SoftClip => {
+                read_pos += len;
+                None
+            }
+            Kind::HardClip | Kind::Pad => None,
+        }
+    })
+}
+
 /// Reference span of a CIGAR string (`MC` tag); `None` if empty or malformed.
 fn cigar_ref_span(s: &[u8]) -> Option<u64> {
     if s.is_empty() || s == b"*" {
@@ -1575,4 +1618,44 @@ pub fn estimate_threshold(
     confidences.sort_by(f32::total_cmp);
     let idx = ((confidences.len() as f64) * percentile).floor() as usize;
     Ok(Some(confidences[idx.min(confidences.len() - 1)]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn covered_runs_follow_each_operation() {
+        // 1H 2S 2M 1I 1D 3N 1= 1X 1P 1H, starting at reference position 10.
+        let cigar = [
+            (Kind::HardClip, 1),
+            (Kind::SoftClip, 2),
+            (Kind::Match, 2),
+            (Kind::Insertion, 1),
+            (Kind::Deletion, 1),
+            (Kind::Skip, 3),
+            (Kind::SequenceMatch, 1),
+            (Kind::SequenceMismatch, 1),
+            (Kind::Pad, 1),
+            (Kind::HardClip, 1),
+        ];
+        let aligned = |ref_start, read_start, len| CoveredRun::Aligned {
+            ref_start,
+            read_start,
+            len,
+        };
+        let runs: Vec<CoveredRun> = covered_runs(&cigar, 10).collect();
+        assert_eq!(
+            runs,
+            [
+                aligned(10, 2, 2),
+                CoveredRun::Deleted {
+                    ref_start: 12,
+                    len: 1
+                },
+                aligned(16, 5, 1),
+                aligned(17, 6, 1),
+            ]
+        );
+    }
 }
