@@ -9,7 +9,9 @@ SIZE_DIR is a run.sh size directory (sim/ from `methvb simulate`, methvb/hyper.j
      (same 18-column records), so that methvb's timing is the fit and not the I/O of all sites;
   2. `methvb --threads 1 run --hyper-json hyper.json --mcmc-check N` on the subset: VB of every
      region (run.json pass2.seconds / regions) and methvb's NUTS audit of all of them
-     (mcmc_check.parquet, run.json mcmc_check.median_seconds);
+     (mcmc_check.parquet, run.json mcmc_check.median_seconds); run twice, with the defaults
+     (PSIS check and refit ladder) and with `--max-refit 0` (one fit, one PSIS check: SVI's
+     work plus the check);
   3. the same model in NumPyro (MODEL.md): non-centred site effects, spike-and-slab mixture
      prior on b (MixtureSameFamily = logsumexp of the two weighted normals), beta-binomial
      likelihood with missing cells (n = 0) masked. Sites are padded to a fixed count so that
@@ -158,17 +160,22 @@ def main() -> None:
     if args.nuts_regions is None:
         args.nuts_regions = R
 
-    # methvb on the subset: VB (pass 2) and its NUTS audit of every region, one thread
-    mv_out = out / "methvb"
-    subprocess.run([args.bin, "--quiet", "--threads", "1", "run", "--samples",
-                    str(out / "data" / "samples.tsv"), "--regions", str(out / "data" / "regions.bed"),
-                    "--hyper-json", str(args.dir / "methvb" / "hyper.json"),
-                    "--mcmc-check", str(R), "--out", str(mv_out)], check=True)
-    run = json.loads((mv_out / "run.json").read_text())
-    mv_vb_s = run["pass2"]["pass"]["seconds"] if "pass" in run["pass2"] else run["pass2"]["seconds"]
-    mv_used = run["pass2"]["pass"]["regions_used"] if "pass" in run["pass2"] else run["pass2"]["regions_used"]
-    mv_nuts_s = run["mcmc_check"]["median_seconds"]
-    audit = pd.read_parquet(mv_out / "mcmc_check.parquet")
+    # methvb on the subset: VB (pass 2) and its NUTS audit of every region, one thread; once
+    # with the run defaults (PSIS check + refit ladder) and once with --max-refit 0 (the same
+    # work as SVI plus one PSIS check: one fit, 400 PSIS draws, 1000 summary draws)
+    def methvb_on_subset(name, extra):
+        mv_out = out / name
+        subprocess.run([args.bin, "--quiet", "--threads", "1", "run", "--samples",
+                        str(out / "data" / "samples.tsv"), "--regions", str(out / "data" / "regions.bed"),
+                        "--hyper-json", str(args.dir / "methvb" / "hyper.json"),
+                        "--mcmc-check", str(R), "--out", str(mv_out), *extra], check=True)
+        run = json.loads((mv_out / "run.json").read_text())
+        p2 = run["pass2"].get("pass", run["pass2"])
+        return (p2["seconds"] / max(p2["regions_used"], 1), run["mcmc_check"]["median_seconds"],
+                pd.read_parquet(mv_out / "mcmc_check.parquet"))
+
+    mv_vb_s, mv_nuts_s, audit = methvb_on_subset("methvb", [])
+    mv_norefit_s, _, audit_norefit = methvb_on_subset("methvb_norefit", ["--max-refit", "0"])
 
     # NumPyro
     jmax = max(m.shape[0] for _, m, _ in regions)
@@ -228,10 +235,14 @@ def main() -> None:
                                              "a": (loc["a"], sc["a"]), "b": (loc["b"], sc["b"]),
                                              "k": (loc["k"], sc["k"])}}
         a_reg = audit[audit.region_id == rid].set_index("quantity")
+        a_nr = audit_norefit[audit_norefit.region_id == rid].set_index("quantity")
         refs = {}
         if len(a_reg):
             cand["methvb VB (run default)"] = {
                 q: (a_reg.loc[mq, "vb_mean"], a_reg.loc[mq, "vb_sd"]) for q, mq in qmap}
+            if len(a_nr):
+                cand["methvb VB (--max-refit 0)"] = {
+                    q: (a_nr.loc[mq, "vb_mean"], a_nr.loc[mq, "vb_sd"]) for q, mq in qmap}
             refs["methvb NUTS"] = {
                 q: (a_reg.loc[mq, "mcmc_mean"], a_reg.loc[mq, "mcmc_sd"]) for q, mq in qmap}
         if i < args.nuts_regions:
@@ -273,8 +284,10 @@ def main() -> None:
                          f"4 chains x (500+1000), vectorized; {nn_done} regions timed"),
         "numpyro SVI (AutoNormal)": (np.median(svi_times),
                                      f"{SVI_STEPS} Adam({SVI_LR}) steps, 1 particle"),
-        "methvb VB (run default)": (mv_vb_s / max(mv_used, 1),
+        "methvb VB (run default)": (mv_vb_s,
                                     "pass2.seconds / regions: structured + PSIS + refits + summaries"),
+        "methvb VB (--max-refit 0)": (mv_norefit_s,
+                                      "pass2.seconds / regions: one structured fit + PSIS + summaries"),
         "methvb NUTS (audit)": (mv_nuts_s, "run.json mcmc_check.median_seconds, 4 x (500+1000)"),
     }
     print(f"\n# NumPyro {numpyro.__version__}, JAX {jax.__version__}; {R} regions "

@@ -125,6 +125,7 @@ def test_metadata(con, reference_run: Run, methvb) -> None:
     assert set(theta) == {"mu_a", "sd_a", "pi0", "sd_b0", "sd_b1", "mu_w", "sd_w", "mu_k", "sd_k"}
     assert float(kv["methvb.delta0"]) == info["fit_options"]["delta0"] == 0.1
     assert float(kv["methvb.fdr"]) == info["fdr"] == 0.05
+    assert json.loads(kv["methvb.fit_options"]) == info["fit_options"]
     # DuckDB reads the same key-value metadata.
     rows = con.execute(
         "SELECT decode(key), decode(value) FROM parquet_kv_metadata(?) WHERE decode(key) LIKE 'methvb.%'",

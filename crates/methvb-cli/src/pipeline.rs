@@ -112,6 +112,14 @@ pub struct ModelArgs {
     /// Draws of q behind each posterior summary.
     #[arg(long, default_value_t = 1000)]
     pub draws: u32,
+    /// Draws of q for the PSIS k-hat check (one log-density evaluation each; the threshold is
+    /// min(1 - 1/log10(N), 0.7)).
+    #[arg(long, default_value_t = FitOptions::default().n_psis_draws, value_parser = clap::value_parser!(u32).range(25..))]
+    pub psis_draws: u32,
+    /// Refit rungs for regions whose k-hat is above the threshold (0: report the first fit;
+    /// each rung costs about as much as the first fit and doubles the PSIS draws).
+    #[arg(long, default_value_t = FitOptions::default().max_refit)]
+    pub max_refit: u8,
     /// Regions fitted in parallel per minibatch.
     #[arg(long, default_value_t = 512)]
     pub minibatch: usize,
@@ -125,6 +133,8 @@ impl ModelArgs {
     pub fn fit_options(&self) -> FitOptions {
         let mut opts = FitOptions {
             n_draws: self.draws,
+            n_psis_draws: self.psis_draws,
+            max_refit: self.max_refit,
             delta0: self.delta0,
             ..FitOptions::default()
         };

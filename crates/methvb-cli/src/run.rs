@@ -211,6 +211,10 @@ fn results_metadata(model: &ModelArgs, theta: &Theta) -> Vec<(String, String)> {
         ("methvb.delta0".into(), model.delta0.to_string()),
         ("methvb.fdr".into(), model.fdr.to_string()),
         ("methvb.family".into(), model.family().name().into()),
+        (
+            "methvb.fit_options".into(),
+            serde_json::to_string(&model.fit_options()).unwrap_or_default(),
+        ),
     ]
 }
 
@@ -484,6 +488,11 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
     shard_key.insert("delta0".into(), serde_json::json!(args.model.delta0));
     shard_key.insert("fdr".into(), serde_json::json!(args.model.fdr));
     shard_key.insert("draws".into(), serde_json::json!(args.model.draws));
+    shard_key.insert(
+        "psis_draws".into(),
+        serde_json::json!(args.model.psis_draws),
+    );
+    shard_key.insert("max_refit".into(), serde_json::json!(args.model.max_refit));
     let shard_key = serde_json::Value::Object(shard_key);
     let reuse = if args.resume {
         pipeline::remove_stale_temporaries(&shard_dir, |name| name.ends_with(".parquet"));

@@ -3,8 +3,9 @@
 //! Pass 2 of `run` writes one shard per contig, `OUT/shards/<contig>.parquet`, as the region
 //! stream leaves the contig: the columns and metadata of `methvb fit --chrom` output (`called`
 //! within the shard), plus `methvb.contig` and `methvb.resume_key`, a JSON object of everything
-//! the rows depend on (methvb and model versions, seed, family, Theta, δ₀, FDR target, draws,
-//! groups, the SHA-256 of every input, and the input and region options). Each shard is
+//! the rows depend on (methvb and model versions, seed, family, Theta, δ₀, FDR target, summary
+//! and PSIS draws, refit rungs, groups, the SHA-256 of every input, and the input and region
+//! options). Each shard is
 //! published atomically, so a killed run leaves complete shards and hidden temporaries only.
 //! `regions.parquet` is then gathered from the shards (`called` recomputed genome-wide, as
 //! `methvb gather` does).
