@@ -8,7 +8,8 @@
 #   2. convert each bedMethyl to a DSS table `chr pos N X` (awk: pos = start + 1, N = col 10
 #      N_valid_cov, X = col 12 N_mod; rows with N = 0 dropped)
 #   3. DSS DMLtest(smoothing=TRUE) + callDMR, and DMLtest(smoothing=FALSE) + callDMR (dss.R)
-#   4. methvb run --regions regions.bed (all defaults, incl. the 16-region NUTS audit)
+#   4. methvb run --regions regions.bed (all defaults, incl. the 16-region NUTS audit), and
+#      with TOOLS containing methvb_norefit the same with --max-refit 0
 #   each tool under /usr/bin/time -v; then score.py prints one Markdown table.
 # Then (unless NUMPYRO=0) numpyro_compare.py fits NPY_REGIONS regions of the first size with
 # NumPyro NUTS and SVI (AutoNormal), Theta fixed to methvb's hyper.json, and compares with
@@ -19,7 +20,8 @@
 #   THREADS      threads for methvb and DSS ncores (default: nproc)
 #   SEED         simulation seed                   (default 1)
 #   WORK         working dir, kept; datasets are reused (default /tmp/methvb-compare)
-#   TOOLS        subset of "methvb dss_smooth dss_nosmooth" (default all three)
+#   TOOLS        subset of "methvb methvb_norefit dss_smooth dss_nosmooth" (default: all but
+#                methvb_norefit, which is methvb run --max-refit 0)
 #   NUMPYRO=0    skip the NumPyro part; NPY_REGIONS (default 50); NPY_NUTS_REGIONS: NumPyro
 #                NUTS on only the first N of them (default all; ~1-2 min per region here)
 #   NO_BUILD=1   skip `cargo build --release -p methvb-cli`
@@ -91,12 +93,15 @@ json.dump(c, open(sys.argv[3], "w"), indent=1)' "$d/sim0/sim.json" "$n" "$d/sim-
         done
         mv "$d/dss/sheet.tsv.tmp" "$d/dss/sheet.tsv"
     fi
-    if has_tool methvb; then
-        echo "== methvb run, $n regions, $THREADS threads" >&2
-        rm -rf "$d/methvb"
-        /usr/bin/time -v -o "$d/time_methvb.txt" "$bin" --quiet --threads "$THREADS" run \
-            --samples "$d/sim/samples.tsv" --regions "$d/sim/regions.bed" --out "$d/methvb"
-    fi
+    for cfg in methvb methvb_norefit; do
+        has_tool "$cfg" || continue
+        extra=(); [[ "$cfg" == methvb_norefit ]] && extra=(--max-refit 0)
+        echo "== $cfg run, $n regions, $THREADS threads" >&2
+        rm -rf "${d:?}/$cfg"
+        /usr/bin/time -v -o "$d/time_$cfg.txt" "$bin" --quiet --threads "$THREADS" run \
+            --samples "$d/sim/samples.tsv" --regions "$d/sim/regions.bed" --out "$d/$cfg" \
+            "${extra[@]}"
+    done
     for cfg in dss_smooth dss_nosmooth; do
         has_tool "$cfg" || continue
         smooth=TRUE; [[ "$cfg" == dss_nosmooth ]] && smooth=FALSE

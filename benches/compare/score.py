@@ -5,6 +5,7 @@ Usage: python score.py SIZE_DIR
 SIZE_DIR is one size's working directory written by run.sh:
   sim/truth.tsv                      truth per region (is_dmr, true_delta_treated)
   methvb/regions.parquet             methvb run output
+  methvb_norefit/regions.parquet     methvb run --max-refit 0 output (optional)
   dss_smooth.dml.tsv, .dmr.tsv       DSS DMLtest(smoothing=TRUE) + callDMR
   dss_nosmooth.dml.tsv, .dmr.tsv     DSS DMLtest(smoothing=FALSE) + callDMR
   time_<name>.txt                    /usr/bin/time -v output of each tool run
@@ -107,8 +108,11 @@ def main() -> None:
     big = np.abs(true_delta) > 0.1
     rows = []
 
-    mv_path = d / "methvb" / "regions.parquet"
-    if mv_path.exists():
+    for name, label_txt in (("methvb", "methvb run (structured VB)"),
+                            ("methvb_norefit", "methvb run --max-refit 0")):
+        mv_path = d / name / "regions.parquet"
+        if not mv_path.exists():
+            continue
         mv = pd.read_parquet(mv_path)
         mv = truth[["region_id"]].merge(mv, on="region_id", how="left")
         missing = int(mv["prob_dm"].isna().sum())
@@ -119,14 +123,15 @@ def main() -> None:
         rmse = float(np.sqrt(np.mean((mv["delta_mean"].to_numpy()[ok] - true_delta[ok]) ** 2)))
         cover = float(np.mean((mv["delta_q025"].to_numpy()[ok] <= true_delta[ok])
                               & (true_delta[ok] <= mv["delta_q975"].to_numpy()[ok])))
-        wall, rss = wall_rss(d / "time_methvb.txt")
-        rows.append(dict(tool="methvb run (structured VB)", wall_s=wall, rss_mb=rss,
+        flagged = float(np.mean(~mv["reliable"].fillna(False).to_numpy(bool)))
+        wall, rss = wall_rss(d / f"time_{name}.txt")
+        rows.append(dict(tool=label_txt, wall_s=wall, rss_mb=rss,
                          auroc=auroc(sign, label), auprc=auprc(sign, label),
                          auprc_alt=auprc(p, label), auroc_big=auroc(p, big),
                          auprc_big=auprc(p, big), rmse=rmse, coverage=cover,
                          calls=call_stats(mv["called"].fillna(False).to_numpy(bool), label),
                          note=(f"score 1-lfsr (alt and big-effect truth: prob_dm); "
-                               f"{missing} regions not fitted")))
+                               f"{missing} regions not fitted; {flagged:.0%} flagged by k-hat")))
 
     for name, label_txt in (("dss_smooth", "DSS DMLtest(smoothing=TRUE)+callDMR"),
                             ("dss_nosmooth", "DSS DMLtest(smoothing=FALSE)+callDMR")):

@@ -111,21 +111,24 @@ fn summarise(x: &mut [f64]) -> PosteriorSummary {
     let n = x.len() as f64;
     let mean = x.iter().sum::<f64>() / n;
     let var = x.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / (n - 1.0).max(1.0);
-    x.sort_unstable_by(f64::total_cmp);
     PosteriorSummary {
         mean,
         sd: var.sqrt(),
-        q025: quantile_sorted(x, 0.025),
-        q975: quantile_sorted(x, 0.975),
+        q025: quantile(x, 0.025),
+        q975: quantile(x, 0.975),
     }
 }
 
-/// Linear-interpolation quantile (R type 7) of sorted data.
-fn quantile_sorted(x: &[f64], p: f64) -> f64 {
+/// Linear-interpolation quantile (R type 7), by selection rather than sorting (`x` is
+/// reordered): the two order statistics it needs are the `lo`-th element and the smallest
+/// one above it.
+fn quantile(x: &mut [f64], p: f64) -> f64 {
     let h = (x.len() - 1) as f64 * p;
     let lo = h.floor() as usize;
-    let hi = (lo + 1).min(x.len() - 1);
-    x[lo] + (h - lo as f64) * (x[hi] - x[lo])
+    let (_, x_lo, above) = x.select_nth_unstable_by(lo, f64::total_cmp);
+    let x_lo = *x_lo;
+    let x_hi = above.iter().copied().min_by(f64::total_cmp).unwrap_or(x_lo);
+    x_lo + (h - lo as f64) * (x_hi - x_lo)
 }
 
 /// PSIS k-hat of q for this region from `n` draws.
@@ -163,6 +166,7 @@ fn summaries(
     let mut th = vec![0.0; g_n * s];
     let mut phi = vec![0.0; s];
     let mut any_dm = 0usize;
+    let mut site_neg_exp = vec![0.0; j_n];
     let sd: Vec<f64> = q.log_sd().iter().map(|l| l.exp()).collect();
     for t in 0..s {
         for e in eps.iter_mut() {
@@ -171,14 +175,22 @@ fn summaries(
         q.transform_sd(&sd, &eps, &mut z);
         let a = z[ZLayout::A];
         let ew = z[lay.w()].exp();
+        // logistic(x_j + b_g) = 1 / (1 + e^(-x_j) e^(-b_g)): one exp per site and one per
+        // group instead of one per (site, group). Arguments clamped to +-700 keep both
+        // factors finite and non-zero, so the product is never 0 * inf.
+        let neg_exp = |x: f64| (-x.clamp(-700.0, 700.0)).exp();
+        for (j, e) in site_neg_exp.iter_mut().enumerate() {
+            *e = neg_exp(a + ew * z[lay.v(j)]);
+        }
         for g in 0..g_n {
             let b = if g == 0 { 0.0 } else { z[lay.b(g)] };
-            let mut acc = 0.0;
-            for j in 0..j_n {
-                acc += logistic(a + b + ew * z[lay.v(j)]);
-            }
             th[g * s + t] = if j_n > 0 {
-                acc / j_n as f64
+                let eb = neg_exp(b);
+                site_neg_exp
+                    .iter()
+                    .map(|e| 1.0 / (1.0 + e * eb))
+                    .sum::<f64>()
+                    / j_n as f64
             } else {
                 logistic(a + b)
             };
@@ -357,9 +369,24 @@ mod tests {
 
     #[test]
     fn quantiles_follow_type7() {
-        let x = [1.0, 2.0, 3.0, 4.0, 5.0];
-        assert_eq!(quantile_sorted(&x, 0.5), 3.0);
-        assert!((quantile_sorted(&x, 0.025) - 1.1).abs() < 1e-12);
-        assert!((quantile_sorted(&x, 0.975) - 4.9).abs() < 1e-12);
+        let mut x = [4.0, 1.0, 5.0, 3.0, 2.0];
+        assert_eq!(quantile(&mut x, 0.5), 3.0);
+        assert!((quantile(&mut x, 0.025) - 1.1).abs() < 1e-12);
+        assert!((quantile(&mut x, 0.975) - 4.9).abs() < 1e-12);
+        assert_eq!(quantile(&mut x, 1.0), 5.0);
+        assert_eq!(quantile(&mut x, 0.0), 1.0);
+        assert_eq!(quantile(&mut [7.0], 0.975), 7.0);
+        // Against sorting, on draws with ties.
+        let mut y: Vec<f64> = (0..1000)
+            .map(|i| f64::from((i * 7919) % 613) / 7.0)
+            .collect();
+        let mut sorted = y.clone();
+        sorted.sort_by(f64::total_cmp);
+        for p in [0.025, 0.5, 0.975] {
+            let h: f64 = 999.0 * p;
+            let lo = h.floor() as usize;
+            let want = sorted[lo] + (h - lo as f64) * (sorted[lo + 1] - sorted[lo]);
+            assert_eq!(quantile(&mut y, p), want, "p = {p}");
+        }
     }
 }
