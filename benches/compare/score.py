@@ -1,15 +1,29 @@
 """Score methvb and DSS against the simulation truth (see benches/compare/README.md).
 
-Usage: python score.py SIZE_DIR
+Usage: python score.py SIZE_DIR [LABEL]
 
-SIZE_DIR is one size's working directory written by run.sh:
+SIZE_DIR is one dataset's working directory written by run.sh:
   sim/truth.tsv                      truth per region (is_dmr, true_delta_treated)
   methvb/regions.parquet             methvb run output
   methvb_norefit/regions.parquet     methvb run --max-refit 0 output (optional)
-  dss_smooth.dml.tsv, .dmr.tsv       DSS DMLtest(smoothing=TRUE) + callDMR
+  dss_smooth.dml.tsv, .dmr.tsv       DSS DMLtest(smoothing=TRUE) + callDMR (optional)
   dss_nosmooth.dml.tsv, .dmr.tsv     DSS DMLtest(smoothing=FALSE) + callDMR
-  time_<name>.txt                    /usr/bin/time -v output of each tool run
-Prints Markdown table rows (no header) and writes SIZE_DIR/metrics.tsv.
+  time_<name>.txt                    /usr/bin/time -v output of each tool run (optional)
+Prints Markdown table rows (no header, see HEADER) and writes SIZE_DIR/metrics.tsv.
+
+Metrics (the posterior issue's definitions):
+  AUPRC        true DMR (is_dmr) vs not; methvb ranked by prob_dm, DSS by the Stouffer sum
+               |sum stat| / sqrt(J) of its DMLtest statistics over the region's CpGs
+  RMSE         of the region's delta on true DMRs (methvb delta_mean; DSS the mean per-CpG
+               diff)
+  shrink       mean of |true| - sign(true) * estimate over DMRs with |true delta| > 0.2
+               (positive: effects come out smaller)
+  coverage     share of true DMRs / of nulls whose true delta is inside the 95% interval
+               (methvb delta_q025..q975; DSS mean diff +- 1.96 sqrt(sum se^2) / J)
+  calls        methvb `called` (Bayesian FDR 0.05); DSS regions overlapped by callDMR:
+               realised FDR (share of calls that are not DMRs), recall of DMRs with
+               |true delta| > 0.1
+  flagged      methvb regions with reliable = false
 """
 
 from __future__ import annotations
@@ -21,15 +35,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-
-def auroc(score: np.ndarray, label: np.ndarray) -> float:
-    """Area under the ROC curve (Mann-Whitney, ties get average ranks)."""
-    ranks = pd.Series(score).rank(method="average").to_numpy()
-    n_pos = int(label.sum())
-    n_neg = len(label) - n_pos
-    if n_pos == 0 or n_neg == 0:
-        return float("nan")
-    return float((ranks[label].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+HEADER = (
+    "| data | tool | wall s | CPU s | peak RSS MB | AUPRC | RMSE DMRs | shrink >0.2 | "
+    "coverage DMRs / nulls | calls | realised FDR | recall >0.1 | flagged |\n"
+    "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+)
 
 
 def auprc(score: np.ndarray, label: np.ndarray) -> float:
@@ -48,17 +58,20 @@ def auprc(score: np.ndarray, label: np.ndarray) -> float:
     return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
 
 
-def wall_rss(path: Path) -> tuple[float, float]:
-    """(wall seconds, peak RSS MB) from a /usr/bin/time -v log."""
+def time_log(path: Path) -> tuple[float, float, float]:
+    """(wall seconds, CPU seconds, peak RSS MB) from a /usr/bin/time -v log (NaN if absent)."""
+    if not path.exists():
+        return float("nan"), float("nan"), float("nan")
     text = path.read_text()
     m = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (\S+)", text)
     parts = [float(p) for p in m.group(1).split(":")] if m else [float("nan")]
     wall = 0.0
     for p in parts:
         wall = wall * 60 + p
+    cpu = sum(float(x) for x in re.findall(r"(?:User|System) time \(seconds\): (\S+)", text))
     r = re.search(r"Maximum resident set size \(kbytes\): (\d+)", text)
     rss = int(r.group(1)) / 1024 if r else float("nan")
-    return wall, rss
+    return wall, cpu, rss
 
 
 def assign_sites(truth: pd.DataFrame, chrom: np.ndarray, pos0: np.ndarray) -> np.ndarray:
@@ -91,50 +104,50 @@ def dmr_overlap(truth: pd.DataFrame, dmr: pd.DataFrame) -> np.ndarray:
     return hit
 
 
-def call_stats(called: np.ndarray, label: np.ndarray) -> str:
-    n = int(called.sum())
-    tp = int((called & label).sum())
-    fdr = (n - tp) / n if n else 0.0
-    return f"{n} ({tp} TP, FDR {fdr:.3f}, recall {tp / max(label.sum(), 1):.3f})"
+def metrics(score, est, lo, hi, called, truth) -> dict:
+    label = truth["is_dmr"].to_numpy()
+    true_delta = truth["true_delta_treated"].to_numpy()
+    big = np.abs(true_delta) > 0.1
+    large = label & (np.abs(true_delta) > 0.2)
+    covered = (lo <= true_delta) & (true_delta <= hi)
+    n_calls = int(called.sum())
+    return dict(
+        auprc=auprc(score, label),
+        rmse=float(np.sqrt(np.nanmean((est[label] - true_delta[label]) ** 2))),
+        shrink=float(np.nanmean(np.abs(true_delta[large]) - np.sign(true_delta[large]) * est[large])),
+        cover_dmr=float(np.mean(covered[label])),
+        cover_null=float(np.mean(covered[~label])),
+        calls=n_calls,
+        fdr=float((called & ~label).sum() / n_calls) if n_calls else 0.0,
+        recall=float((called & big).sum() / max(big.sum(), 1)),
+    )
 
 
 def main() -> None:
     d = Path(sys.argv[1])
+    data_label = sys.argv[2] if len(sys.argv) > 2 else d.name
     truth = pd.read_csv(d / "sim" / "truth.tsv", sep="\t")
     truth["is_dmr"] = truth["is_dmr"].astype(str).str.lower() == "true"
-    label = truth["is_dmr"].to_numpy()
-    true_delta = truth["true_delta_treated"].to_numpy()
-    # second truth: the effect size methvb's calls target, |true delta| > delta0 = 0.1
-    big = np.abs(true_delta) > 0.1
     rows = []
 
-    for name, label_txt in (("methvb", "methvb run (structured VB)"),
-                            ("methvb_norefit", "methvb run --max-refit 0")):
-        mv_path = d / name / "regions.parquet"
-        if not mv_path.exists():
+    for name, label_txt in (("methvb", "methvb run"), ("methvb_norefit", "methvb run --max-refit 0")):
+        path = d / name / "regions.parquet"
+        if not path.exists():
             continue
-        mv = pd.read_parquet(mv_path)
-        mv = truth[["region_id"]].merge(mv, on="region_id", how="left")
-        missing = int(mv["prob_dm"].isna().sum())
-        p = mv["prob_dm"].fillna(0.0).to_numpy()
-        # any-difference evidence, the analogue of DSS's Wald test of delta = 0
-        sign = 1.0 - mv["lfsr"].fillna(0.5).to_numpy()
-        ok = mv["delta_mean"].notna().to_numpy()
-        rmse = float(np.sqrt(np.mean((mv["delta_mean"].to_numpy()[ok] - true_delta[ok]) ** 2)))
-        cover = float(np.mean((mv["delta_q025"].to_numpy()[ok] <= true_delta[ok])
-                              & (true_delta[ok] <= mv["delta_q975"].to_numpy()[ok])))
-        flagged = float(np.mean(~mv["reliable"].fillna(False).to_numpy(bool)))
-        wall, rss = wall_rss(d / f"time_{name}.txt")
-        rows.append(dict(tool=label_txt, wall_s=wall, rss_mb=rss,
-                         auroc=auroc(sign, label), auprc=auprc(sign, label),
-                         auprc_alt=auprc(p, label), auroc_big=auroc(p, big),
-                         auprc_big=auprc(p, big), rmse=rmse, coverage=cover,
-                         calls=call_stats(mv["called"].fillna(False).to_numpy(bool), label),
-                         note=(f"score 1-lfsr (alt and big-effect truth: prob_dm); "
-                               f"{missing} regions not fitted; {flagged:.0%} flagged by k-hat")))
+        mv = truth[["region_id"]].merge(pd.read_parquet(path), on="region_id", how="left")
+        m = metrics(
+            mv["prob_dm"].fillna(0.0).to_numpy(),
+            mv["delta_mean"].to_numpy(),
+            mv["delta_q025"].to_numpy(),
+            mv["delta_q975"].to_numpy(),
+            mv["called"].fillna(False).to_numpy(bool),
+            truth,
+        )
+        m["flagged"] = float(np.mean(~mv["reliable"].fillna(False).to_numpy(bool)))
+        rows.append((label_txt, name, m))
 
-    for name, label_txt in (("dss_smooth", "DSS DMLtest(smoothing=TRUE)+callDMR"),
-                            ("dss_nosmooth", "DSS DMLtest(smoothing=FALSE)+callDMR")):
+    for name, label_txt in (("dss_nosmooth", "DSS DMLtest(smoothing=FALSE)"),
+                            ("dss_smooth", "DSS DMLtest(smoothing=TRUE)")):
         dml_path = d / f"{name}.dml.tsv"
         if not dml_path.exists():
             continue
@@ -142,35 +155,30 @@ def main() -> None:
         region = assign_sites(truth, dml["chr"].to_numpy(), dml["pos"].to_numpy() - 1)
         dml = dml.assign(region=region)
         dml = dml[dml["region"] >= 0]
-        stat = dml["stat"].fillna(0.0)
-        g = dml.assign(abs_stat=stat.abs(), stat0=stat).groupby("region")
+        g = dml.assign(stat0=dml["stat"].fillna(0.0), se2=dml["diff.se"] ** 2).groupby("region")
         n_sites = g.size()
-        max_abs = g["abs_stat"].max().reindex(range(len(truth)), fill_value=0.0).to_numpy()
-        stouffer = (g["stat0"].sum() / np.sqrt(n_sites)).abs()
-        stouffer = stouffer.reindex(range(len(truth)), fill_value=0.0).to_numpy()
-        mean_diff = g["diff"].mean().reindex(range(len(truth)))
-        ok = mean_diff.notna().to_numpy()
-        rmse = float(np.sqrt(np.mean((mean_diff.to_numpy()[ok] - true_delta[ok]) ** 2)))
-        dmr = pd.read_csv(d / f"{name}.dmr.tsv", sep="\t", dtype={"chr": str})
-        hit = dmr_overlap(truth, dmr)
-        wall, rss = wall_rss(d / f"time_{name}.txt")
-        timing = pd.read_csv(d / f"{name}.timing.tsv", sep="\t").set_index("step")["seconds"]
-        rows.append(dict(tool=label_txt, wall_s=wall, rss_mb=rss,
-                         auroc=auroc(max_abs, label), auprc=auprc(max_abs, label),
-                         auprc_alt=auprc(stouffer, label), auroc_big=auroc(max_abs, big),
-                         auprc_big=auprc(max_abs, big), rmse=rmse, coverage=float("nan"),
-                         calls=f"{len(dmr)} DMRs; regions hit: " + call_stats(hit, label),
-                         note=(f"score max|stat| (alt: Stouffer |sum stat|/sqrt(J)); "
-                               f"read {timing['read']:.0f} s, DMLtest {timing['DMLtest']:.0f} s, "
-                               f"callDMR {timing['callDMR']:.0f} s")))
+        idx = range(len(truth))
+        stouffer = (g["stat0"].sum() / np.sqrt(n_sites)).abs().reindex(idx, fill_value=0.0).to_numpy()
+        mean_diff = g["diff"].mean().reindex(idx).to_numpy()
+        se = (np.sqrt(g["se2"].sum()) / n_sites).reindex(idx).to_numpy()
+        dmr_path = d / f"{name}.dmr.tsv"
+        dmr = pd.read_csv(dmr_path, sep="\t", dtype={"chr": str}) if dmr_path.exists() else pd.DataFrame()
+        called = dmr_overlap(truth, dmr) if len(dmr) else np.zeros(len(truth), dtype=bool)
+        m = metrics(stouffer, mean_diff, mean_diff - 1.96 * se, mean_diff + 1.96 * se, called, truth)
+        m["flagged"] = float("nan")
+        rows.append((label_txt + " + callDMR", name, m))
 
-    out = pd.DataFrame(rows)
-    out.insert(0, "regions", len(truth))
-    out.to_csv(d / "metrics.tsv", sep="\t", index=False)
-    for r in out.itertuples():
-        cov = "-" if np.isnan(r.coverage) else f"{r.coverage:.3f}"
-        print(f"| {r.regions} | {r.tool} | {r.wall_s:.1f} | {r.rss_mb:.0f} | {r.auroc:.4f} | "
-              f"{r.auprc:.4f} | {r.auprc_alt:.4f} | {r.auroc_big:.4f} | {r.auprc_big:.4f} | {r.rmse:.4f} | {cov} | {r.calls} | {r.note} |")
+    out = []
+    for label_txt, name, m in rows:
+        wall, cpu, rss = time_log(d / f"time_{name}.txt")
+        flagged = "-" if np.isnan(m["flagged"]) else f"{m['flagged']:.3f}"
+        print(
+            f"| {data_label} | {label_txt} | {wall:.1f} | {cpu:.1f} | {rss:.0f} | {m['auprc']:.3f} | "
+            f"{m['rmse']:.4f} | {m['shrink']:+.4f} | {m['cover_dmr']:.3f} / {m['cover_null']:.3f} | "
+            f"{m['calls']} | {m['fdr']:.3f} | {m['recall']:.3f} | {flagged} |"
+        )
+        out.append(dict(data=data_label, tool=label_txt, wall_s=wall, cpu_s=cpu, rss_mb=rss, **m))
+    pd.DataFrame(out).to_csv(d / "metrics.tsv", sep="\t", index=False)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use arrow_array::builder::{Float64Builder, StringBuilder, UInt32Builder};
+use arrow_array::builder::{BooleanBuilder, Float64Builder, StringBuilder, UInt32Builder};
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema};
 use clap::Args;
@@ -218,7 +218,11 @@ pub fn run_audit(
         })
         .collect::<Result<_>>()?;
     let reasons: Vec<&str> = chosen.iter().map(|(_, why)| *why).collect();
-    let batch = audit_batch(&audits, &reasons, &samples.groups)?;
+    let mut model_names = vec![""; samples.groups.len()];
+    for (g, name) in samples.groups.iter().enumerate() {
+        model_names[samples.model_index[g]] = name;
+    }
+    let batch = audit_batch(&audits, &reasons, &model_names)?;
     let mut writer = AtomicParquetWriter::create(
         out,
         batch.schema(),
@@ -230,33 +234,32 @@ pub fn run_audit(
     Ok(Some(methvb_mcmc::summarize(&audits)))
 }
 
-/// The quantity's name with group indices replaced by group names (`b_treated`; `delta` for two
-/// groups, `delta_<group>` for more).
-fn quantity_name(name: &str, groups: &[String]) -> String {
-    let group = |rest: &str| {
-        rest.parse::<usize>()
-            .ok()
-            .and_then(|g| groups.get(g))
-            .cloned()
-    };
-    if let Some(rest) = name.strip_prefix("b_")
-        && let Some(g) = group(rest)
-    {
-        return format!("b_{g}");
-    }
+/// The quantity's name for the table: `delta` (two groups) or `delta_<group>` with the
+/// model's group index replaced by the group's name; the contrast coordinates stay `b_<h>`
+/// (`b` for two groups: the logit difference of the model's group 1 from its group 0, see
+/// docs/model.md).
+fn quantity_name(name: &str, model_names: &[&str]) -> String {
+    let two = model_names.len() == 2;
     if let Some(rest) = name.strip_prefix("delta_")
-        && let Some(g) = group(rest)
+        && let Some(g) = rest.parse::<usize>().ok().and_then(|g| model_names.get(g))
     {
-        return if groups.len() == 2 {
+        return if two {
             "delta".into()
         } else {
             format!("delta_{g}")
         };
     }
+    if two && name == "b_1" {
+        return "b".into();
+    }
     name.to_string()
 }
 
-fn audit_batch(audits: &[RegionAudit], reasons: &[&str], groups: &[String]) -> Result<RecordBatch> {
+fn audit_batch(
+    audits: &[RegionAudit],
+    reasons: &[&str],
+    model_names: &[&str],
+) -> Result<RecordBatch> {
     let float = |n: &str, nullable: bool| Field::new(n, DataType::Float64, nullable);
     let schema = Arc::new(Schema::new(vec![
         Field::new("region_id", DataType::Utf8, false),
@@ -276,16 +279,20 @@ fn audit_batch(audits: &[RegionAudit], reasons: &[&str], groups: &[String]) -> R
         float("mcmc_prob_dm", true),
         Field::new("divergences", DataType::UInt32, false),
         Field::new("family", DataType::Utf8, false),
+        float("weight_ess", false),
+        Field::new("vb_reliable", DataType::Boolean, false),
     ]));
     let mut strings: Vec<StringBuilder> = (0..3).map(|_| StringBuilder::new()).collect();
     let mut floats: Vec<Float64Builder> = (0..12).map(|_| Float64Builder::new()).collect();
     let mut divergences = UInt32Builder::new();
     let mut family = StringBuilder::new();
+    let mut weight_ess = Float64Builder::new();
+    let mut vb_reliable = BooleanBuilder::new();
     for (audit, why) in audits.iter().zip(reasons) {
         for row in &audit.rows {
             strings[0].append_value(&audit.region_id);
             strings[1].append_value(why);
-            strings[2].append_value(quantity_name(&row.name, groups));
+            strings[2].append_value(quantity_name(&row.name, model_names));
             let values = [
                 row.vb_mean,
                 row.vb_sd,
@@ -305,6 +312,8 @@ fn audit_batch(audits: &[RegionAudit], reasons: &[&str], groups: &[String]) -> R
             floats[11].append_option(row.mcmc_prob_dm);
             divergences.append_value(u32::try_from(audit.divergences).unwrap_or(u32::MAX));
             family.append_value(audit.family.name());
+            weight_ess.append_value(audit.weight_ess);
+            vb_reliable.append_value(audit.vb_reliable);
         }
     }
     let mut columns: Vec<ArrayRef> = strings
@@ -314,6 +323,8 @@ fn audit_batch(audits: &[RegionAudit], reasons: &[&str], groups: &[String]) -> R
     columns.extend(floats.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
     columns.push(Arc::new(divergences.finish()));
     columns.push(Arc::new(family.finish()));
+    columns.push(Arc::new(weight_ess.finish()));
+    columns.push(Arc::new(vb_reliable.finish()));
     Ok(RecordBatch::try_new(schema, columns)?)
 }
 
@@ -323,11 +334,13 @@ mod tests {
 
     #[test]
     fn quantities_are_named_after_groups() {
-        let two = ["control".to_string(), "treated".to_string()];
-        let three = ["c".to_string(), "t1".to_string(), "t2".to_string()];
-        assert_eq!(quantity_name("b_1", &two), "b_treated");
+        let two = ["control", "treated"];
+        let three = ["c", "t1", "t2"];
+        assert_eq!(quantity_name("b_1", &two), "b");
+        assert_eq!(quantity_name("b_1", &three), "b_1");
         assert_eq!(quantity_name("delta_1", &two), "delta");
         assert_eq!(quantity_name("delta_2", &three), "delta_t2");
+        assert_eq!(quantity_name("delta_0", &three), "delta_c");
         assert_eq!(quantity_name("a", &two), "a");
         assert_eq!(quantity_name("k", &two), "k");
     }

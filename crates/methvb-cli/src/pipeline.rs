@@ -109,15 +109,12 @@ pub struct ModelArgs {
     /// Target Bayesian FDR of the region calls.
     #[arg(long, default_value_t = 0.05)]
     pub fdr: f64,
-    /// Draws of q behind each posterior summary.
-    #[arg(long, default_value_t = 1000)]
+    /// Importance draws of each region's posterior behind its summaries and its PSIS verdict
+    /// (one log-density evaluation each; the k-hat threshold is min(1 - 1/log10(N), 0.7)).
+    #[arg(long, default_value_t = FitOptions::default().n_draws, value_parser = clap::value_parser!(u32).range(100..))]
     pub draws: u32,
-    /// Draws of q for the PSIS k-hat check (one log-density evaluation each; the threshold is
-    /// min(1 - 1/log10(N), 0.7)).
-    #[arg(long, default_value_t = FitOptions::default().n_psis_draws, value_parser = clap::value_parser!(u32).range(25..))]
-    pub psis_draws: u32,
-    /// Refit rungs for regions whose k-hat is above the threshold (0: report the first fit;
-    /// each rung costs about as much as the first fit and doubles the PSIS draws).
+    /// Refit rungs for regions whose importance sampling is unreliable (0: report the first
+    /// fit; each rung costs about as much as the first fit and doubles the draws).
     #[arg(long, default_value_t = FitOptions::default().max_refit)]
     pub max_refit: u8,
     /// Regions fitted in parallel per minibatch.
@@ -129,11 +126,11 @@ pub struct ModelArgs {
 }
 
 impl ModelArgs {
-    /// The per-region fit options.
-    pub fn fit_options(&self) -> FitOptions {
+    /// The per-region fit options, contrasts taken from the model's group `reference`.
+    pub fn fit_options(&self, reference: usize) -> FitOptions {
         let mut opts = FitOptions {
+            reference,
             n_draws: self.draws,
-            n_psis_draws: self.psis_draws,
             max_refit: self.max_refit,
             delta0: self.delta0,
             ..FitOptions::default()
@@ -156,20 +153,32 @@ pub struct HyperArgs {
     /// Regions sampled genome-wide (reservoir sampling) to learn Theta from.
     #[arg(long, default_value_t = 2000, value_name = "N")]
     pub hyper_regions: usize,
-    /// Hold the spike width sd_b0 at this value (>= 0.05, logit scale) instead of learning it.
+    /// Standard deviation (logit scale, >= 0.05) of the "no difference" component of the prior
+    /// of group effects (default 0.05); the effect grid above it is fixed, its weights learned.
     #[arg(long, value_name = "SD")]
     pub spike_sd: Option<f64>,
 }
 
-/// The sheet and the group of each sample, as the model numbers them.
+/// The sheet and the group of each sample, as the outputs and the model number them.
+///
+/// Outputs list the groups reference first (`groups`, `sample_group`). The model numbers them
+/// by name (`model_group`), whatever the reference and the order of the sheet: its fit is
+/// symmetric in the groups, so choosing another reference then runs exactly the same
+/// computation and only the reported contrasts change sign.
 #[derive(Debug)]
 pub struct Samples {
     /// The sample sheet.
     pub sheet: SampleSheet,
-    /// Group index of each sample (0 = reference).
+    /// Group index of each sample in `groups` (0 = reference).
     pub sample_group: Vec<usize>,
     /// Group names, reference first.
     pub groups: Vec<String>,
+    /// The model's group index of each sample (groups numbered in sorted name order).
+    pub model_group: Vec<usize>,
+    /// The model's index of each group of `groups`.
+    pub model_index: Vec<usize>,
+    /// Sample names in sheet order.
+    pub names: Vec<String>,
 }
 
 impl Samples {
@@ -178,10 +187,20 @@ impl Samples {
         let sheet = input.sheet()?;
         let sample_group = sheet.group_of_samples();
         let groups = sheet.groups().to_vec();
+        let mut sorted: Vec<&String> = groups.iter().collect();
+        sorted.sort();
+        let model_index: Vec<usize> = groups
+            .iter()
+            .map(|g| sorted.iter().position(|s| *s == g).unwrap_or(0))
+            .collect();
+        let model_group = sample_group.iter().map(|&g| model_index[g]).collect();
         Ok(Self {
+            names: sheet.sample_names(),
             sheet,
             sample_group,
             groups,
+            model_group,
+            model_index,
         })
     }
 
@@ -189,12 +208,17 @@ impl Samples {
     pub fn data<'a>(&'a self, r: &'a Region) -> RegionData<'a> {
         RegionData {
             n_sites: r.n_sites(),
-            n_samples: self.sample_group.len(),
-            sample_group: &self.sample_group,
+            n_samples: self.model_group.len(),
+            sample_group: &self.model_group,
             n_groups: self.groups.len(),
             methylated: &r.methylated,
             coverage: &r.coverage,
         }
+    }
+
+    /// The model's index of the reference group.
+    pub fn model_reference(&self) -> usize {
+        self.model_index[0]
     }
 }
 
@@ -368,7 +392,7 @@ pub fn fit_all(
 ) -> Result<FitSummary> {
     let started = Instant::now();
     let layout = ResultsLayout::new(&samples.groups);
-    let opts = model.fit_options();
+    let opts = model.fit_options(samples.model_reference());
     let mut stream = region_stream(input, regions, samples)?;
     // Pass 2 writes the fitted rows to a hidden intermediate file; the published file adds the
     // `called` column, which needs every region's PEP.
@@ -398,7 +422,13 @@ pub fn fit_all(
             unreliable += u64::from(!f.reliable);
             not_converged += u64::from(!f.converged);
         }
-        let batch = layout.batch(chunk, &fits, &samples.sample_group)?;
+        let batch = layout.batch(
+            chunk,
+            &fits,
+            &samples.sample_group,
+            &samples.model_index,
+            &samples.names,
+        )?;
         fitted.write(&batch)?;
         bar.inc(chunk.len() as u64);
         chunk.clear();
@@ -687,6 +717,8 @@ impl Sharder<'_> {
                 &chunk[start..end],
                 &fits[start..end],
                 &self.samples.sample_group,
+                &self.samples.model_index,
+                &self.samples.names,
             )?;
             shard.writer.write(&batch)?;
             shard.peps.extend(fits[start..end].iter().map(|f| f.pep));
@@ -754,7 +786,7 @@ pub fn fit_shards(
         layout: ResultsLayout::new(&samples.groups),
         samples,
         theta,
-        opts: model.fit_options(),
+        opts: model.fit_options(samples.model_reference()),
         seed: model.seed,
         fdr: model.fdr,
         plan,

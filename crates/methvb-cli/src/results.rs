@@ -69,17 +69,25 @@ impl ResultsLayout {
                 fields.push(f64f("lfsr".into()));
             }
             fields.push(f64f("pep".into()));
+            fields.push(f64f("p_null".into()));
         }
-        for name in ["phi_mean", "phi_sd", "elbo"] {
+        for name in ["phi_mean", "phi_sd", "elbo", "expected_loglik", "kl"] {
             fields.push(f64f(name.into()));
         }
         fields.push(Field::new("iterations", DataType::UInt32, false));
         fields.push(Field::new("converged", DataType::Boolean, false));
         fields.push(f64f("khat".into()));
         fields.push(f64f("khat_threshold".into()));
+        fields.push(f64f("ess".into()));
         fields.push(Field::new("reliable", DataType::Boolean, false));
         fields.push(Field::new("refit", DataType::UInt32, false));
         fields.push(Field::new("family", DataType::Utf8, false));
+        fields.push(f64f("ppc_dispersion_z".into()));
+        fields.push(Field::new("ppc_worst_site", DataType::UInt32, false));
+        fields.push(f64f("ppc_worst_site_p".into()));
+        fields.push(Field::new("ppc_worst_sample", DataType::Utf8, false));
+        fields.push(f64f("ppc_worst_sample_p".into()));
+        fields.push(Field::new("misfit", DataType::Boolean, false));
         let fitted = Arc::new(Schema::new(fields.clone()));
         let mut with_call = fields;
         if groups.len() >= 2 {
@@ -108,11 +116,15 @@ impl ResultsLayout {
     }
 
     /// One record batch (without `called`) from regions and their fits, in order.
+    /// `sample_group` numbers the groups as this layout does (reference first), `model_index`
+    /// maps them to the model's numbering of the fits; `sample_names` are in sheet order.
     pub fn batch(
         &self,
         regions: &[Region],
         fits: &[RegionFit],
         sample_group: &[usize],
+        model_index: &[usize],
+        sample_names: &[String],
     ) -> Result<RecordBatch, arrow_schema::ArrowError> {
         let rows = regions.len();
         let g_count = self.groups.len();
@@ -138,9 +150,19 @@ impl ResultsLayout {
         let mut prob_dm = Float64Builder::with_capacity(rows);
         let mut lfsr = Float64Builder::with_capacity(rows);
         let mut pep = Float64Builder::with_capacity(rows);
+        let mut p_null = Float64Builder::with_capacity(rows);
         let mut phi_mean = Float64Builder::with_capacity(rows);
         let mut phi_sd = Float64Builder::with_capacity(rows);
         let mut elbo = Float64Builder::with_capacity(rows);
+        let mut expected_loglik = Float64Builder::with_capacity(rows);
+        let mut kl = Float64Builder::with_capacity(rows);
+        let mut ess = Float64Builder::with_capacity(rows);
+        let mut ppc_dispersion = Float64Builder::with_capacity(rows);
+        let mut ppc_site = UInt32Builder::with_capacity(rows);
+        let mut ppc_site_p = Float64Builder::with_capacity(rows);
+        let mut ppc_sample = StringBuilder::new();
+        let mut ppc_sample_p = Float64Builder::with_capacity(rows);
+        let mut misfit = BooleanBuilder::with_capacity(rows);
         let mut iterations = UInt32Builder::with_capacity(rows);
         let mut converged = BooleanBuilder::with_capacity(rows);
         let mut khat = Float64Builder::with_capacity(rows);
@@ -174,18 +196,22 @@ impl ResultsLayout {
                 } else {
                     f64::NAN
                 });
-                let t = &fit.theta[g];
+                let t = &fit.theta[model_index[g]];
                 for (k, v) in [t.mean, t.sd, t.q025, t.q975].into_iter().enumerate() {
                     theta[g * 4 + k].append_value(v);
                 }
             }
-            for (d_idx, d) in fit.delta.iter().enumerate() {
-                let s = &d.summary;
-                let mut vals = vec![s.mean, s.sd, s.q025, s.q975];
-                if g_count > 2 {
-                    vals.push(d.prob_dm);
-                    vals.push(d.lfsr);
-                }
+            // The contrast of output group g (>= 1) against the reference (NaN if the fit
+            // has none, which a fit of this layout's groups always has).
+            for (d_idx, &mg) in model_index.iter().skip(1).enumerate() {
+                let mut vals = match fit.delta.iter().find(|d| d.group == mg) {
+                    Some(d) => {
+                        let s = &d.summary;
+                        vec![s.mean, s.sd, s.q025, s.q975, d.prob_dm, d.lfsr]
+                    }
+                    None => vec![f64::NAN; 6],
+                };
+                vals.truncate(delta_cols);
                 for (k, v) in vals.into_iter().enumerate() {
                     delta[d_idx * delta_cols + k].append_value(v);
                 }
@@ -196,10 +222,24 @@ impl ResultsLayout {
                     lfsr.append_value(fit.delta[0].lfsr);
                 }
                 pep.append_value(fit.pep);
+                p_null.append_value(fit.p_null);
             }
             phi_mean.append_value(fit.phi_mean);
             phi_sd.append_value(fit.phi_sd);
             elbo.append_value(fit.elbo);
+            expected_loglik.append_value(fit.expected_loglik);
+            kl.append_value(fit.kl);
+            ess.append_value(fit.ess);
+            ppc_dispersion.append_value(fit.ppc.dispersion_z);
+            ppc_site.append_value(fit.ppc.worst_site);
+            ppc_site_p.append_value(fit.ppc.worst_site_p);
+            ppc_sample.append_value(
+                sample_names
+                    .get(fit.ppc.worst_sample as usize)
+                    .map_or("", String::as_str),
+            );
+            ppc_sample_p.append_value(fit.ppc.worst_sample_p);
+            misfit.append_value(fit.misfit);
             iterations.append_value(fit.iterations);
             converged.append_value(fit.converged);
             khat.append_value(fit.khat);
@@ -230,17 +270,31 @@ impl ResultsLayout {
                 columns.push(Arc::new(lfsr.finish()));
             }
             columns.push(Arc::new(pep.finish()));
+            columns.push(Arc::new(p_null.finish()));
         }
-        for b in [&mut phi_mean, &mut phi_sd, &mut elbo] {
+        for b in [
+            &mut phi_mean,
+            &mut phi_sd,
+            &mut elbo,
+            &mut expected_loglik,
+            &mut kl,
+        ] {
             columns.push(Arc::new(b.finish()));
         }
         columns.push(Arc::new(iterations.finish()));
         columns.push(Arc::new(converged.finish()));
         columns.push(Arc::new(khat.finish()));
         columns.push(Arc::new(khat_threshold.finish()));
+        columns.push(Arc::new(ess.finish()));
         columns.push(Arc::new(reliable.finish()));
         columns.push(Arc::new(refit.finish()));
         columns.push(Arc::new(family.finish()));
+        columns.push(Arc::new(ppc_dispersion.finish()));
+        columns.push(Arc::new(ppc_site.finish()));
+        columns.push(Arc::new(ppc_site_p.finish()));
+        columns.push(Arc::new(ppc_sample.finish()));
+        columns.push(Arc::new(ppc_sample_p.finish()));
+        columns.push(Arc::new(misfit.finish()));
         RecordBatch::try_new(self.fitted.clone(), columns)
     }
 

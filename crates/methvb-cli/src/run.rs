@@ -24,7 +24,7 @@ use crate::pipeline::{
 use crate::shards::{self, Rejected};
 
 /// Version of the statistical model written to the outputs (bump when results change meaning).
-pub const MODEL_VERSION: &str = "1";
+pub const MODEL_VERSION: &str = "2";
 
 /// Arguments of `methvb run`.
 #[derive(Debug, Args)]
@@ -135,7 +135,7 @@ impl HyperFile {
         per_contig: Vec<ContigRegions>,
     ) -> Self {
         Self {
-            theta: fit.theta,
+            theta: fit.theta.clone(),
             version: env!("CARGO_PKG_VERSION").to_string(),
             seed,
             regions_sampled: sampled as u64,
@@ -198,7 +198,7 @@ struct RunFile<'a> {
 }
 
 /// Key-value metadata of a results Parquet file.
-fn results_metadata(model: &ModelArgs, theta: &Theta) -> Vec<(String, String)> {
+fn results_metadata(model: &ModelArgs, theta: &Theta, samples: &Samples) -> Vec<(String, String)> {
     vec![
         ("methvb.version".into(), env!("CARGO_PKG_VERSION").into()),
         ("methvb.model_version".into(), MODEL_VERSION.into()),
@@ -213,7 +213,8 @@ fn results_metadata(model: &ModelArgs, theta: &Theta) -> Vec<(String, String)> {
         ("methvb.family".into(), model.family().name().into()),
         (
             "methvb.fit_options".into(),
-            serde_json::to_string(&model.fit_options()).unwrap_or_default(),
+            serde_json::to_string(&model.fit_options(samples.model_reference()))
+                .unwrap_or_default(),
         ),
     ]
 }
@@ -484,14 +485,10 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
     let shard_dir = args.out.join(shards::SHARDS_DIR);
     let layout = crate::results::ResultsLayout::new(&samples.groups);
     let mut shard_key = base;
-    shard_key.insert("theta".into(), serde_json::to_value(theta)?);
+    shard_key.insert("theta".into(), serde_json::to_value(&theta)?);
     shard_key.insert("delta0".into(), serde_json::json!(args.model.delta0));
     shard_key.insert("fdr".into(), serde_json::json!(args.model.fdr));
     shard_key.insert("draws".into(), serde_json::json!(args.model.draws));
-    shard_key.insert(
-        "psis_draws".into(),
-        serde_json::json!(args.model.psis_draws),
-    );
     shard_key.insert("max_refit".into(), serde_json::json!(args.model.max_refit));
     let shard_key = serde_json::Value::Object(shard_key);
     let reuse = if args.resume {
@@ -544,7 +541,7 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
     }
     std::fs::create_dir_all(&shard_dir)
         .with_context(|| format!("creating {}", shard_dir.display()))?;
-    let mut shard_metadata = results_metadata(&args.model, &theta);
+    let mut shard_metadata = results_metadata(&args.model, &theta, &samples);
     shard_metadata.push((shards::RESUME_KEY.into(), shard_key.to_string()));
     let plan = ShardPlan {
         dir: &shard_dir,
@@ -578,7 +575,7 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
         let writer = methvb_io::parquet_out::AtomicParquetWriter::create(
             &out,
             layout.called_schema(),
-            results_metadata(&args.model, &theta),
+            results_metadata(&args.model, &theta, &samples),
             crate::results::RESULTS_ROW_GROUP_ROWS,
         )?;
         writer.finish()?;
@@ -588,7 +585,7 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
             &paths,
             args.model.fdr,
             &out,
-            Some(results_metadata(&args.model, &theta)),
+            Some(results_metadata(&args.model, &theta, &samples)),
         )?
     };
     if gathered.rows != sharded.pass.regions_used {
@@ -612,7 +609,7 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
         args.model.seed,
         args.model.delta0,
         &args.out.join("mcmc_check.parquet"),
-        results_metadata(&args.model, &theta),
+        results_metadata(&args.model, &theta, &samples),
     )?;
     let run_file = RunFile {
         version: env!("CARGO_PKG_VERSION"),
@@ -623,7 +620,7 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
         inputs,
         groups: &samples.groups,
         theta,
-        fit_options: args.model.fit_options(),
+        fit_options: args.model.fit_options(samples.model_reference()),
         fdr: args.model.fdr,
         pass1,
         pass2: &summary,
@@ -728,7 +725,7 @@ pub fn fit(args: &FitArgs, quiet: bool) -> Result<()> {
         &args.chrom,
         None,
         &args.out,
-        results_metadata(&args.model, &theta),
+        results_metadata(&args.model, &theta, &samples),
         quiet,
     )?;
     if !quiet {

@@ -81,7 +81,7 @@ impl Case {
                 "--out",
                 s(&run_dir),
                 "--draws",
-                "50",
+                "100",
             ],
         ];
         for args in &commands {

@@ -125,7 +125,7 @@ fn run_case(dir: &Path, case: &Case) -> Vec<String> {
                     "--out",
                     s(&run_dir),
                     "--draws",
-                    "50",
+                    "100",
                 ]
                 .map(String::from),
             );

@@ -6,7 +6,9 @@ use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::Instant;
 
-use methvb_model::likelihood::logistic;
+use methvb_model::likelihood::b_prior_lp;
+use methvb_model::linalg::cholesky;
+use methvb_model::posterior::{group_levels, wide_theta};
 use methvb_model::vb::{region_seed, splitmix64};
 use methvb_model::{Family, RegionData, RegionFit, Theta, ZLayout, log_joint_grad};
 use nuts_rs::{Chain, CpuLogpFunc, CpuMath, CpuMathError, DiagNutsSettings, HasDims, Settings};
@@ -94,18 +96,42 @@ impl AuditOptions {
     }
 }
 
+/// Fewest effective draws of the reweighted wide-prior chains before the audit samples the
+/// mixture density itself (see [`audit_region`]).
+pub const MIN_WEIGHT_ESS: f64 = 400.0;
+
+/// Which density the audit's chains sampled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditTarget {
+    /// The posterior under the wide normal prior of `b`, reweighted to the mixture prior.
+    WideReweighted,
+    /// The posterior under the mixture prior itself (unweighted draws).
+    Mixture,
+}
+
+impl AuditTarget {
+    /// `"wide_reweighted"` or `"mixture"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::WideReweighted => "wide_reweighted",
+            Self::Mixture => "mixture",
+        }
+    }
+}
+
 /// VB versus NUTS for one scalar quantity of one region.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditRow {
     /// `a`, `b_<g>`, `w`, `k` or `delta_<g>` (`g = 1..G`).
     pub name: String,
-    /// Mean under q.
+    /// Posterior mean reported by the VB fit (importance-sampled mixture posterior).
     pub vb_mean: f64,
-    /// Standard deviation under q.
+    /// Posterior standard deviation reported by the VB fit.
     pub vb_sd: f64,
-    /// Posterior mean from the pooled NUTS draws.
+    /// Posterior mean from the pooled, reweighted NUTS draws.
     pub mcmc_mean: f64,
-    /// Posterior sd from the pooled NUTS draws.
+    /// Posterior sd from the pooled, reweighted NUTS draws.
     pub mcmc_sd: f64,
     /// Rank-normalised split R-hat.
     pub rhat: f64,
@@ -134,6 +160,13 @@ pub struct RegionAudit {
     pub region_id: String,
     /// Family of the VB q that was audited.
     pub family: Family,
+    /// The VB fit's verdict (`RegionFit::reliable`).
+    pub vb_reliable: bool,
+    /// The density the chains sampled.
+    pub target: AuditTarget,
+    /// Effective sample size of the importance weights that turn the wide-prior NUTS draws
+    /// into draws of the mixture posterior (Kish's `1 / sum w^2`, of `chains * draws`).
+    pub weight_ess: f64,
     /// Number of sites `J`.
     pub n_sites: usize,
     /// Number of groups `G`.
@@ -199,7 +232,8 @@ fn k_bounds(theta: &Theta) -> (f64, f64) {
 /// The region's log joint as a nuts-rs density over the unconstrained `z`.
 struct RegionDensity<'a> {
     data: RegionData<'a>,
-    theta: Theta,
+    /// The Theta whose posterior is sampled (see [`audit_region`]).
+    theta: &'a Theta,
     dim: usize,
     /// Index of `k` in `z`.
     k_index: usize,
@@ -247,7 +281,7 @@ impl CpuLogpFunc for RegionDensity<'_> {
             self.rejected.set(self.rejected.get() + 1);
             return Err(NonFinite);
         }
-        let lp = log_joint_grad(&self.data, &self.theta, position, grad);
+        let lp = log_joint_grad(&self.data, self.theta, position, grad);
         if lp.is_finite() && grad.iter().all(|g| g.is_finite()) {
             Ok(lp)
         } else {
@@ -262,26 +296,6 @@ impl CpuLogpFunc for RegionDensity<'_> {
     ) -> Result<Vec<f64>, CpuMathError> {
         Ok(array.to_vec())
     }
-}
-
-/// Lower Cholesky factor of a small SPD matrix (row-major), or `None` if not positive definite.
-fn cholesky(a: &[f64], n: usize) -> Option<Vec<f64>> {
-    let mut l = vec![0.0; n * n];
-    for i in 0..n {
-        for j in 0..=i {
-            let s: f64 = (0..j).map(|t| l[i * n + t] * l[j * n + t]).sum();
-            if i == j {
-                let d = a[i * n + i] - s;
-                if d.is_nan() || d <= 0.0 {
-                    return None;
-                }
-                l[i * n + i] = d.sqrt();
-            } else {
-                l[i * n + j] = (a[i * n + j] - s) / l[j * n + j];
-            }
-        }
-    }
-    Some(l)
 }
 
 /// Draws a starting point of a chain into `z`.
@@ -315,10 +329,21 @@ fn draw_init(
             for j in 0..lay.n_sites {
                 z[lay.v(j)] = normal();
             }
-            for g in 1..lay.n_groups {
+            // A component of the mixture prior of b, then b from it.
+            let prior = &theta.b_prior;
+            let u: f64 = rng.random();
+            let mut acc = 0.0;
+            let mut sd = prior.max_sd();
+            for (w, s) in prior.weight.iter().zip(&prior.sd) {
+                acc += w;
+                if u < acc {
+                    sd = *s;
+                    break;
+                }
+            }
+            for h in 1..lay.n_groups {
                 let e: f64 = rng.sample(StandardNormal);
-                let spike = rng.random::<f64>() < theta.pi0;
-                z[lay.b(g)] = e * if spike { theta.sd_b0 } else { theta.sd_b1 };
+                z[lay.b(h)] = e * sd;
             }
         }
     }
@@ -335,12 +360,13 @@ struct ChainStats {
 }
 
 /// Runs one chain and writes its retained draws of every quantity into `store`
-/// (`store[(q * n_chains + chain) * n_draws + t]`, quantities `z_0..z_{D-1}`, then
-/// `delta_1..delta_{G-1}`).
+/// (`store[(q * n_chains + chain) * n_draws + t]`, quantities `z_0..z_{D-1}`, then the
+/// contrasts of `vb.delta`, each against `vb.reference`).
 #[allow(clippy::too_many_arguments)]
 fn run_chain(
     data: &RegionData,
     theta: &Theta,
+    target: &Theta,
     vb: &RegionFit,
     chol: &[f64],
     opts: &AuditOptions,
@@ -365,7 +391,7 @@ fn run_chain(
     let mut found = false;
     for _ in 0..20 {
         draw_init(opts.init, vb, chol, lay, theta, &mut rng, &mut init);
-        let lp = log_joint_grad(data, theta, &init, &mut grad);
+        let lp = log_joint_grad(data, target, &init, &mut grad);
         let k_ok = (k_lo..=k_hi).contains(&init[lay.k()]);
         if k_ok && lp.is_finite() && grad.iter().all(|g| g.is_finite()) {
             found = true;
@@ -388,7 +414,7 @@ fn run_chain(
     let rejected = Rc::new(Cell::new(0));
     let density = RegionDensity {
         data: *data,
-        theta: *theta,
+        theta: target,
         dim: d,
         k_index: lay.k(),
         k_lo,
@@ -401,6 +427,7 @@ fn run_chain(
     sampler.set_position(&init).map_err(|e| sampler_err(&e))?;
     let mut stats = ChainStats::default();
     let mut theta_g = vec![0.0; g_n];
+    let mut scratch = vec![0.0; j_n];
     let max_steps = (1u64 << opts.maxdepth) - 1;
     for i in 0..(opts.tune as usize + n_draws) {
         let (pos, prog) = sampler.draw().map_err(|e| sampler_err(&e))?;
@@ -414,22 +441,11 @@ fn run_chain(
         for q in 0..d {
             store[(q * n_chains + c) * n_draws + t] = pos[q];
         }
-        // theta_g = mean_j logistic(a + b_g + exp(w) v_j) (MODEL.md); delta_g = theta_g - theta_0.
-        let a = pos[ZLayout::A];
-        let ew = pos[lay.w()].exp();
-        for (g, th) in theta_g.iter_mut().enumerate() {
-            let b = if g == 0 { 0.0 } else { pos[lay.b(g)] };
-            *th = if j_n == 0 {
-                logistic(a + b)
-            } else {
-                (0..j_n)
-                    .map(|j| logistic(a + b + ew * pos[lay.v(j)]))
-                    .sum::<f64>()
-                    / j_n as f64
-            };
-        }
-        for g in 1..g_n {
-            store[((d + g - 1) * n_chains + c) * n_draws + t] = theta_g[g] - theta_g[0];
+        // theta_g = mean_j logistic(a + c_g + exp(w) v_j) (MODEL.md); delta_g = theta_g - theta_0.
+        group_levels(&pos, lay, &mut scratch, &mut theta_g);
+        for (i, ds) in vb.delta.iter().enumerate() {
+            store[((d + i) * n_chains + c) * n_draws + t] =
+                theta_g[ds.group] - theta_g[vb.reference];
         }
     }
     stats.k_rejections = rejected.get();
@@ -447,17 +463,27 @@ fn nan_max(it: impl Iterator<Item = f64>) -> f64 {
     })
 }
 
-/// Pooled mean and sd (`ddof = 1`).
-fn mean_sd(x: &[f64]) -> (f64, f64) {
-    let n = x.len() as f64;
-    let m = x.iter().sum::<f64>() / n;
-    let v = x.iter().map(|v| (v - m) * (v - m)).sum::<f64>() / (n - 1.0);
-    (m, v.sqrt())
+/// Weighted mean and sd of pooled draws (normalised weights `w`, reliability-weight
+/// correction `1 / (1 - sum w^2)`; with equal weights this is the usual `ddof = 1` sd).
+fn mean_sd(x: &[f64], w: &[f64]) -> (f64, f64) {
+    let m: f64 = x.iter().zip(w).map(|(x, w)| x * w).sum();
+    let v: f64 = x.iter().zip(w).map(|(x, w)| w * (x - m) * (x - m)).sum();
+    let w2: f64 = w.iter().map(|w| w * w).sum();
+    (m, (v / (1.0 - w2).max(1e-12)).sqrt())
 }
 
 /// Samples the posterior `p(z | y, Theta)` of one region with NUTS (nuts-rs, diagonal mass
 /// matrix and step size adapted during `opts.tune` warm-up draws) and compares it with the VB
 /// fit `vb` of the same region.
+///
+/// The chains sample the posterior under the wide normal prior of `b` that the VB fit uses
+/// (unimodal, so chains mix), and the pooled draws are importance-weighted by
+/// `prior_mix(b) / prior_wide(b)`: an exact (consistent) estimate of the posterior under the
+/// actual scale-mixture prior, whose null and effect modes a chain on the mixture density
+/// itself may fail to cross between. The weights depend on `b` only; their effective sample
+/// size is reported ([`RegionAudit::weight_ess`]). When it is below [`MIN_WEIGHT_ESS`], the
+/// chains are run again on the mixture density itself ([`RegionAudit::target`]). R-hat and
+/// ESS describe the chains whose draws are reported.
 ///
 /// Chains run one after the other in the calling thread (nuts-rs chains are `!Send`; callers
 /// parallelise over regions). Chain `c` is seeded by [`chain_seed`]`(seed, region_id, c)`, so
@@ -522,39 +548,72 @@ pub fn audit_region(
     let (n_chains, n_draws) = (opts.chains as usize, opts.draws as usize);
     let n_q = d + g_n - 1;
     let per_q = n_chains * n_draws;
-    let mut store = vec![0.0; n_q * per_q];
-    let mut divergences = 0;
-    let mut max_depth_hits = 0;
-    let mut grad_evals = 0;
-    let mut k_rejections = 0;
-    let mut step_size = 0.0;
-    for c in 0..opts.chains {
-        let st = run_chain(
-            data,
-            theta,
-            vb,
-            &chol,
-            opts,
-            chain_seed(seed, region_id, c),
-            c,
-            &mut store,
-        )?;
-        divergences += st.divergences;
-        max_depth_hits += st.max_depth_hits;
-        grad_evals += st.grad_evals;
-        k_rejections += st.k_rejections;
-        step_size += st.step_size / f64::from(opts.chains);
+    // All chains on one target density; the pooled draws and the summed sampler statistics.
+    let sample = |target: &Theta| -> Result<(Vec<f64>, ChainStats), McmcError> {
+        let mut store = vec![0.0; n_q * per_q];
+        let mut total = ChainStats::default();
+        for c in 0..opts.chains {
+            let st = run_chain(
+                data,
+                theta,
+                target,
+                vb,
+                &chol,
+                opts,
+                chain_seed(seed, region_id, c),
+                c,
+                &mut store,
+            )?;
+            total.divergences += st.divergences;
+            total.max_depth_hits += st.max_depth_hits;
+            total.grad_evals += st.grad_evals;
+            total.k_rejections += st.k_rejections;
+            total.step_size += st.step_size / f64::from(opts.chains);
+        }
+        Ok((store, total))
+    };
+    // First the wide-prior posterior; importance weights prior_mix(b) / prior_wide(b) turn
+    // its pooled draws into draws of the exact mixture posterior.
+    let wide = wide_theta(theta);
+    let (mut store, mut stats) = sample(&wide)?;
+    let mut weight = vec![0.0; per_q];
+    let mut b = vec![0.0; g_n - 1];
+    for (i, w) in weight.iter_mut().enumerate() {
+        for h in 1..g_n {
+            b[h - 1] = store[lay.b(h) * per_q + i];
+        }
+        *w = if g_n > 1 {
+            b_prior_lp(&b, &theta.b_prior, None).0 - b_prior_lp(&b, &wide.b_prior, None).0
+        } else {
+            0.0
+        };
     }
+    let max_lw = weight.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    weight.iter_mut().for_each(|w| *w = (*w - max_lw).exp());
+    let total: f64 = weight.iter().sum();
+    weight.iter_mut().for_each(|w| *w /= total);
+    let mut weight_ess = 1.0 / weight.iter().map(|w| w * w).sum::<f64>();
+    // Too few effective draws (the mixture posterior sits in a small part of the wide one,
+    // typically a weakly informed region in the null component): sample the mixture
+    // density itself. Its chains start from the wide-prior fit, spread over both modes, so
+    // R-hat shows whether they mixed between them.
+    let target = if weight_ess < MIN_WEIGHT_ESS && g_n > 1 {
+        (store, stats) = sample(theta)?;
+        weight.fill(1.0 / per_q as f64);
+        weight_ess = per_q as f64;
+        AuditTarget::Mixture
+    } else {
+        AuditTarget::WideReweighted
+    };
     let diags: Vec<_> = (0..n_q)
         .map(|q| diagnose(&store[q * per_q..(q + 1) * per_q], n_chains))
         .collect();
     let max_rhat = nan_max(diags.iter().map(|x| x.rhat));
     let min_ess_bulk = -nan_max(diags.iter().map(|x| -x.ess_bulk));
     let min_ess_tail = -nan_max(diags.iter().map(|x| -x.ess_tail));
-    // Reported quantities: (name, index into store, vb mean, vb sd).
     // Reported quantities: (name, index into store, vb mean, vb sd, vb P(|delta| > delta0)).
     let mut items: Vec<(String, usize, f64, f64, Option<f64>)> = Vec::with_capacity(2 * g_n + 2);
-    let z_item = |name: String, i: usize| (name, i, vb.mu[i], vb.sd[i], None);
+    let z_item = |name: String, i: usize| (name, i, vb.block[i].0, vb.block[i].1, None);
     items.push(z_item("a".to_owned(), ZLayout::A));
     for g in 1..g_n {
         items.push(z_item(format!("b_{g}"), lay.b(g)));
@@ -575,9 +634,13 @@ pub fn audit_region(
         .into_iter()
         .map(|(name, q, vb_mean, vb_sd, vb_prob_dm)| {
             let x = &store[q * per_q..(q + 1) * per_q];
-            let (mcmc_mean, mcmc_sd) = mean_sd(x);
-            let mcmc_prob_dm = vb_prob_dm
-                .map(|_| x.iter().filter(|v| v.abs() > delta0).count() as f64 / x.len() as f64);
+            let (mcmc_mean, mcmc_sd) = mean_sd(x, &weight);
+            let mcmc_prob_dm = vb_prob_dm.map(|_| {
+                x.iter()
+                    .zip(&weight)
+                    .filter(|(v, _)| v.abs() > delta0)
+                    .fold(0.0, |acc, (_, w)| acc + w)
+            });
             AuditRow {
                 name,
                 vb_mean,
@@ -599,17 +662,20 @@ pub fn audit_region(
     Ok(RegionAudit {
         region_id: region_id.to_owned(),
         family: vb.family,
+        vb_reliable: vb.reliable,
+        weight_ess,
         n_sites: data.n_sites,
         n_groups: g_n,
         rows,
         max_rhat,
         min_ess_bulk,
         min_ess_tail,
-        divergences,
-        max_depth_hits,
-        grad_evals,
-        k_rejections,
-        step_size,
+        divergences: stats.divergences,
+        max_depth_hits: stats.max_depth_hits,
+        grad_evals: stats.grad_evals,
+        k_rejections: stats.k_rejections,
+        step_size: stats.step_size,
+        target,
         chains: opts.chains,
         draws: opts.draws,
         seconds: start.elapsed().as_secs_f64(),
@@ -619,14 +685,6 @@ pub fn audit_region(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn cholesky_of_known_matrix() {
-        let a = [4.0, 2.0, 2.0, 5.0];
-        let l = cholesky(&a, 2).expect("SPD");
-        assert_eq!(l, vec![2.0, 0.0, 1.0, 2.0]);
-        assert!(cholesky(&[1.0, 2.0, 2.0, 1.0], 2).is_none());
-    }
 
     #[test]
     fn chain_seeds_differ_by_chain_region_and_seed() {

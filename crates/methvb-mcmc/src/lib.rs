@@ -36,10 +36,13 @@ pub mod select;
 pub mod summary;
 
 pub use audit::{
-    AuditOptions, AuditRow, InitStrategy, K_NUMERIC_MAX, K_PRIOR_SDS, RegionAudit, audit_region,
-    chain_seed,
+    AuditOptions, AuditRow, AuditTarget, InitStrategy, K_NUMERIC_MAX, K_PRIOR_SDS, MIN_WEIGHT_ESS,
+    RegionAudit, audit_region, chain_seed,
 };
 pub use diagnostics::{Diagnostics, diagnose, ess_bulk, ess_tail, rhat};
 pub use error::McmcError;
 pub use select::{audit_priority, select_for_audit};
-pub use summary::{AuditSummary, QuantitySummary, RHAT_THRESHOLD, summarize};
+pub use summary::{
+    AuditSummary, DELTA_Z_OFF, PROB_DM_OFF, QuantitySummary, RHAT_THRESHOLD, VerdictSummary,
+    summarize,
+};

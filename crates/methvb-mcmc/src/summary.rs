@@ -64,6 +64,82 @@ pub struct AuditSummary {
     pub total_seconds: f64,
     /// Figures per kind of quantity.
     pub by_quantity: Vec<QuantitySummary>,
+    /// Agreement of the per-region answer (delta and prob_dm) and whether the verdict caught
+    /// the disagreements.
+    pub verdict: VerdictSummary,
+}
+
+/// `|z_bias|` of a delta row above which VB and NUTS disagree (issue targets, docs/model.md).
+pub const DELTA_Z_OFF: f64 = 0.5;
+/// Difference of `prob_dm` above which VB and NUTS disagree.
+pub const PROB_DM_OFF: f64 = 0.1;
+
+/// How well the VB answer and its `reliable` flag match NUTS over the audited regions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VerdictSummary {
+    /// Regions with at least one delta row.
+    pub n_regions: usize,
+    /// Share of those whose every `|z_bias|` of delta is `<= 0.3`.
+    pub frac_delta_z_within_0_3: f64,
+    /// Share whose every `|vb_prob_dm - mcmc_prob_dm|` is `<= 0.05`.
+    pub frac_prob_dm_within_0_05: f64,
+    /// Regions off by `|z| >` [`DELTA_Z_OFF`] or by more than [`PROB_DM_OFF`] in prob_dm.
+    pub regions_off: usize,
+    /// Of those, how many the VB fit flagged (`reliable = false`).
+    pub regions_off_flagged: usize,
+    /// Regions the VB fit flagged.
+    pub regions_flagged: usize,
+    /// Ids of the regions off and not flagged (the verdict's misses).
+    pub missed: Vec<String>,
+}
+
+fn verdict_summary(audits: &[RegionAudit]) -> VerdictSummary {
+    let deltas = |a: &RegionAudit| -> Vec<(f64, f64)> {
+        a.rows
+            .iter()
+            .filter(|r| kind(&r.name) == "delta")
+            .map(|r| {
+                let dp = match (r.vb_prob_dm, r.mcmc_prob_dm) {
+                    (Some(v), Some(m)) => (v - m).abs(),
+                    _ => f64::NAN,
+                };
+                (r.z_bias.abs(), dp)
+            })
+            .collect()
+    };
+    let (mut n, mut z_ok, mut p_ok, mut off, mut off_flagged) = (0, 0, 0, 0, 0);
+    let mut missed = Vec::new();
+    for a in audits {
+        let d = deltas(a);
+        if d.is_empty() {
+            continue;
+        }
+        n += 1;
+        z_ok += usize::from(d.iter().all(|(z, _)| *z <= 0.3));
+        p_ok += usize::from(d.iter().all(|(_, p)| *p <= 0.05));
+        // NaN (no spread, no prob_dm) counts as off: it cannot be shown to agree.
+        let is_off = d
+            .iter()
+            .any(|(z, p)| z.is_nan() || p.is_nan() || *z > DELTA_Z_OFF || *p > PROB_DM_OFF);
+        if is_off {
+            off += 1;
+            if a.vb_reliable {
+                missed.push(a.region_id.clone());
+            } else {
+                off_flagged += 1;
+            }
+        }
+    }
+    let nf = n.max(1) as f64;
+    VerdictSummary {
+        n_regions: n,
+        frac_delta_z_within_0_3: z_ok as f64 / nf,
+        frac_prob_dm_within_0_05: p_ok as f64 / nf,
+        regions_off: off,
+        regions_off_flagged: off_flagged,
+        regions_flagged: audits.iter().filter(|a| !a.vb_reliable).count(),
+        missed,
+    }
 }
 
 /// Median of the finite values of `x` (NaN if there are none).
@@ -160,6 +236,7 @@ pub fn summarize(audits: &[RegionAudit]) -> AuditSummary {
             .filter(|(_, rows)| !rows.is_empty())
             .map(|(k, rows)| quantity_summary(k, rows))
             .collect(),
+        verdict: verdict_summary(audits),
     }
 }
 
@@ -191,6 +268,9 @@ mod tests {
         RegionAudit {
             region_id: id.to_owned(),
             family: Family::Structured,
+            vb_reliable: id != "r2",
+            weight_ess: 3000.0,
+            target: crate::AuditTarget::WideReweighted,
             n_sites: 3,
             n_groups: 2,
             rows,
@@ -259,6 +339,34 @@ mod tests {
         assert_eq!(a.frac_abs_z_bias_below_0_2, 0.5);
         assert_eq!(a.frac_sd_ratio_within_0_8_1_2, 1.0);
         assert_eq!(s.by_quantity[2].min_sd_ratio, 0.2);
+        // Only r1 has a delta row (|z| 0.2, no prob_dm: counted as off, and r1 is reliable).
+        assert_eq!(s.verdict.n_regions, 1);
+        assert_eq!(s.verdict.frac_delta_z_within_0_3, 1.0);
+        assert_eq!(s.verdict.regions_off, 1);
+        assert_eq!(s.verdict.missed, ["r1"]);
+        assert_eq!(s.verdict.regions_flagged, 1);
+    }
+
+    #[test]
+    fn verdict_counts_regions_off_and_flagged() {
+        let d = |id: &str, z: f64, vb: f64, mc: f64| {
+            let mut r = row("delta_1", z, 1.0);
+            r.vb_prob_dm = Some(vb);
+            r.mcmc_prob_dm = Some(mc);
+            audit(id, vec![r], 1.0, 0, 1.0)
+        };
+        // r1 agrees; r2 (flagged) is off in z; r3 is off in prob_dm and reliable.
+        let audits = vec![
+            d("r1", 0.1, 0.5, 0.52),
+            d("r2", 0.8, 0.5, 0.5),
+            d("r3", 0.2, 0.9, 0.7),
+        ];
+        let v = summarize(&audits).verdict;
+        assert_eq!(v.n_regions, 3);
+        assert!((v.frac_delta_z_within_0_3 - 2.0 / 3.0).abs() < 1e-12);
+        assert!((v.frac_prob_dm_within_0_05 - 2.0 / 3.0).abs() < 1e-12);
+        assert_eq!((v.regions_off, v.regions_off_flagged), (2, 1));
+        assert_eq!(v.missed, ["r3"]);
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! Splits the cost of `fit_region` (J sites, S = 2 x per-group samples, 300 regions from the
-//! model): the default refit ladder, one rung, no refits, and without the PSIS or summary draws.
+//! model): the default refit ladder, one rung, no refits, and with fewer importance draws.
 //! Usage: `cargo run --release -p methvb-model --example cost_split [J] [per-group samples]`.
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -16,13 +16,12 @@ fn main() {
         args.get(1).copied().unwrap_or(3),
     );
     let regions = common::simulate(&truth, 300, 2, per, j, 15.0, 0.1, 1);
-    for (name, draws, psis, refit) in [
-        ("default (max_refit 2)", 1000, 400, 2u8),
-        ("max_refit 1", 1000, 400, 1),
-        ("no refit", 1000, 400, 0),
-        ("fit+psis", 2, 400, 0),
-        ("fit+draws", 1000, 25, 0),
-        ("fit only", 2, 25, 0),
+    for (name, draws, refit) in [
+        ("default (max_refit 2)", 1000, 2u8),
+        ("max_refit 1", 1000, 1),
+        ("no refit", 1000, 0),
+        ("no refit, 400 draws", 400, 0),
+        ("no refit, 100 draws (fit + minimal draws)", 100, 0),
     ] {
         let o = FitOptions {
             vb: VbOptions {
@@ -30,7 +29,6 @@ fn main() {
                 ..VbOptions::default()
             },
             max_refit: refit,
-            n_psis_draws: psis,
             n_draws: draws,
             ..FitOptions::default()
         };

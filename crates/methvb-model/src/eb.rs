@@ -2,12 +2,14 @@
 //! incremental variational EM over minibatches of regions.
 //!
 //! Each step fits the local q's of one minibatch (rayon-parallel, warm-started from the
-//! previous epoch) under the current Theta, except that every `b_g` gets a wide normal prior
-//! so that `q(b_g)` yields a Gaussian likelihood message of `b_g`. The latest expected
-//! sufficient statistics of `(a, w, k)` (`E_q`, `E_q^2 + Var_q`) and the latest messages of
-//! every region visited so far are kept; after each minibatch the Gaussian parts of Theta are
-//! the closed-form maximisers given the mean statistics, and the spike-and-slab part is the
-//! maximum-likelihood fit to the messages; then floors apply (see [`apply_floors`]).
+//! previous epoch) under the current Theta, with the wide prior of `b` that every fit uses
+//! ([`crate::posterior::WIDE_SD`]). The latest expected sufficient statistics of `(a, w, k)`
+//! (`E_q`, `E_q^2 + Var_q`) and the latest component log-evidences `ln Z_rk` of `b` of every
+//! region visited so far are kept; after each minibatch the Gaussian parts of Theta are the
+//! closed-form maximisers given the mean statistics, and the weights of the scale-mixture
+//! prior of `b` (on a fixed grid of sds, as ash does) are the EM maximisers of
+//! `sum_r ln sum_k w_k Z_rk` with a null-biased Dirichlet prior; then floors apply
+//! (see [`apply_floors`]).
 //! Minibatch results are collected in order and reduced sequentially, so the result does not
 //! depend on the number of threads. docs/model.md says why this departs from MODEL.md's
 //! Robbins-Monro step and draw-averaged responsibilities.
@@ -20,14 +22,14 @@ use serde::{Deserialize, Serialize};
 use crate::Theta;
 use crate::error::ModelError;
 use crate::likelihood::{RegionData, ZLayout};
+use crate::posterior::{component_log_evidence, wide_theta};
+use crate::theta::{NULL_SD, ScaleMixture};
 use crate::vb::{GaussianQ, VbOptions, fit_vb, region_seed, splitmix64};
 
-/// Lower bound of `sd_b0` (MODEL.md: the spike must not degenerate).
+/// Lower bound of the null component's sd (MODEL.md: the spike must not degenerate).
 pub const SD_B0_MIN: f64 = 0.05;
-/// Lower bound of the other standard deviations of Theta.
+/// Lower bound of the Gaussian standard deviations of Theta.
 pub const SD_MIN: f64 = 0.05;
-/// Bounds of `pi0`.
-pub const PI0_RANGE: (f64, f64) = (0.5, 0.999);
 
 /// Options of [`fit_hyper`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -39,19 +41,19 @@ pub struct EbOptions {
     pub max_epochs: u32,
     /// Minimum passes before convergence may be declared.
     pub min_epochs: u32,
-    /// Convergence: largest change over one epoch of `(mu_a, ln sd_a, logit pi0,
-    /// ln sqrt(sd_b0^2 + v), ln sd_b1, mu_w, ln sd_w, mu_k, ln sd_k)`, `v` the median message
-    /// variance of `b`.
+    /// Convergence: largest change over one epoch of `(mu_a, ln sd_a, mu_w, ln sd_w, mu_k,
+    /// ln sd_k)`; the mixture weights have converged when the epoch's change of them moves the
+    /// mean log-likelihood per region by less than 0.001 nats.
     pub tol: f64,
     /// Optimiser options of the local fits.
     pub vb: VbOptions,
     /// Warm-start each local q from the previous epoch's.
     pub warm_start: bool,
-    /// Hold the spike width `sd_b0` at this value (at least [`SD_B0_MIN`]) instead of learning
-    /// it. `None` (the default) learns it from the likelihood messages, floored at
-    /// [`SD_B0_MIN`]. The spike is the "no difference" component and the data inform its width
-    /// only weakly (a null region's `b` has a data sd of ~0.15 at 15x coverage), so a user may
-    /// prefer to fix it.
+    /// Standard deviation of the null component of the prior of `b` (at least
+    /// [`SD_B0_MIN`]); `None` uses [`crate::theta::NULL_SD`]. The grid of effect components
+    /// above it is [`ScaleMixture::grid`]'s. The data inform the width of the null only weakly
+    /// (a null region's `b` has a data sd of ~0.15 at 15x coverage), so it is fixed, not
+    /// learned.
     pub spike_sd: Option<f64>,
 }
 
@@ -125,102 +127,83 @@ impl Stats {
     }
 }
 
-/// Prior sd of every `b_g` in the local fits of empirical Bayes: wide, so that `q(b_g)` is
-/// essentially the likelihood of `b_g`, and that prior is then divided out exactly (see
-/// [`Message`]). Fitting the local q's under the spike-and-slab prior instead, and averaging
-/// the spike's responsibility over draws of q, inflated `sd_b0` threefold (0.15 for a true
-/// 0.05): one Gaussian q cannot follow a posterior that is part spike, part slab, and its
-/// width in between was read back as the spike's width.
-const MESSAGE_PRIOR_SD: f64 = 3.0;
+/// Dirichlet pseudo-counts of the mixture weights: ash's default "null-biased" prior
+/// (Stephens 2017), 10 on the null component and 1 (no penalty) on the others, so that the null
+/// keeps its weight unless the data move it.
+const NULL_PSEUDO_COUNT: f64 = 10.0;
 
-/// Gaussian likelihood message of one `b_g`: the data say `b_hat ~ Normal(b, var)`.
-#[derive(Debug, Clone, Copy)]
-struct Message {
-    b_hat: f64,
-    var: f64,
-}
+/// EM steps of [`mixture_weights`] per Theta update, warm-started from the previous weights: a
+/// step is one pass over the regions' component evidences.
+const MIXTURE_EM_STEPS: usize = 200;
 
-impl Message {
-    /// Divides the `Normal(0, MESSAGE_PRIOR_SD^2)` prior out of `q(b_g) = Normal(mean, sd^2)`.
-    /// `None` if the data carry no information on `b_g` (e.g. a group without reads).
-    fn from_q(mean: f64, sd: f64) -> Option<Message> {
-        let precision = 1.0 / (sd * sd) - 1.0 / (MESSAGE_PRIOR_SD * MESSAGE_PRIOR_SD);
-        (precision > 1e-3).then(|| Message {
-            b_hat: mean / (sd * sd * precision),
-            var: 1.0 / precision,
+/// Maximum a posteriori weights of the scale mixture given every region's component
+/// log-evidences `ln Z_rk` (`K` per region, see [`crate::posterior::component_log_evidence`]):
+/// EM on the mixture proportions with the grid fixed, from `start`.
+fn mixture_weights(log_z: &[Vec<f64>], start: &[f64]) -> Vec<f64> {
+    let k_n = start.len();
+    let mut w = start.to_vec();
+    let rows: Vec<Vec<f64>> = log_z
+        .iter()
+        .filter(|l| l.len() == k_n && l.iter().all(|x| x.is_finite()))
+        .map(|l| {
+            let mx = l.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            l.iter().map(|x| (x - mx).exp()).collect()
         })
+        .collect();
+    if rows.is_empty() {
+        return w;
     }
-}
-
-/// Maximum-likelihood spike-and-slab prior of `b` given the messages: EM on the
-/// normal-means problem `b_hat ~ pi0 N(0, sd_b0^2 + var) + (1 - pi0) N(0, sd_b1^2 + var)`,
-/// from `start` (the previous Theta), `sd_b0` held at `spike_sd` when given. Returns
-/// `(pi0, sd_b0, sd_b1)` before floors.
-fn spike_slab_mle(msgs: &[Message], start: &Theta, spike_sd: Option<f64>) -> (f64, f64, f64) {
-    let (mut pi0, mut v0, mut v1) = (start.pi0, start.sd_b0.powi(2), start.sd_b1.powi(2));
-    if msgs.is_empty() {
-        return (pi0, v0.sqrt(), v1.sqrt());
-    }
-    let log_normal = |x: f64, var: f64| -0.5 * (x * x / var + var.ln());
-    for _ in 0..SPIKE_SLAB_EM_STEPS {
-        let (mut r0_sum, mut r0_b2, mut r1_b2) = (0.0, 0.0, 0.0);
-        for m in msgs {
-            let l0 = pi0.ln() + log_normal(m.b_hat, v0 + m.var);
-            let l1 = (1.0 - pi0).ln() + log_normal(m.b_hat, v1 + m.var);
-            let r0 = 1.0 / (1.0 + (l1 - l0).exp());
-            // E[b^2 | b_hat, component] = posterior mean^2 + posterior variance.
-            let post_b2 = |v: f64| {
-                let shrink = v / (v + m.var);
-                (shrink * m.b_hat).powi(2) + shrink * m.var
-            };
-            r0_sum += r0;
-            r0_b2 += r0 * post_b2(v0);
-            r1_b2 += (1.0 - r0) * post_b2(v1);
+    let pseudo = |k: usize| if k == 0 { NULL_PSEUDO_COUNT - 1.0 } else { 0.0 };
+    let denom = rows.len() as f64 + NULL_PSEUDO_COUNT - 1.0;
+    let mut resp = vec![0.0; k_n];
+    for _ in 0..MIXTURE_EM_STEPS {
+        resp.fill(0.0);
+        for l in &rows {
+            let total: f64 = l.iter().zip(&w).map(|(l, w)| l * w).sum();
+            for k in 0..k_n {
+                resp[k] += w[k] * l[k] / total;
+            }
         }
-        let n = msgs.len() as f64;
-        pi0 = (r0_sum / n).clamp(1e-6, 1.0 - 1e-6);
-        v0 = spike_sd
-            .map_or(r0_b2 / r0_sum.max(1e-12), |sd| sd * sd)
-            .max(1e-8);
-        v1 = (r1_b2 / (n - r0_sum).max(1e-12)).max(1e-8);
+        for k in 0..k_n {
+            w[k] = (resp[k] + pseudo(k)) / denom;
+        }
     }
-    (pi0, v0.sqrt(), v1.sqrt())
+    // Weights EM has driven to nothing are set to zero (the component is then skipped when
+    // the prior is evaluated); EM cannot revive them anyway.
+    for x in w.iter_mut() {
+        if *x < NEGLIGIBLE_WEIGHT {
+            *x = 0.0;
+        }
+    }
+    let total: f64 = w.iter().sum();
+    w.iter_mut().for_each(|x| *x /= total);
+    w
 }
 
-/// EM steps of [`spike_slab_mle`] per Theta update: EM for a variance component moves slowly
-/// where the likelihood is flat (here, a spike narrower than the data sd of `b`), and a step
-/// costs only a pass over the messages.
-const SPIKE_SLAB_EM_STEPS: usize = 300;
+/// Mixture weights below this are set to zero.
+const NEGLIGIBLE_WEIGHT: f64 = 1e-8;
 
-/// Clamps Theta to the floors used by empirical Bayes: every sd `>= 0.05` (`sd_b0` by MODEL.md,
-/// the others so that no prior collapses to a point on a finite sample), `sd_b1 >= 2 sd_b0`
-/// (the slab stays distinguishable from the spike; otherwise the labels are meaningless),
-/// `pi0` in `[0.5, 0.999]` (the spike is by definition the majority "no difference" component,
-/// and at least 0.1% prior mass stays on the slab so real effects are never shrunk to zero).
+/// Clamps the Gaussian parts of Theta to the floors used by empirical Bayes: every sd
+/// `>= 0.05`, so that no prior collapses to a point on a finite sample.
 pub fn apply_floors(t: &Theta) -> Theta {
-    let sd_b0 = t.sd_b0.max(SD_B0_MIN);
     Theta {
-        mu_a: t.mu_a,
         sd_a: t.sd_a.max(SD_MIN),
-        pi0: t.pi0.clamp(PI0_RANGE.0, PI0_RANGE.1),
-        sd_b0,
-        sd_b1: t.sd_b1.max(2.0 * sd_b0),
-        mu_w: t.mu_w,
         sd_w: t.sd_w.max(SD_MIN),
-        mu_k: t.mu_k,
         sd_k: t.sd_k.max(SD_MIN),
+        ..t.clone()
     }
 }
 
-fn m_step(s: &Stats, msgs: &[Message], prev: &Theta, spike_sd: Option<f64>) -> Theta {
+fn m_step(s: &Stats, log_z: &[Vec<f64>], prev: &Theta) -> Theta {
     let sd = |m1: f64, m2: f64| (m2 - m1 * m1).max(0.0).sqrt();
-    let (pi0, sd_b0, sd_b1) = spike_slab_mle(msgs, prev, spike_sd);
+    let b_prior = ScaleMixture {
+        sd: prev.b_prior.sd.clone(),
+        weight: mixture_weights(log_z, &prev.b_prior.weight),
+    };
     apply_floors(&Theta {
         mu_a: s.a1,
         sd_a: sd(s.a1, s.a2),
-        pi0,
-        sd_b0,
-        sd_b1,
+        b_prior,
         mu_w: s.w1,
         sd_w: sd(s.w1, s.w2),
         mu_k: s.k1,
@@ -228,17 +211,11 @@ fn m_step(s: &Stats, msgs: &[Message], prev: &Theta, spike_sd: Option<f64>) -> T
     })
 }
 
-/// The coordinates in which convergence is judged. The spike enters as the log sd of a null
-/// region's `b_hat`, `ln sqrt(sd_b0^2 + v)` with `v` the median message variance: near the
-/// floor, `ln sd_b0` itself jitters by 0.2-0.3 between epochs although the data cannot tell
-/// those values apart (they change that sd by ~2%).
-fn transformed(t: &Theta, message_var: f64) -> [f64; 9] {
+/// The coordinates in which convergence of the Gaussian parts is judged: means and log sds.
+fn transformed(t: &Theta) -> [f64; 6] {
     [
         t.mu_a,
         t.sd_a.ln(),
-        (t.pi0 / (1.0 - t.pi0)).ln(),
-        0.5 * (t.sd_b0 * t.sd_b0 + message_var).ln(),
-        t.sd_b1.ln(),
         t.mu_w,
         t.sd_w.ln(),
         t.mu_k,
@@ -246,24 +223,45 @@ fn transformed(t: &Theta, message_var: f64) -> [f64; 9] {
     ]
 }
 
-/// Local fit of one region under Theta with the wide message prior on `b`: the expected
-/// statistics of `(a, w, k)`, the likelihood messages of `b_1..b_{G-1}`, and q (the next
-/// epoch's warm start).
+/// Mean log-likelihood per region of mixture weights `w` given the regions' component
+/// log-evidences.
+fn mixture_log_lik(log_z: &[Vec<f64>], w: &[f64]) -> f64 {
+    let rows: Vec<f64> = log_z
+        .iter()
+        .filter(|l| l.len() == w.len())
+        .map(|l| {
+            let mx = l.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            mx + l
+                .iter()
+                .zip(w)
+                .map(|(x, wk)| wk * (x - mx).exp())
+                .sum::<f64>()
+                .ln()
+        })
+        .filter(|v| v.is_finite())
+        .collect();
+    rows.iter().sum::<f64>() / rows.len().max(1) as f64
+}
+
+/// Largest gain in [`mixture_log_lik`] per region from an epoch's change of the mixture
+/// weights that still counts as converged. The weights themselves are a poor coordinate: where
+/// the data cannot tell two neighbouring grid components apart (the null and a 0.28-sd one,
+/// both narrower than a null region's data sd), EM trades weight between them from epoch to
+/// epoch without changing the fit.
+const MIXTURE_TOL: f64 = 1e-3;
+
+/// Local fit of one region under Theta with the wide prior of `b`: the expected statistics of
+/// `(a, w, k)`, the log-evidence of every mixture component (empty for one group or a
+/// degenerate fit), and q (the next epoch's warm start).
 fn region_stats(
     data: &RegionData,
     theta: &Theta,
     opts: &EbOptions,
     warm: Option<&GaussianQ>,
     rng: &mut StdRng,
-) -> (Stats, Vec<Message>, GaussianQ) {
+) -> (Stats, Vec<f64>, GaussianQ) {
     let lay = data.layout();
-    let local = Theta {
-        pi0: 0.5,
-        sd_b0: MESSAGE_PRIOR_SD,
-        sd_b1: MESSAGE_PRIOR_SD,
-        ..*theta
-    };
-    let q = fit_vb(data, &local, &opts.vb, warm, rng).q;
+    let q = fit_vb(data, &wide_theta(theta), &opts.vb, warm, rng).q;
     let mu = q.mu();
     let sd = q.marginal_sd();
     let sq = |i: usize| mu[i] * mu[i] + sd[i] * sd[i];
@@ -276,10 +274,12 @@ fn region_stats(
         k1: mu[k],
         k2: sq(k),
     };
-    let msgs = (1..data.n_groups)
-        .filter_map(|g| Message::from_q(mu[lay.b(g)], sd[lay.b(g)]))
-        .collect();
-    (stats, msgs, q)
+    let log_z = if data.n_groups > 1 {
+        component_log_evidence(&q, data.n_groups, &theta.b_prior).unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    (stats, log_z, q)
 }
 
 /// Learns Theta from `regions` (pairs of region id and data) by stochastic variational EM,
@@ -319,16 +319,18 @@ pub fn fit_hyper(
             "spike_sd must be finite and >= {SD_B0_MIN}"
         )));
     }
-    let mut theta = apply_floors(&Theta {
-        sd_b0: opts.spike_sd.unwrap_or(init.sd_b0),
-        ..*init
-    });
+    // The grid; the starting weights are init's when it has the same grid.
+    let mut b_prior = ScaleMixture::grid(opts.spike_sd.unwrap_or(NULL_SD), 0.9);
+    if init.b_prior.sd == b_prior.sd {
+        b_prior.weight.clone_from(&init.b_prior.weight);
+    }
+    let mut theta = apply_floors(&init.with_b_prior(b_prior));
     let mut warm: Vec<Option<GaussianQ>> = vec![None; r];
-    // Incremental EM: the latest statistics and messages of every region visited so far; Theta
-    // is refitted to all of them after each minibatch.
+    // Incremental EM: the latest statistics and evidences of every region visited so far;
+    // Theta is refitted to all of them after each minibatch.
     let mut stats: Vec<Option<Stats>> = vec![None; r];
-    let mut messages: Vec<Vec<Message>> = vec![Vec::new(); r];
-    let mut history = vec![theta];
+    let mut evidence: Vec<Vec<f64>> = vec![Vec::new(); r];
+    let mut history = vec![theta.clone()];
     let mut order: Vec<usize> = (0..r).collect();
     let mut converged = false;
     let mut epochs = 0;
@@ -341,10 +343,10 @@ pub fn fit_hyper(
             let j = shuf.random_range(0..=i);
             order.swap(i, j);
         }
-        let start_theta = theta;
+        let start_theta = theta.clone();
         for batch in order.chunks(bsz) {
-            let th = theta;
-            let results: Vec<(Stats, Vec<Message>, GaussianQ)> = batch
+            let th = &theta;
+            let results: Vec<(Stats, Vec<f64>, GaussianQ)> = batch
                 .par_iter()
                 .map(|&i| {
                     let (id, data) = &regions[i];
@@ -355,33 +357,30 @@ pub fn fit_hyper(
                     } else {
                         None
                     };
-                    region_stats(data, &th, opts, w, &mut rng)
+                    region_stats(data, th, opts, w, &mut rng)
                 })
                 .collect();
-            for (&i, (st, msgs, q)) in batch.iter().zip(results) {
+            for (&i, (st, log_z, q)) in batch.iter().zip(results) {
                 warm[i] = Some(q);
                 stats[i] = Some(st);
-                messages[i] = msgs;
+                evidence[i] = log_z;
             }
             if let Some(mean) = Stats::mean(&stats) {
-                let all: Vec<Message> = messages.iter().flatten().copied().collect();
-                theta = m_step(&mean, &all, &theta, opts.spike_sd);
+                let visited: Vec<Vec<f64>> =
+                    evidence.iter().filter(|l| !l.is_empty()).cloned().collect();
+                theta = m_step(&mean, &visited, &theta);
             }
         }
-        history.push(theta);
-        let mut vars: Vec<f64> = messages.iter().flatten().map(|m| m.var).collect();
-        let message_var = if vars.is_empty() {
-            0.0
-        } else {
-            let mid = vars.len() / 2;
-            *vars.select_nth_unstable_by(mid, f64::total_cmp).1
-        };
-        let change = transformed(&theta, message_var)
+        history.push(theta.clone());
+        let change = transformed(&theta)
             .iter()
-            .zip(transformed(&start_theta, message_var))
+            .zip(transformed(&start_theta))
             .map(|(a, b)| (a - b).abs())
             .fold(0.0, f64::max);
-        if epochs >= opts.min_epochs && change < opts.tol {
+        let visited: Vec<Vec<f64>> = evidence.iter().filter(|l| !l.is_empty()).cloned().collect();
+        let gain = mixture_log_lik(&visited, &theta.b_prior.weight)
+            - mixture_log_lik(&visited, &start_theta.b_prior.weight);
+        if epochs >= opts.min_epochs && change < opts.tol && gain.abs() < MIXTURE_TOL {
             converged = true;
             break;
         }

@@ -8,6 +8,8 @@
 pub mod eb;
 pub mod error;
 pub mod likelihood;
+pub mod linalg;
+pub mod posterior;
 pub mod psis;
 pub mod summary;
 pub mod theta;
@@ -16,6 +18,8 @@ pub mod vb;
 pub use eb::{EbOptions, HyperFit, fit_hyper};
 pub use error::ModelError;
 pub use likelihood::{RegionData, ZLayout, log_joint, log_joint_grad};
-pub use summary::{DeltaSummary, FitOptions, PosteriorSummary, RegionFit, call_by_pep, fit_region};
-pub use theta::Theta;
+pub use summary::{
+    DeltaSummary, FitOptions, PosteriorSummary, PredictiveCheck, RegionFit, call_by_pep, fit_region,
+};
+pub use theta::{ScaleMixture, Theta};
 pub use vb::{Family, GaussianQ, VbFit, VbOptions, region_seed};

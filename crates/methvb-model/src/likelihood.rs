@@ -2,16 +2,20 @@
 //! local priors").
 //!
 //! The unconstrained local parameters of a region are laid out as
-//! `z = (a, b_1..b_{G-1}, w, k, v_1..v_J)`, dimension `D = G + 2 + J` (see [`ZLayout`]).
+//! `z = (a, b_1..b_{G-1}, w, k, v_1..v_J)`, dimension `D = G + 2 + J` (see [`ZLayout`]). The
+//! group offsets are symmetric contrasts of `b` ([`GroupContrasts`]): `eta_js = a + c_g(s) +
+//! exp(w) v_j` with `c = C b`, so that no group is special (for two groups `c = (-b/2, b/2)`:
+//! `a` is the mid-point of the two levels and `b` their difference).
 //!
 //! [`log_joint_grad`] is the single implementation of `log p(y, z | Theta)` used by the VB fit,
-//! PSIS and (later) the NUTS cross-check. It omits only the data constant
+//! importance sampling and the NUTS cross-check. It omits only the data constant
 //! `sum_js log C(n_js, m_js)`, which depends on neither `z` nor `Theta`.
 
 use statrs::function::gamma::{digamma, ln_gamma};
 
 use crate::Theta;
 use crate::error::ModelError;
+use crate::theta::ScaleMixture;
 
 /// Counts below this use the finite-sum form of `log Gamma(x + c) - log Gamma(x)`; counts at or
 /// above it use `ln_gamma`/`digamma`. The finite sum costs one multiply-add chain per read and
@@ -24,6 +28,9 @@ const LN_2PI: f64 = 1.837_877_066_409_345_3;
 /// Up to this many groups, the per-(site, group) parts of the likelihood are computed once per
 /// site into a stack array; beyond it, once per cell.
 const CACHED_GROUPS: usize = 8;
+
+/// Most groups a region may have (the group offsets live in stack arrays of this size).
+pub const MAX_GROUPS: usize = 64;
 
 /// Observed counts of one region, borrowed from the caller.
 #[derive(Debug, Clone, Copy)]
@@ -51,9 +58,9 @@ impl RegionData<'_> {
             .ok_or(ModelError::Shape {
                 what: "n_sites * n_samples overflows",
             })?;
-        if self.n_groups == 0 {
+        if self.n_groups == 0 || self.n_groups > MAX_GROUPS {
             return Err(ModelError::Shape {
-                what: "n_groups must be >= 1",
+                what: "n_groups must be between 1 and 64",
             });
         }
         if self.sample_group.len() != self.n_samples {
@@ -107,9 +114,9 @@ pub struct ZLayout {
 impl ZLayout {
     /// Index of `a`.
     pub const A: usize = 0;
-    /// Index of `b_g` for `g` in `1..G`.
-    pub fn b(&self, g: usize) -> usize {
-        g
+    /// Index of the contrast coordinate `b_h` for `h` in `1..G` (see [`GroupContrasts`]).
+    pub fn b(&self, h: usize) -> usize {
+        h
     }
     /// Index of `w`.
     pub fn w(&self) -> usize {
@@ -130,6 +137,54 @@ impl ZLayout {
     /// Total dimension `D = G + 2 + J`.
     pub fn dim(&self) -> usize {
         self.n_groups + 2 + self.n_sites
+    }
+}
+
+/// The symmetric group offsets `c_g = sum_h C[g][h] b_h` of MODEL.md's "symmetric in the groups":
+/// `C = H / sqrt(2)` with `H` the orthonormal Helmert contrasts (column `h` compares group `h`
+/// with the mean of groups `0..h`). Because `H` has orthonormal columns orthogonal to the
+/// constant vector, a prior `b ~ N(0, sd^2 I)` gives the offsets the exchangeable prior
+/// `Cov(c) = sd^2 / 2 (I - 11'/G)`: relabelling the groups (choosing another reference, or
+/// reordering the sample sheet) rotates `b` and leaves the prior, the likelihood and every
+/// Gaussian q over the block unchanged, and `c_g - c_h` has prior sd `sd` for any two groups.
+/// For two groups `c = (-b/2, b/2)`, so `b` is the logit difference of group 1 from group 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GroupContrasts {
+    /// Number of groups `G`.
+    pub n_groups: usize,
+}
+
+impl GroupContrasts {
+    /// `C[g][h - 1]`: the weight of `b_h` (`h` in `1..G`) in the offset of group `g`.
+    #[inline]
+    pub fn coef(&self, g: usize, h: usize) -> f64 {
+        use std::cmp::Ordering;
+        let hf = h as f64;
+        let norm = (2.0 * hf * (hf + 1.0)).sqrt();
+        match g.cmp(&h) {
+            Ordering::Less => -1.0 / norm,
+            Ordering::Equal => hf / norm,
+            Ordering::Greater => 0.0,
+        }
+    }
+
+    /// Offsets `c_0..c_{G-1}` of the contrast coordinates `b` (length `G - 1`) into `c`.
+    #[inline]
+    pub fn offsets(&self, b: &[f64], c: &mut [f64]) {
+        for (g, cg) in c.iter_mut().enumerate().take(self.n_groups) {
+            // Only b_h with h >= g enter c_g.
+            *cg = (g.max(1)..self.n_groups)
+                .map(|h| self.coef(g, h) * b[h - 1])
+                .sum();
+        }
+    }
+
+    /// Contrast coordinates `b = 2 C' c` of offsets `c` (the least-squares inverse of
+    /// [`Self::offsets`], exact when `c` sums to zero).
+    pub fn coordinates(&self, c: &[f64], b: &mut [f64]) {
+        for (h, bh) in (1..self.n_groups).zip(b.iter_mut()) {
+            *bh = 2.0 * (0..=h).map(|g| self.coef(g, h) * c[g]).sum::<f64>();
+        }
     }
 }
 
@@ -506,26 +561,72 @@ fn cell<const GRAD: bool>(m: u32, n: u32, e: &EtaParts, kterm: KappaTerm) -> (f6
     }
 }
 
-/// Log density of `Normal(mean, sd^2)` at `x` and its derivative in `x`.
+/// The part of the log density of `Normal(mean, sd^2)` at `x` that depends on `x`,
+/// `-(x - mean)^2 / (2 sd^2)`, and its derivative; the caller adds `-ln sd - ln(2 pi) / 2`.
 #[inline]
-fn normal_lp(x: f64, mean: f64, sd: f64) -> (f64, f64) {
+fn normal_kernel(x: f64, mean: f64, sd: f64) -> (f64, f64) {
     let r = (x - mean) / sd;
-    (-0.5 * r * r - sd.ln() - 0.5 * LN_2PI, -r / sd)
+    (-0.5 * r * r, -r / sd)
 }
 
-/// Log density of the spike-and-slab prior of `b_g` and its derivative; also returns the
-/// responsibility of the spike component.
-#[inline]
-pub(crate) fn mixture_lp(b: f64, theta: &Theta) -> (f64, f64, f64) {
-    let (l0, _) = normal_lp(b, 0.0, theta.sd_b0);
-    let (l1, _) = normal_lp(b, 0.0, theta.sd_b1);
-    let l0 = l0 + theta.pi0.ln();
-    let l1 = l1 + (1.0 - theta.pi0).ln();
-    let mx = l0.max(l1);
-    let lse = mx + ((l0 - mx).exp() + (l1 - mx).exp()).ln();
-    let r0 = (l0 - lse).exp();
-    let d = -b * (r0 / (theta.sd_b0 * theta.sd_b0) + (1.0 - r0) / (theta.sd_b1 * theta.sd_b1));
-    (lse, d, r0)
+/// Log density of the scale-mixture prior of the contrast vector `b` (length `G - 1`),
+/// `log sum_k w_k N(b; 0, sd_k^2 I)`, its gradient (written into `grad`) and the posterior
+/// weight of the null component given `b`.
+pub fn b_prior_lp(b: &[f64], prior: &ScaleMixture, grad: Option<&mut [f64]>) -> (f64, f64) {
+    let dim = b.len() as f64;
+    let ss: f64 = b.iter().map(|x| x * x).sum();
+    if prior.len() == 1 {
+        let sd = prior.sd[0];
+        let prec = 1.0 / (sd * sd);
+        if let Some(g) = grad {
+            for (gi, bi) in g.iter_mut().zip(b) {
+                *gi = -bi * prec;
+            }
+        }
+        return (-0.5 * ss * prec - dim * (sd.ln() + 0.5 * LN_2PI), 1.0);
+    }
+    // Direct sum of w_k sd_k^-dim exp(-ss / (2 sd_k^2)) (one exp per component, no
+    // logarithm but the last); if every term underflows, the same in log-sum-exp form.
+    let (mut total, mut null, mut prec_mean) = (0.0, 0.0, 0.0);
+    for k in 0..prior.len() {
+        let (w, sd) = (prior.weight[k], prior.sd[k]);
+        if w == 0.0 {
+            continue;
+        }
+        let prec = 1.0 / (sd * sd);
+        let e = w * sd.powi(-(b.len() as i32)) * (-0.5 * ss * prec).exp();
+        total += e;
+        if k == 0 {
+            null = e;
+        }
+        prec_mean += e * prec;
+    }
+    let ln_total = if total > 1e-300 && total.is_finite() {
+        total.ln()
+    } else {
+        let comp = |k: usize| {
+            let sd = prior.sd[k];
+            prior.weight[k].ln() - dim * sd.ln() - 0.5 * ss / (sd * sd)
+        };
+        let mx = (0..prior.len()).map(comp).fold(f64::NEG_INFINITY, f64::max);
+        (total, null, prec_mean) = (0.0, 0.0, 0.0);
+        for k in 0..prior.len() {
+            let e = (comp(k) - mx).exp();
+            total += e;
+            if k == 0 {
+                null = e;
+            }
+            prec_mean += e / (prior.sd[k] * prior.sd[k]);
+        }
+        mx + total.ln()
+    };
+    if let Some(g) = grad {
+        let p = prec_mean / total;
+        for (gi, bi) in g.iter_mut().zip(b) {
+            *gi = -bi * p;
+        }
+    }
+    (ln_total - 0.5 * dim * LN_2PI, null / total)
 }
 
 #[inline]
@@ -547,35 +648,57 @@ fn log_joint_impl<const GRAD: bool>(
     if GRAD {
         grad[..d].fill(0.0);
     }
-    // Priors.
-    let (mut lp, da) = normal_lp(a, theta.mu_a, theta.sd_a);
-    let (lw, dw) = normal_lp(w, theta.mu_w, theta.sd_w);
-    let (lk, dk) = normal_lp(k, theta.mu_k, theta.sd_k);
-    lp += lw + lk;
+    // Priors. Their normalising constants `-ln sd` enter as factors `1 / sd` of the region's
+    // log-product (no logarithm per evaluation), the `ln(2 pi)` terms as one constant.
+    let mut prods = LogProduct::new();
+    let (mut lp, da) = normal_kernel(a, theta.mu_a, theta.sd_a);
+    let (lw, dw) = normal_kernel(w, theta.mu_w, theta.sd_w);
+    let (lk, dk) = normal_kernel(k, theta.mu_k, theta.sd_k);
+    lp += lw + lk - 0.5 * LN_2PI * (3 + j_n) as f64;
+    prods.mul(1.0 / (theta.sd_a * theta.sd_w * theta.sd_k));
     if GRAD {
         grad[ZLayout::A] = da;
         grad[lay.w()] = dw;
         grad[lay.k()] = dk;
     }
-    for g in 1..g_n {
-        let (l, dbg, _) = mixture_lp(z[lay.b(g)], theta);
-        lp += l;
-        if GRAD {
-            grad[lay.b(g)] = dbg;
+    let b = &z[lay.b(1)..lay.b(1) + g_n - 1];
+    if g_n > 1 {
+        let g = if GRAD {
+            Some(&mut grad[lay.b(1)..lay.b(1) + g_n - 1])
+        } else {
+            None
+        };
+        if let [sd] = theta.b_prior.sd[..] {
+            // One normal (the wide prior of the fits): its kernel, `1 / sd` per coordinate.
+            let prec = 1.0 / (sd * sd);
+            lp +=
+                -0.5 * prec * b.iter().map(|x| x * x).sum::<f64>() - 0.5 * LN_2PI * b.len() as f64;
+            prods.mul(sd.powi(-(b.len() as i32)));
+            if let Some(g) = g {
+                for (gi, bi) in g.iter_mut().zip(b) {
+                    *gi = -bi * prec;
+                }
+            }
+        } else {
+            lp += b_prior_lp(b, &theta.b_prior, g).0;
         }
     }
+    let contrasts = GroupContrasts { n_groups: g_n };
+    let mut offset = [0.0; MAX_GROUPS];
+    contrasts.offsets(b, &mut offset);
+    // d log p / d eta summed over the cells of each group, for the gradient of b.
+    let mut g_eta_group = [0.0; MAX_GROUPS];
     // Likelihood, site by site.
     let mut kappa_terms = KappaTerms::new(k, kappa);
-    let mut prods = LogProduct::new();
     let mut by_group = [EtaParts::default(); CACHED_GROUPS];
     let cache_groups = g_n <= CACHED_GROUPS;
     let mut gk = 0.0;
     let mut gw = 0.0;
     for j in 0..j_n {
         let vj = z[lay.v(j)];
-        lp += -0.5 * vj * vj - 0.5 * LN_2PI;
+        lp += -0.5 * vj * vj;
         let site = a + ew * vj;
-        let eta_of = |grp: usize| if grp == 0 { site } else { site + z[lay.b(grp)] };
+        let eta_of = |grp: usize| site + offset[grp];
         if cache_groups {
             for (g, parts) in by_group.iter_mut().enumerate().take(g_n) {
                 *parts = EtaParts::new(eta_of(g), k, kappa);
@@ -601,9 +724,7 @@ fn log_joint_impl<const GRAD: bool>(
             if GRAD {
                 g_eta_site += d_eta;
                 gk += d_k;
-                if grp != 0 {
-                    grad[lay.b(grp)] += d_eta;
-                }
+                g_eta_group[grp] += d_eta;
             }
         }
         if GRAD {
@@ -618,6 +739,11 @@ fn log_joint_impl<const GRAD: bool>(
     if GRAD {
         grad[lay.w()] += gw;
         grad[lay.k()] += gk;
+        for h in 1..g_n {
+            grad[lay.b(h)] += (0..=h)
+                .map(|g| contrasts.coef(g, h) * g_eta_group[g])
+                .sum::<f64>();
+        }
     }
     lp
 }
@@ -773,9 +899,7 @@ mod tests {
         let theta = Theta {
             mu_a: 0.3,
             sd_a: 1.5,
-            pi0: 0.8,
-            sd_b0: 0.1,
-            sd_b1: 1.2,
+            b_prior: ScaleMixture::spike_slab(0.8, 0.1, 1.2),
             mu_w: -0.5,
             sd_w: 0.7,
             mu_k: 2.5,
@@ -824,6 +948,74 @@ mod tests {
     }
 
     #[test]
+    fn contrasts_are_orthogonal_and_exchangeable() {
+        for g_n in 2..=6 {
+            let c = GroupContrasts { n_groups: g_n };
+            // C'C = I / 2 and every column sums to zero.
+            for h in 1..g_n {
+                let col_sum: f64 = (0..g_n).map(|g| c.coef(g, h)).sum();
+                assert!(col_sum.abs() < 1e-12);
+                for h2 in 1..g_n {
+                    let dot: f64 = (0..g_n).map(|g| c.coef(g, h) * c.coef(g, h2)).sum();
+                    let want = if h == h2 { 0.5 } else { 0.0 };
+                    assert!((dot - want).abs() < 1e-12, "G={g_n} {h} {h2}: {dot}");
+                }
+            }
+            // Offsets and coordinates invert each other.
+            let b: Vec<f64> = (1..g_n).map(|h| 0.3 * h as f64 - 0.7).collect();
+            let mut off = vec![0.0; g_n];
+            c.offsets(&b, &mut off);
+            assert!(off.iter().sum::<f64>().abs() < 1e-12);
+            let mut back = vec![0.0; g_n - 1];
+            c.coordinates(&off, &mut back);
+            for (x, y) in b.iter().zip(&back) {
+                assert!((x - y).abs() < 1e-12);
+            }
+        }
+        let two = GroupContrasts { n_groups: 2 };
+        let mut off = [0.0; 2];
+        two.offsets(&[1.0], &mut off);
+        assert_eq!(off, [-0.5, 0.5]);
+    }
+
+    #[test]
+    fn b_prior_matches_the_mixture_density_and_its_derivative() {
+        let prior = ScaleMixture::grid(0.05, 0.7);
+        for b in [[0.0, 0.0], [0.03, -0.02], [0.8, 1.9], [-4.0, 0.5]] {
+            let direct = |x: &[f64]| {
+                (0..prior.len())
+                    .map(|c| {
+                        let s = prior.sd[c];
+                        let ss: f64 = x.iter().map(|v| v * v).sum();
+                        prior.weight[c] * (-0.5 * ss / (s * s)).exp()
+                            / (2.0 * std::f64::consts::PI * s * s)
+                    })
+                    .sum::<f64>()
+                    .ln()
+            };
+            let mut g = [0.0; 2];
+            let (lp, null) = b_prior_lp(&b, &prior, Some(&mut g));
+            assert!(
+                (lp - direct(&b)).abs() < 1e-10,
+                "{b:?}: {lp} vs {}",
+                direct(&b)
+            );
+            for i in 0..2 {
+                let h = 1e-6;
+                let (mut p, mut m) = (b, b);
+                p[i] += h;
+                m[i] -= h;
+                let fd = (direct(&p) - direct(&m)) / (2.0 * h);
+                assert!((g[i] - fd).abs() < 1e-5 * (1.0 + fd.abs()), "{g:?} vs {fd}");
+            }
+            assert!((0.0..=1.0).contains(&null));
+        }
+        // At b = 0 the null component dominates; far out it has no weight.
+        assert!(b_prior_lp(&[0.0, 0.0], &prior, None).1 > 0.7);
+        assert!(b_prior_lp(&[2.0, 0.0], &prior, None).1 < 1e-10);
+    }
+
+    #[test]
     fn log_joint_matches_direct_formula() {
         // Independent re-computation with lgamma-based pmf and explicit priors.
         let theta = Theta::default();
@@ -855,9 +1047,11 @@ mod tests {
             let mut want = norm(a, theta.mu_a, theta.sd_a)
                 + norm(w, theta.mu_w, theta.sd_w)
                 + norm(k, theta.mu_k, theta.sd_k);
-            want += (theta.pi0 * norm(b1, 0.0, theta.sd_b0).exp()
-                + (1.0 - theta.pi0) * norm(b1, 0.0, theta.sd_b1).exp())
-            .ln();
+            let bp = &theta.b_prior;
+            want += (0..bp.len())
+                .map(|c| bp.weight[c] * norm(b1, 0.0, bp.sd[c]).exp())
+                .sum::<f64>()
+                .ln();
             for j in 0..2 {
                 want += norm(v[j], 0.0, 1.0);
                 for s in 0..3 {
@@ -866,7 +1060,8 @@ mod tests {
                         continue;
                     }
                     let m = mth[j * 3 + s];
-                    let eta = a + if groups[s] == 1 { b1 } else { 0.0 } + w.exp() * v[j];
+                    // Two groups: offsets -b/2 (reference) and +b/2.
+                    let eta = a + if groups[s] == 1 { 0.5 } else { -0.5 } * b1 + w.exp() * v[j];
                     let p = 1.0 / (1.0 + (-eta).exp());
                     want += direct_lp(m, n, p * k.exp(), (1.0 - p) * k.exp()) - ln_binomial(n, m);
                 }

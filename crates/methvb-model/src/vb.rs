@@ -7,7 +7,7 @@ use rand_distr::StandardNormal;
 use serde::{Deserialize, Serialize};
 
 use crate::Theta;
-use crate::likelihood::{RegionData, ZLayout, log_joint_grad, mixture_lp};
+use crate::likelihood::{GroupContrasts, RegionData, ZLayout, log_joint_grad};
 
 const LN_2PI: f64 = 1.837_877_066_409_345_3;
 /// Bounds on `log sd` of every coordinate of q (sd between 3e-7 and 20 on the logit scale).
@@ -376,9 +376,10 @@ fn logit_pooled(m: f64, n: f64) -> f64 {
     (p / (1.0 - p)).ln()
 }
 
-/// A data-driven starting q: `a` from the pooled logit methylation of the reference group,
-/// `b_g` from each group's pooled logit minus `a`, `w`, `k` at their prior means, `v_j` from the
-/// site's pooled logit deviation, and standard deviations from the diagonal curvature of the log
+/// A data-driven starting q: `a` from the mean of the groups' pooled logit methylation, `b`
+/// from their deviations (through [`GroupContrasts::coordinates`], so the start is the same
+/// whichever group is the reference), `w`, `k` at their prior means, `v_j` from the site's
+/// pooled logit deviation, and standard deviations from the diagonal curvature of the log
 /// joint at that point.
 pub fn init_q(data: &RegionData, theta: &Theta, family: Family) -> GaussianQ {
     let lay = data.layout();
@@ -395,16 +396,25 @@ pub fn init_q(data: &RegionData, theta: &Theta, family: Family) -> GaussianQ {
     }
     let (tm, tn): (f64, f64) = (gm.iter().sum(), gn.iter().sum());
     let overall = logit_pooled(tm, tn);
-    let a = if gn[0] > 0.0 {
-        logit_pooled(gm[0], gn[0])
-    } else {
-        overall
-    };
+    // A group without reads starts at the overall level.
+    let level: Vec<f64> = (0..g_n)
+        .map(|g| {
+            if gn[g] > 0.0 {
+                logit_pooled(gm[g], gn[g])
+            } else {
+                overall
+            }
+        })
+        .collect();
+    let a = level.iter().sum::<f64>() / g_n as f64;
     let mut mu = vec![0.0; d];
     mu[ZLayout::A] = a.clamp(-8.0, 8.0);
-    for g in 1..g_n {
-        if gn[g] > 0.0 {
-            mu[lay.b(g)] = (logit_pooled(gm[g], gn[g]) - a).clamp(-6.0, 6.0);
+    if g_n > 1 {
+        let offsets: Vec<f64> = level.iter().map(|l| l - a).collect();
+        let mut b = vec![0.0; g_n - 1];
+        GroupContrasts { n_groups: g_n }.coordinates(&offsets, &mut b);
+        for (h, bh) in (1..g_n).zip(b) {
+            mu[lay.b(h)] = bh.clamp(-8.0, 8.0);
         }
     }
     mu[lay.w()] = theta.mu_w;
@@ -438,46 +448,8 @@ pub fn init_q(data: &RegionData, theta: &Theta, family: Family) -> GaussianQ {
             1.0
         };
         log_sd[i] = (-0.5 * prec.ln()).clamp(-7.0, 0.7);
-        if (1..g_n).any(|g| lay.b(g) == i) {
-            let data_prec = curv - mixture_curvature(mu[i], theta, h);
-            if let Some((mean, sd)) = spike_or_slab_start(mu[i], data_prec, theta) {
-                mu[i] = mean;
-                log_sd[i] = sd.ln().clamp(-7.0, 0.7);
-            }
-        }
     }
     GaussianQ::new(family, lay.n_block(), &mu, &log_sd)
-}
-
-/// `-d^2/db^2` of the log spike-and-slab prior at `b`, by a forward difference of its
-/// analytic derivative.
-fn mixture_curvature(b: f64, theta: &Theta, h: f64) -> f64 {
-    -(mixture_lp(b + h, theta).1 - mixture_lp(b, theta).1) / h
-}
-
-/// Start of `q(b_g)` in the prior component that explains the data best. The posterior of `b_g`
-/// is part spike, part slab; a Gaussian q has a local optimum near each, and starting at the raw
-/// group difference with the curvature there put weakly informed null regions (e.g.
-/// methylation near 0 or 1) in the slab's optimum, with an sd of `b` up to 5x NUTS's. With the
-/// data summarised as `b_raw ~ N(b, 1/data_prec)`, each component gives a Gaussian posterior
-/// and a marginal likelihood; the start is the posterior `(mean, sd)` of the component with the
-/// larger weight. `None` if the data carry no usable curvature.
-fn spike_or_slab_start(b_raw: f64, data_prec: f64, theta: &Theta) -> Option<(f64, f64)> {
-    if !(data_prec.is_finite() && data_prec > 1e-6) {
-        return None;
-    }
-    let noise = 1.0 / data_prec;
-    let component = |weight: f64, sd: f64| {
-        let var = sd * sd;
-        let total = var + noise;
-        let log_evidence = weight.ln() - 0.5 * total.ln() - 0.5 * b_raw * b_raw / total;
-        let shrink = var / total;
-        (log_evidence, b_raw * shrink, (shrink * noise).sqrt())
-    };
-    let spike = component(theta.pi0, theta.sd_b0);
-    let slab = component(1.0 - theta.pi0, theta.sd_b1);
-    let best = if spike.0 >= slab.0 { spike } else { slab };
-    Some((best.1, best.2))
 }
 
 /// Preallocated buffers of one fit.
@@ -634,30 +606,6 @@ pub fn fit_vb(
 mod tests {
     use super::*;
     use rand::SeedableRng;
-
-    #[test]
-    fn q_of_b_starts_in_the_component_the_data_favour() {
-        let theta = Theta {
-            pi0: 0.9,
-            sd_b0: 0.05,
-            sd_b1: 1.0,
-            ..Theta::default()
-        };
-        // Weak data (sd 0.5) around 0.4: the spike explains them better; its posterior is
-        // almost the prior (mean 0.4 * 0.0025 / 0.2525, sd ~0.05).
-        let (m, s) = spike_or_slab_start(0.4, 4.0, &theta).unwrap();
-        assert!((m - 0.4 * 0.0025 / 0.2525).abs() < 1e-12, "{m}");
-        assert!(
-            (s - (0.0025_f64 * 0.25 / 0.2525).sqrt()).abs() < 1e-12,
-            "{s}"
-        );
-        // Strong data (sd 0.1) at 1.5: the slab, barely shrunk.
-        let (m, s) = spike_or_slab_start(1.5, 100.0, &theta).unwrap();
-        assert!((m - 1.5 / 1.01).abs() < 1e-12, "{m}");
-        assert!((s - (0.01_f64 / 1.01).sqrt()).abs() < 1e-12, "{s}");
-        assert_eq!(spike_or_slab_start(1.0, 0.0, &theta), None);
-        assert_eq!(spike_or_slab_start(1.0, f64::NAN, &theta), None);
-    }
 
     /// A smooth test function with a known gradient.
     fn f(z: &[f64]) -> (f64, Vec<f64>) {

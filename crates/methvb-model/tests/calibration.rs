@@ -109,7 +109,8 @@ fn empirical_bayes_recovers_theta_and_calls_are_calibrated() {
         "sd_a {}",
         th.sd_a
     );
-    assert!((th.pi0 - truth.pi0).abs() < 0.06, "pi0 {}", th.pi0);
+    let (w0, w0_true) = (th.b_prior.null_weight(), truth.b_prior.null_weight());
+    assert!((w0 - w0_true).abs() < 0.06, "null weight {w0}");
 
     // Pass 2: all regions with Theta fixed, structured and mean-field (no refits, so that the
     // families are compared as they are).
@@ -144,17 +145,29 @@ fn empirical_bayes_recovers_theta_and_calls_are_calibrated() {
             c.coverage, c.n_calls, c.fdr, c.auroc, c.unreliable
         );
     }
-    // Target 0.92-0.97 (measured 0.965 with the EB Theta; docs/model.md).
+    // Target 0.92-0.97, at least 4 binomial sds (0.005 at 2000 regions) from the nominal
+    // 0.95 (docs/model.md).
+    // The importance correction makes the family matter little: mean-field q's understate
+    // the variance, and their weights correct it.
+    for (name, c) in [
+        ("structured", &structured),
+        ("mean-field", &mean_field),
+        ("coupled", &coupled),
+    ] {
+        assert!(
+            (0.92..=0.97).contains(&c.coverage),
+            "{name} coverage {}",
+            c.coverage
+        );
+    }
+    // Realised FDR: calls are Bernoulli(0.05)-false on average; three binomial sds above the
+    // target for the number of calls made.
+    let fdr_bound = 0.05 + 3.0 * (0.05 * 0.95 / structured.n_calls.max(1) as f64).sqrt();
     assert!(
-        (0.92..=0.97).contains(&structured.coverage),
-        "structured coverage {}",
-        structured.coverage
+        structured.fdr <= fdr_bound,
+        "structured FDR {} > {fdr_bound}",
+        structured.fdr
     );
-    assert!(
-        mean_field.coverage <= structured.coverage,
-        "mean-field should not cover more"
-    );
-    assert!(structured.fdr <= 0.07, "structured FDR {}", structured.fdr);
     assert!(
         structured.n_calls > n_dm / 3,
         "too few calls: {}",

@@ -17,14 +17,45 @@ pub enum SimMode {
     Realistic,
 }
 
+/// Scale on which a realistic DMR's effect is added.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EffectScale {
+    /// A difference of methylation probability, `U(effect_size)` with a random sign, added at
+    /// every site of the effect window (clamped to `[0.001, 0.999]`): not the model's logit
+    /// shift (default).
+    #[default]
+    Probability,
+    /// The model's logit-scale `b` (drawn from `theta.b_prior`), applied in the window only.
+    Logit,
+}
+
 /// Strength of the departures from the model used in [`SimMode::Realistic`] (ignored in
 /// [`SimMode::Model`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RealisticParams {
     /// The group effect covers a contiguous window of sites whose length is this fraction of
-    /// the region, drawn uniformly from the inclusive range (default `(0.3, 0.8)`).
+    /// the region, drawn uniformly from the inclusive range (default `(0.6, 1.0)`).
     pub effect_fraction: (f64, f64),
+    /// Scale of a DMR's effect (default [`EffectScale::Probability`]).
+    pub effect_scale: EffectScale,
+    /// Range of the absolute methylation difference of a DMR on the probability scale, per
+    /// non-reference group (default `(0.1, 0.4)`).
+    pub effect_size: (f64, f64),
+    /// Share of regions with a low baseline (CpG-island-like, default 0.35): the baseline
+    /// methylation of a region is `Beta(low_beta)` for those and `Beta(high_beta)` for the
+    /// others, instead of the model's `logistic(N(mu_a, sd_a^2))`.
+    pub low_fraction: f64,
+    /// Beta parameters of a low baseline (default `(1.5, 15)`, mean 0.09).
+    pub low_beta: (f64, f64),
+    /// Beta parameters of a high baseline (default `(10, 2.5)`, mean 0.8).
+    pub high_beta: (f64, f64),
+    /// Median of the region's dispersion `phi = 1 / (1 + kappa)`, which is log-normal
+    /// (default 0.05) instead of the model's log-normal `kappa`.
+    pub dispersion_median: f64,
+    /// Standard deviation of `ln phi` across regions (default 0.7).
+    pub dispersion_log_sd: f64,
     /// Correlation length (bp) of the Ornstein-Uhlenbeck process that replaces the iid site
     /// effects `v_j` (default 150).
     pub smooth_length: f64,
@@ -44,7 +75,14 @@ pub struct RealisticParams {
 impl Default for RealisticParams {
     fn default() -> Self {
         Self {
-            effect_fraction: (0.3, 0.8),
+            effect_fraction: (0.6, 1.0),
+            effect_scale: EffectScale::Probability,
+            effect_size: (0.1, 0.4),
+            low_fraction: 0.35,
+            low_beta: (1.5, 15.0),
+            high_beta: (10.0, 2.5),
+            dispersion_median: 0.05,
+            dispersion_log_sd: 0.7,
             smooth_length: 150.0,
             trend_amplitude: 1.0,
             trend_period: (300.0, 2000.0),
@@ -65,16 +103,17 @@ pub struct SimConfig {
     /// Number of samples in each group, same order as `group_names` (default `[3, 3]`).
     /// Samples are named `<group>_<k>` with `k` from 1.
     pub samples_per_group: Vec<usize>,
-    /// The true global hyperparameters. `theta.pi0` is **not** used: the share of regions
-    /// drawn from the slab is `dmr_fraction` (so the true `pi0` is `1 - dmr_fraction`).
+    /// The true global hyperparameters. The weights of `theta.b_prior` only choose among its
+    /// effect components: the share of DMRs is `dmr_fraction`.
     pub theta: Theta,
-    /// Fraction of regions whose `b_g` (all `g >= 1`) are drawn from the slab
-    /// `N(0, sd_b1^2)`; the others draw from the spike `N(0, sd_b0^2)` (default 0.1).
-    /// With a single group there is no `b` and no region is a DMR.
+    /// Fraction of regions whose contrast vector `b` is drawn from an effect component of
+    /// `theta.b_prior` (chosen by the weights of components 1..K, renormalised); the others
+    /// draw it from the null component 0 (default 0.1). With a single group there is no `b`
+    /// and no region is a DMR.
     pub dmr_fraction: f64,
-    /// Smallest absolute logit effect of a DMR (default 0.0 = the pure slab). When positive,
-    /// a DMR effect is `sign(x) * (min_dmr_logit_effect + |x|)` with `x ~ N(0, sd_b1^2)`
-    /// (a shifted half-normal with a random sign), so every DMR is at least this large.
+    /// Smallest absolute logit effect of a DMR (default 0.0). When positive, each contrast
+    /// coordinate of a DMR is `sign(x) * (min_dmr_logit_effect + |x|)` with `x` the draw
+    /// from its component, so every DMR is at least this large.
     pub min_dmr_logit_effect: f64,
     /// Inclusive range of the number of CpG sites per region (default `(5, 30)`).
     pub sites_per_region: (usize, usize),
@@ -110,7 +149,10 @@ impl Default for SimConfig {
             n_regions: 500,
             group_names: vec!["control".to_owned(), "treated".to_owned()],
             samples_per_group: vec![3, 3],
-            theta: Theta::default(),
+            theta: Theta {
+                b_prior: methvb_model::ScaleMixture::spike_slab(0.9, 0.1, 1.0),
+                ..Theta::default()
+            },
             dmr_fraction: 0.1,
             min_dmr_logit_effect: 0.0,
             sites_per_region: (5, 30),
@@ -188,13 +230,7 @@ impl SimConfig {
                 format!("theta.{name} = {v} is not finite")
             })?;
         }
-        for (name, v) in [
-            ("sd_a", t.sd_a),
-            ("sd_b0", t.sd_b0),
-            ("sd_b1", t.sd_b1),
-            ("sd_w", t.sd_w),
-            ("sd_k", t.sd_k),
-        ] {
+        for (name, v) in [("sd_a", t.sd_a), ("sd_w", t.sd_w), ("sd_k", t.sd_k)] {
             check(nonneg(v), || {
                 format!("theta.{name} = {v} must be finite and >= 0")
             })?;
@@ -248,7 +284,38 @@ impl SimConfig {
         check(hi <= 1 << 32 && self.region_gap.1 <= 1 << 40, || {
             "region_gap / cpg_spacing are implausibly large".into()
         })?;
+        check(t.b_prior.validate().is_ok(), || {
+            format!("theta.b_prior is not a valid mixture: {:?}", t.b_prior)
+        })?;
+        check(
+            g < 2 || self.dmr_fraction == 0.0 || t.b_prior.len() >= 2,
+            || "theta.b_prior needs an effect component (a second sd) when dmr_fraction > 0".into(),
+        )?;
         let r = &self.realistic;
+        let (elo, ehi) = r.effect_size;
+        check(elo >= 0.0 && elo <= ehi && ehi <= 1.0, || {
+            format!("realistic.effect_size = ({elo}, {ehi}) needs 0 <= min <= max <= 1")
+        })?;
+        check(prob(r.low_fraction), || {
+            format!(
+                "realistic.low_fraction = {} must be in [0, 1]",
+                r.low_fraction
+            )
+        })?;
+        for (name, (x, y)) in [("low_beta", r.low_beta), ("high_beta", r.high_beta)] {
+            check(x.is_finite() && y.is_finite() && x > 0.0 && y > 0.0, || {
+                format!("realistic.{name} = ({x}, {y}) needs finite positive parameters")
+            })?;
+        }
+        check(
+            r.dispersion_median > 0.0 && r.dispersion_median < 1.0 && nonneg(r.dispersion_log_sd),
+            || {
+                format!(
+                    "realistic.dispersion_median = {} must be in (0, 1) and dispersion_log_sd = {} >= 0",
+                    r.dispersion_median, r.dispersion_log_sd
+                )
+            },
+        )?;
         let (flo, fhi) = r.effect_fraction;
         check(flo > 0.0 && flo <= fhi && fhi <= 1.0, || {
             format!("realistic.effect_fraction = ({flo}, {fhi}) needs 0 < min <= max <= 1")

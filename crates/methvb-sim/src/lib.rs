@@ -49,7 +49,7 @@ mod error;
 mod simulate;
 mod write;
 
-pub use config::{RealisticParams, SimConfig, SimMode};
+pub use config::{EffectScale, RealisticParams, SimConfig, SimMode};
 pub use error::SimError;
 pub use methvb_model::Theta;
 pub use simulate::{SimData, SimRegion, SimSample, simulate, try_simulate};

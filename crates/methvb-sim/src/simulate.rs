@@ -41,9 +41,12 @@ pub struct SimRegion {
     /// group, i.e. MODEL.md's `theta_g = mean_j logistic(a + b_g + exp(w) v_j)` at the true
     /// `z` (in realistic mode, the mean of the true per-site probabilities).
     pub true_theta: Vec<f64>,
-    /// True baseline `a` (logit scale).
+    /// True baseline `a` (logit scale; the mid-point of the groups' levels in model mode, the
+    /// reference's baseline in realistic mode).
     pub true_a: f64,
-    /// True group effects `b_g` for `g >= 1` (length `G - 1`).
+    /// True contrast vector `b` (length `G - 1`; logit scale, group offsets
+    /// `GroupContrasts::offsets(b)`). In realistic mode with probability-scale effects the
+    /// counts do not depend on it.
     pub true_b: Vec<f64>,
     /// True log scale of site-to-site variation `w`.
     pub true_w: f64,
@@ -261,32 +264,67 @@ struct Truth {
     pi: Vec<f64>,
 }
 
+/// A draw of the contrast vector `b` (length `G - 1`): from the null component of
+/// `theta.b_prior` for a null region, else from an effect component chosen by the renormalised
+/// weights of components `1..K`.
+fn draw_b(cfg: &SimConfig, is_dmr: bool, g_count: usize, rng: &mut StdRng) -> Vec<f64> {
+    let prior = &cfg.theta.b_prior;
+    let sd = if is_dmr {
+        let total: f64 = prior.weight[1..].iter().sum();
+        let u = rng.random::<f64>() * total;
+        let mut acc = 0.0;
+        let mut pick = prior.len() - 1;
+        for k in 1..prior.len() {
+            acc += prior.weight[k];
+            if u < acc {
+                pick = k;
+                break;
+            }
+        }
+        prior.sd[pick]
+    } else {
+        prior.sd[0]
+    };
+    (1..g_count)
+        .map(|_| {
+            let x = sd * normal(rng);
+            if is_dmr && cfg.min_dmr_logit_effect > 0.0 {
+                (cfg.min_dmr_logit_effect + x.abs()).copysign(x)
+            } else {
+                x
+            }
+        })
+        .collect()
+}
+
 fn draw_truth(cfg: &SimConfig, index: usize, positions: &[u64], g_count: usize) -> Truth {
     let t = &cfg.theta;
     let j_count = positions.len();
     let mut rng = stream(cfg.seed, PARAMS, &[index as u64]);
-    let a = t.mu_a + t.sd_a * normal(&mut rng);
+    let mut a = t.mu_a + t.sd_a * normal(&mut rng);
     let is_dmr = rng.random::<f64>() < cfg.dmr_fraction && g_count > 1;
-    let b: Vec<f64> = (1..g_count)
-        .map(|_| {
-            let x = normal(&mut rng);
-            if !is_dmr {
-                t.sd_b0 * x
-            } else if cfg.min_dmr_logit_effect > 0.0 {
-                (cfg.min_dmr_logit_effect + t.sd_b1 * x.abs()).copysign(x)
-            } else {
-                t.sd_b1 * x
-            }
-        })
-        .collect();
+    let b = if g_count > 1 {
+        draw_b(cfg, is_dmr, g_count, &mut rng)
+    } else {
+        Vec::new()
+    };
     let w = t.mu_w + t.sd_w * normal(&mut rng);
-    let k = t.mu_k + t.sd_k * normal(&mut rng);
+    let mut k = t.mu_k + t.sd_k * normal(&mut rng);
     let mut v: Vec<f64> = (0..j_count).map(|_| normal(&mut rng)).collect();
     let scale = w.exp();
-    // Realistic extras, drawn after the model draws so that both modes share a, b, w, k.
+    // Group offsets of the model: symmetric contrasts of b (MODEL.md; for two groups
+    // -b/2 and +b/2 around a).
+    let mut offset = vec![0.0; g_count];
+    if g_count > 1 {
+        methvb_model::likelihood::GroupContrasts { n_groups: g_count }.offsets(&b, &mut offset);
+    }
+    // Realistic extras, drawn after the model draws so that both modes share b, w and the
+    // innovations of v.
     let mut window = 0..j_count;
     let mut outlier: Vec<Option<f64>> = vec![None; j_count];
-    if cfg.mode == SimMode::Realistic {
+    let mut prob_effect = vec![0.0; g_count];
+    let realistic = cfg.mode == SimMode::Realistic;
+    if realistic {
         let r = &cfg.realistic;
         // Smooth site effects: a stationary Ornstein-Uhlenbeck process in genomic position
         // driven by the same innovations (marginally N(0, 1) like v_j), plus a sinusoid.
@@ -318,19 +356,54 @@ fn draw_truth(cfg: &SimConfig, index: usize, positions: &[u64], g_count: usize) 
                 *o = Some(if rng.random::<bool>() { 1.0 } else { 0.0 });
             }
         }
+        // Bimodal baseline (island-like low or high methylation) and a log-normal dispersion.
+        let (ba, bb) = if rng.random::<f64>() < r.low_fraction {
+            r.low_beta
+        } else {
+            r.high_beta
+        };
+        let base = Beta::new(ba, bb)
+            .map(|d| d.sample(&mut rng))
+            .unwrap_or(0.5)
+            .clamp(1e-3, 1.0 - 1e-3);
+        a = (base / (1.0 - base)).ln();
+        let phi = (r.dispersion_median.ln() + r.dispersion_log_sd * normal(&mut rng))
+            .exp()
+            .clamp(1e-4, 0.5);
+        k = (1.0 / phi - 1.0).ln();
+        if r.effect_scale == crate::EffectScale::Probability {
+            for effect in prob_effect.iter_mut().skip(1) {
+                let size =
+                    r.effect_size.0 + (r.effect_size.1 - r.effect_size.0) * rng.random::<f64>();
+                let sign = if rng.random::<bool>() { 1.0 } else { -1.0 };
+                *effect = if is_dmr { sign * size } else { 0.0 };
+            }
+        }
     }
+    let logit_effect = !realistic || cfg.realistic.effect_scale == crate::EffectScale::Logit;
     let mut pi = vec![0.0; j_count * g_count];
     for j in 0..j_count {
+        let in_window = window.contains(&j);
         for g in 0..g_count {
             pi[j * g_count + g] = match outlier[j] {
                 Some(p) => p,
-                None => {
-                    let bg = if g > 0 && window.contains(&j) {
-                        b[g - 1]
+                None if logit_effect => {
+                    // Outside a realistic effect window every group is at the reference's
+                    // level; the model (and a full window) shifts each group by its offset.
+                    let og = if realistic && !in_window {
+                        offset[0]
                     } else {
-                        0.0
+                        offset[g]
                     };
-                    logistic(a + bg + scale * v[j])
+                    logistic(a + og + scale * v[j])
+                }
+                None => {
+                    let p0 = logistic(a + scale * v[j]);
+                    if in_window && prob_effect[g] != 0.0 {
+                        (p0 + prob_effect[g]).clamp(1e-3, 1.0 - 1e-3)
+                    } else {
+                        p0
+                    }
                 }
             };
         }

@@ -51,9 +51,7 @@ fn realistic_mode_degrades_gracefully() {
     let truth = Theta {
         mu_a: 0.5,
         sd_a: 1.5,
-        pi0: 0.9,
-        sd_b0: 0.05,
-        sd_b1: 1.2,
+        b_prior: methvb_model::ScaleMixture::spike_slab(0.9, 0.05, 1.2),
         mu_w: -0.7,
         sd_w: 0.4,
         mu_k: 3.0,
@@ -164,9 +162,7 @@ fn model_mode_calibration() {
     let truth = Theta {
         mu_a: 0.5,
         sd_a: 1.5,
-        pi0: 0.9,
-        sd_b0: 0.05,
-        sd_b1: 1.2,
+        b_prior: methvb_model::ScaleMixture::spike_slab(0.9, 0.05, 1.2),
         mu_w: -0.7,
         sd_w: 0.4,
         mu_k: 3.0,
@@ -174,7 +170,7 @@ fn model_mode_calibration() {
     };
     let cfg = SimConfig {
         n_regions: 2000,
-        theta: truth,
+        theta: truth.clone(),
         dmr_fraction: 0.1,
         sites_per_region: (5, 20),
         mode: SimMode::Model,
@@ -214,14 +210,15 @@ fn model_mode_calibration() {
         seed,
     )
     .unwrap();
-    let th = eb.theta;
+    let th = eb.theta.clone();
     println!(
-        "EB epochs {} converged {}: {th:?}\ntruth (pi0 = 1 - dmr_fraction): {truth:?}",
+        "EB epochs {} converged {}: {th:?}\ntruth (null weight = 1 - dmr_fraction): {truth:?}",
         eb.epochs, eb.converged
     );
     assert!((th.mu_a - truth.mu_a).abs() < 0.2, "mu_a {}", th.mu_a);
     assert!((th.mu_k - truth.mu_k).abs() < 0.2, "mu_k {}", th.mu_k);
-    assert!((th.pi0 - 0.9).abs() < 0.07, "pi0 {}", th.pi0);
+    let w0 = th.b_prior.null_weight();
+    assert!((w0 - 0.9).abs() < 0.07, "null weight {w0}");
 
     let delta0 = 0.1;
     let is_dm: Vec<bool> = sim

@@ -175,7 +175,8 @@ fn model_mode_truth_matches_model_definition() {
     for r in &data.regions {
         let j_count = r.positions.len();
         for g in 0..2 {
-            let b = if g == 0 { 0.0 } else { r.true_b[0] };
+            // Symmetric offsets of MODEL.md: -b/2 for the reference, +b/2 for the other.
+            let b = if g == 0 { -0.5 } else { 0.5 } * r.true_b[0];
             let theta = r
                 .true_v
                 .iter()
@@ -190,7 +191,8 @@ fn model_mode_truth_matches_model_definition() {
 #[test]
 fn parameter_moments_match_theta() {
     let (cfg, data) = big(SimMode::Model);
-    let t = cfg.theta;
+    let t = cfg.theta.clone();
+    let (sd_b0, sd_b1) = (t.b_prior.sd[0], t.b_prior.sd[1]);
     let r = data.regions.len() as f64;
     for (name, mu, sd, pick) in [
         (
@@ -232,9 +234,9 @@ fn parameter_moments_match_theta() {
             .filter(|x| x.is_dmr)
             .map(|x| x.true_b[0]),
     );
-    assert!((sd0 - t.sd_b0).abs() < 0.1 * t.sd_b0, "spike sd {sd0}");
+    assert!((sd0 - sd_b0).abs() < 0.1 * sd_b0, "spike sd {sd0}");
     assert!(
-        (sd1 - t.sd_b1).abs() < 4.5 * t.sd_b1 / (2.0 * n1 as f64).sqrt(),
+        (sd1 - sd_b1).abs() < 4.5 * sd_b1 / (2.0 * n1 as f64).sqrt(),
         "slab sd {sd1}"
     );
     // v_j ~ N(0, 1) iid: mean, sd and lag-1 correlation.
@@ -358,7 +360,7 @@ fn null_regions_have_small_true_delta() {
             null_abs += d;
             n_null += 1.0;
             // 6 sd_b0 bound on b (p < 2e-9 per region) => |delta| < 1.5 sd_b0.
-            assert!(d < 1.5 * cfg.theta.sd_b0, "null delta {d}");
+            assert!(d < 1.5 * cfg.theta.b_prior.sd[0], "null delta {d}");
         }
     }
     let (null_mean, dmr_mean) = (null_abs / n_null, dmr_abs / n_dmr);
@@ -465,7 +467,7 @@ fn invalid_configs_are_rejected() {
         SimConfig {
             theta: Theta {
                 sd_a: f64::NAN,
-                ..base.theta
+                ..base.theta.clone()
             },
             ..base.clone()
         },
@@ -523,14 +525,44 @@ fn realistic_mode_departs_from_the_model_as_documented() {
     let (_, real) = big(SimMode::Realistic);
     let rp = &cfg.realistic;
     let s_count = model.samples.len();
-    // Same layout and region parameters; different site effects.
+    // Same layout, DMR status and draws of b and w; different site effects, baseline and
+    // dispersion.
     for (m, r) in model.regions.iter().zip(&real.regions) {
         assert_eq!(m.positions, r.positions);
         assert_eq!(
-            (m.true_a, m.is_dmr, &m.true_b, m.true_w, m.true_k),
-            (r.true_a, r.is_dmr, &r.true_b, r.true_w, r.true_k)
+            (m.is_dmr, &m.true_b, m.true_w),
+            (r.is_dmr, &r.true_b, r.true_w)
         );
     }
+    let n_regions = real.regions.len() as f64;
+    // 5. Bimodal baseline: Beta(1.5, 15) (below 0.35 with probability > 0.999) for a share
+    // low_fraction of regions, Beta(10, 2.5) (below 0.35 with probability < 0.001) otherwise.
+    let low = real
+        .regions
+        .iter()
+        .filter(|r| 1.0 / (1.0 + (-r.true_a).exp()) < 0.35)
+        .count() as f64
+        / n_regions;
+    let p_low = rp.low_fraction;
+    assert!(
+        (low - p_low).abs() < 4.5 * (p_low * (1.0 - p_low) / n_regions).sqrt() + 0.002,
+        "low-baseline share {low}"
+    );
+    // 6. Log-normal dispersion: ln phi ~ N(ln median, sd^2) (clamped far in the tails).
+    let (m_phi, s_phi, _) = mean_sd(
+        real.regions
+            .iter()
+            .map(|r| (1.0 / (1.0 + r.true_k.exp())).ln()),
+    );
+    let sd = rp.dispersion_log_sd;
+    assert!(
+        (m_phi - rp.dispersion_median.ln()).abs() < 4.5 * sd / n_regions.sqrt(),
+        "mean ln phi {m_phi}"
+    );
+    assert!(
+        (s_phi - sd).abs() < 4.5 * sd / (2.0 * n_regions).sqrt(),
+        "sd ln phi {s_phi}"
+    );
     // 1. Smooth site effects: strong lag-1 correlation (model: none, tested above).
     let rho = lag1_corr(real);
     assert!(rho > 0.5, "realistic lag-1 correlation {rho}");
@@ -571,8 +603,10 @@ fn realistic_mode_departs_from_the_model_as_documented() {
             .all(|r| r.true_site_prob.iter().all(|&p| p > 0.0))
     );
 
-    // 2. Partial effect: the sites where group 1 differs from group 0 form one contiguous
-    // window covering about effect_fraction of the region (outliers excepted).
+    // 2. Partial effect on the probability scale: the sites where group 1 differs from group 0
+    // form one contiguous window covering about effect_fraction of the region (outliers
+    // excepted), and the difference is the same at every window site not clamped at
+    // [0.001, 0.999].
     let mut fractions = Vec::new();
     for r in real
         .regions
@@ -588,19 +622,35 @@ fn realistic_mode_departs_from_the_model_as_documented() {
             continue;
         };
         for j in lo..=hi {
-            let p = r.true_site_prob[j * 2];
+            let (p, p1) = (r.true_site_prob[j * 2], r.true_site_prob[j * 2 + 1]);
+            // Outliers, and sites whose level is at the clamp already.
+            let at_bound = (p1 - 0.001).abs() < 1e-12 || (p1 - 0.999).abs() < 1e-12;
             assert!(
-                differs.contains(&j) || p == 0.0 || p == 1.0,
+                differs.contains(&j) || p == 0.0 || p == 1.0 || at_bound,
                 "window not contiguous"
             );
+        }
+        let diffs: Vec<f64> = differs
+            .iter()
+            .map(|&j| (r.true_site_prob[j * 2], r.true_site_prob[j * 2 + 1]))
+            .filter(|(_, p1)| (0.001 + 1e-12..0.999 - 1e-12).contains(p1))
+            .map(|(p0, p1)| p1 - p0)
+            .collect();
+        for d in &diffs {
+            assert!((d - diffs[0]).abs() < 1e-12, "{diffs:?}");
+            let (lo, hi) = rp.effect_size;
+            assert!((lo - 1e-12..=hi + 1e-12).contains(&d.abs()), "effect {d}");
         }
         fractions.push((hi - lo + 1) as f64 / j_count as f64);
     }
     let (mf, _, _) = mean_sd(fractions.iter().copied());
-    // round(0.8 J) / J <= 0.8625 for J >= 8: the effect never covers the whole region.
-    assert!(fractions.iter().all(|&f| f < 0.87), "{fractions:?}");
     assert!(fractions.len() > 100);
-    assert!((mf - 0.55).abs() < 0.05, "mean effect fraction {mf}");
+    let (flo, fhi) = rp.effect_fraction;
+    assert!(fractions.iter().all(|&f| f >= flo - 0.07), "{fractions:?}");
+    assert!(
+        (mf - 0.5 * (flo + fhi)).abs() < 0.05,
+        "mean effect fraction {mf}"
+    );
     // In the model every site of a region differs.
     for r in model.regions.iter().filter(|r| r.is_dmr) {
         assert!(

@@ -1,5 +1,5 @@
 //! A small generator of regions from the model itself (MODEL.md), shared by the integration
-//! tests; independent of the fitting code apart from `Theta` and `logistic`.
+//! tests; independent of the fitting code apart from `Theta` and the group contrasts.
 #![allow(dead_code)]
 
 use methvb_model::Theta;
@@ -19,6 +19,8 @@ pub struct SimRegion {
     pub true_delta: Vec<f64>,
     /// True z = (a, b.., w, k, v..).
     pub z: Vec<f64>,
+    /// Whether `b` was drawn from an effect component.
+    pub is_dmr: bool,
 }
 
 impl SimRegion {
@@ -42,9 +44,7 @@ pub fn truth_theta() -> Theta {
     Theta {
         mu_a: 0.5,
         sd_a: 1.5,
-        pi0: 0.9,
-        sd_b0: 0.05,
-        sd_b1: 1.2,
+        b_prior: methvb_model::ScaleMixture::spike_slab(0.9, 0.05, 1.2),
         mu_w: -0.7,
         sd_w: 0.4,
         mu_k: 3.0,
@@ -76,20 +76,25 @@ pub fn simulate(
     (0..n)
         .map(|r| {
             let a = theta.mu_a + theta.sd_a * std.sample(&mut rng);
-            let b: Vec<f64> = (0..n_groups)
-                .map(|g| {
-                    if g == 0 {
-                        0.0
-                    } else {
-                        let sd = if rng.random::<f64>() < theta.pi0 {
-                            theta.sd_b0
-                        } else {
-                            theta.sd_b1
-                        };
-                        sd * std.sample(&mut rng)
-                    }
-                })
+            // One component per region (MODEL.md's shared indicator), then b from it.
+            let prior = &theta.b_prior;
+            let u: f64 = rng.random();
+            let mut acc = 0.0;
+            let mut comp = prior.len() - 1;
+            for (c, w) in prior.weight.iter().enumerate() {
+                acc += w;
+                if u < acc {
+                    comp = c;
+                    break;
+                }
+            }
+            let b: Vec<f64> = (1..n_groups)
+                .map(|_| prior.sd[comp] * std.sample(&mut rng))
                 .collect();
+            let mut offset = vec![0.0; n_groups];
+            if n_groups > 1 {
+                methvb_model::likelihood::GroupContrasts { n_groups }.offsets(&b, &mut offset);
+            }
             let w = theta.mu_w + theta.sd_w * std.sample(&mut rng);
             let k = theta.mu_k + theta.sd_k * std.sample(&mut rng);
             let v: Vec<f64> = (0..n_sites).map(|_| std.sample(&mut rng)).collect();
@@ -102,7 +107,7 @@ pub fn simulate(
                         continue;
                     }
                     let cov = pois.sample(&mut rng) as u32;
-                    let pi = logistic(a + b[groups[s]] + w.exp() * v[j]);
+                    let pi = logistic(a + offset[groups[s]] + w.exp() * v[j]);
                     let p = Beta::new((pi * kappa).max(1e-12), ((1.0 - pi) * kappa).max(1e-12))
                         .unwrap()
                         .sample(&mut rng);
@@ -117,13 +122,13 @@ pub fn simulate(
             }
             let level = |g: usize| {
                 v.iter()
-                    .map(|vj| logistic(a + b[g] + w.exp() * vj))
+                    .map(|vj| logistic(a + offset[g] + w.exp() * vj))
                     .sum::<f64>()
                     / n_sites as f64
             };
             let true_delta = (1..n_groups).map(|g| level(g) - level(0)).collect();
             let mut z = vec![a];
-            z.extend_from_slice(&b[1..]);
+            z.extend_from_slice(&b);
             z.push(w);
             z.push(k);
             z.extend_from_slice(&v);
@@ -136,6 +141,7 @@ pub fn simulate(
                 coverage,
                 true_delta,
                 z,
+                is_dmr: comp > 0,
             }
         })
         .collect()
