@@ -354,6 +354,8 @@ pub struct ImportanceDraws {
     pub weight: Vec<f64>,
     /// Posterior null weight given each draw's `b` (`P(component 0 | b)`; 1 when `G = 1`).
     pub null_given_b: Vec<f64>,
+    /// Mixture component each draw was taken from.
+    pub component: Vec<usize>,
     /// PSIS k-hat of the raw weights.
     pub khat: f64,
     /// Effective sample size `1 / sum w^2` of the smoothed weights.
@@ -432,6 +434,7 @@ pub fn importance_draws(
     let mut z = vec![0.0; n * d];
     let mut lw = vec![0.0; n];
     let mut null_given_b = vec![1.0; n];
+    let mut component = vec![0; n];
     let mut eps = vec![0.0; d];
     let mut xi = vec![0.0; dim];
     let (mut sum_lw, mut sum_loglik, mut sum_kl_part) = (0.0, 0.0, 0.0);
@@ -444,6 +447,7 @@ pub fn importance_draws(
             *x = rng.sample(StandardNormal);
         }
         let k = sampler.component_at((t as f64 + offset) / n as f64);
+        component[t] = k;
         let zt = &mut z[t * d..(t + 1) * d];
         let ln_q = sampler.draw(k, &mut eps, &xi, zt);
         let ln_p = log_joint(data, &wide, zt);
@@ -471,6 +475,7 @@ pub fn importance_draws(
         z,
         weight,
         null_given_b,
+        component,
         khat,
         ess,
         elbo,

@@ -294,6 +294,60 @@ fn predictive_check(data: &RegionData, draws: &ImportanceDraws) -> PredictiveChe
     }
 }
 
+/// Below this, a Monte Carlo probability (prob_dm, lfsr) cannot be told from zero by ~1000
+/// weighted draws, and the reported value is a normal approximation of the tail instead (see
+/// [`tail_probability`]).
+pub const TAIL_FROM: f64 = 0.01;
+
+/// `P(|x| > t)` (two tails) or `P(x > t)` for `x ~ N(mean, sd^2)`, by the complementary error
+/// function (exact far into the tails, where `1 - Phi` would round to zero).
+fn normal_tail(mean: f64, sd: f64, t: f64, two_sided: bool) -> f64 {
+    let upper = |z: f64| 0.5 * statrs::function::erf::erfc(z / std::f64::consts::SQRT_2);
+    let sd = sd.max(1e-300);
+    if two_sided {
+        upper((t - mean) / sd) + upper((t + mean) / sd)
+    } else {
+        upper((t - mean) / sd)
+    }
+}
+
+/// A small posterior probability of delta from its mixture components: within each component
+/// the draws' weighted mean and sd of delta, a normal tail, weighted by the component's
+/// posterior weight. `kind` picks the event: `|delta| > delta0`, or the smaller of
+/// `delta >= 0` and `delta <= 0` (the lfsr). The Monte Carlo estimate of a probability below
+/// [`TAIL_FROM`] rests on a handful of draws or none (half the null regions get exactly 0,
+/// which ranks a region with a small but certain effect with the nulls); the normal tail
+/// keeps ordering them by their evidence.
+fn tail_probability(col: &[f64], draws: &ImportanceDraws, delta0: f64, lfsr: bool) -> f64 {
+    let k_max = draws.component.iter().copied().max().unwrap_or(0);
+    let (mut pos, mut neg, mut two) = (0.0, 0.0, 0.0);
+    for k in 0..=k_max {
+        let (mut wk, mut m1, mut m2) = (0.0, 0.0, 0.0);
+        for ((x, w), _) in col
+            .iter()
+            .zip(&draws.weight)
+            .zip(&draws.component)
+            .filter(|(_, c)| **c == k)
+        {
+            wk += w;
+            m1 += w * x;
+            m2 += w * x * x;
+        }
+        if wk <= 0.0 {
+            continue;
+        }
+        let mean = m1 / wk;
+        let sd = (m2 / wk - mean * mean).max(0.0).sqrt();
+        if lfsr {
+            pos += wk * normal_tail(mean, sd, 0.0, false);
+            neg += wk * normal_tail(-mean, sd, 0.0, false);
+        } else {
+            two += wk * normal_tail(mean, sd, delta0, true);
+        }
+    }
+    if lfsr { pos.min(neg) } else { two }
+}
+
 /// The reported summaries of one set of importance draws.
 struct Summaries {
     /// Largest `|E_w[delta_g] - E_q[delta_g]| / sd_w(delta_g)` over the groups: how far the
@@ -359,11 +413,18 @@ fn summarise(
         let summary = weighted_summary(&col, w, &mut order);
         let q_mean = col.iter().sum::<f64>() / s as f64;
         delta_shift = delta_shift.max((summary.mean - q_mean).abs() / summary.sd.max(1e-12));
+        let small = |mc: f64, lfsr: bool| {
+            if mc < TAIL_FROM {
+                tail_probability(&col, draws, delta0, lfsr).min(TAIL_FROM)
+            } else {
+                mc.min(1.0)
+            }
+        };
         delta.push(DeltaSummary {
             group: g,
             summary,
-            prob_dm: dm.min(1.0),
-            lfsr: pos.min(neg).min(1.0),
+            prob_dm: small(dm, false),
+            lfsr: small(pos.min(neg), true),
         });
     }
     let theta = (0..g_n)
@@ -387,12 +448,21 @@ fn summarise(
     } else {
         0.0
     };
+    // The region-level probability: the Monte Carlo estimate, or below TAIL_FROM the
+    // groups' tails combined as if independent.
+    let prob_dm = if g_n < 2 {
+        0.0
+    } else if any_dm < TAIL_FROM {
+        (1.0 - delta.iter().map(|d| 1.0 - d.prob_dm).product::<f64>()).min(TAIL_FROM)
+    } else {
+        any_dm.min(1.0)
+    };
     Summaries {
         delta_shift,
         prob_dm_shift: (any_dm - any_dm_q).abs(),
         theta,
         delta,
-        prob_dm: if g_n > 1 { any_dm.min(1.0) } else { 0.0 },
+        prob_dm,
         p_null,
         phi: weighted_mean_sd(&phi, w),
         block,
