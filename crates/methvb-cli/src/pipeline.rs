@@ -30,7 +30,7 @@ use crate::inputs::InputArgs;
 use crate::results::ResultsLayout;
 
 /// How sites are grouped into regions, and which sites and regions are kept.
-#[derive(Debug, Clone, Args)]
+#[derive(Debug, Clone, Args, Serialize, serde::Deserialize)]
 pub struct RegionArgs {
     /// Regions from a BED file (name column = region id, else chrom:start-end).
     #[arg(long, value_name = "BED", conflicts_with_all = ["tile", "max_gap"])]
@@ -367,7 +367,7 @@ pub fn fit_all(
     quiet: bool,
 ) -> Result<FitSummary> {
     let started = Instant::now();
-    let layout = ResultsLayout::new(&samples.groups);
+    let layout = ResultsLayout::new(&samples.groups, &samples.sheet.sample_names());
     let opts = model.fit_options();
     let mut stream = region_stream(input, regions, samples)?;
     // Pass 2 writes the fitted rows to a hidden intermediate file; the published file adds the
@@ -751,7 +751,7 @@ pub fn fit_shards(
     let mut stream = region_stream(input, regions, samples)?;
     let bar = progress_bar(expected_regions, "pass 2: fitting", quiet, model.progress);
     let mut sharder = Sharder {
-        layout: ResultsLayout::new(&samples.groups),
+        layout: ResultsLayout::new(&samples.groups, &samples.sheet.sample_names()),
         samples,
         theta,
         opts: model.fit_options(),
