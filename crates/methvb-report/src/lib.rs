@@ -36,7 +36,6 @@ mod plots;
 mod regions;
 
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 pub use error::ReportError;
@@ -155,7 +154,12 @@ pub fn write_report(dir: &Path, options: &ReportOptions) -> Result<ReportOutcome
         .output
         .clone()
         .unwrap_or_else(|| dir.join(files::REPORT));
-    write_atomic(&path, rendered.html.as_bytes())?;
+    methvb_io::atomic::write_atomic(&path, rendered.html.as_bytes()).map_err(|source| {
+        ReportError::Io {
+            path: path.clone(),
+            source,
+        }
+    })?;
     Ok(ReportOutcome {
         path,
         bytes: rendered.html.len() as u64,
@@ -163,29 +167,4 @@ pub fn write_report(dir: &Path, options: &ReportOptions) -> Result<ReportOutcome
         volcano_binned: rendered.volcano_binned,
         mcmc: rendered.mcmc,
     })
-}
-
-/// Writes `bytes` to `path` via `.<name>.tmp-<pid>` beside it, fsync, then rename.
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
-    let io = |p: &Path| {
-        let p = p.to_path_buf();
-        move |source| ReportError::Io { path: p, source }
-    };
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| files::REPORT.to_string());
-    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
-    let result = (|| {
-        let mut f = fs::File::create(&tmp).map_err(io(&tmp))?;
-        f.write_all(bytes).map_err(io(&tmp))?;
-        f.sync_all().map_err(io(&tmp))?;
-        drop(f);
-        fs::rename(&tmp, path).map_err(io(path))
-    })();
-    if result.is_err() {
-        // Best effort: do not leave the temporary file behind.
-        let _ = fs::remove_file(&tmp);
-    }
-    result
 }
