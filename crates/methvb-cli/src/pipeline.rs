@@ -211,7 +211,8 @@ pub struct PassSummary {
     pub seconds: f64,
 }
 
-fn region_stream(
+/// The regions of the inputs, as pass 1 and pass 2 stream them.
+pub fn region_stream(
     input: &InputArgs,
     regions: &RegionArgs,
     samples: &Samples,

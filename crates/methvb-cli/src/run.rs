@@ -210,6 +210,7 @@ fn results_metadata(
     model: &ModelArgs,
     theta: &Theta,
     inputs: &serde_json::Value,
+    regions: &RegionArgs,
 ) -> Vec<(String, String)> {
     vec![
         ("methvb.version".into(), env!("CARGO_PKG_VERSION").into()),
@@ -228,6 +229,10 @@ fn results_metadata(
             serde_json::to_string(&model.fit_options()).unwrap_or_default(),
         ),
         ("methvb.input_options".into(), inputs.to_string()),
+        (
+            "methvb.region_options".into(),
+            serde_json::to_string(regions).unwrap_or_default(),
+        ),
     ]
 }
 
@@ -552,7 +557,7 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
     }
     std::fs::create_dir_all(&shard_dir)
         .with_context(|| format!("creating {}", shard_dir.display()))?;
-    let mut shard_metadata = results_metadata(&args.model, &theta, &provenance);
+    let mut shard_metadata = results_metadata(&args.model, &theta, &provenance, &args.regions);
     shard_metadata.push((shards::RESUME_KEY.into(), shard_key.to_string()));
     let plan = ShardPlan {
         dir: &shard_dir,
@@ -586,7 +591,7 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
         let writer = methvb_io::parquet_out::AtomicParquetWriter::create(
             &out,
             layout.called_schema(),
-            results_metadata(&args.model, &theta, &provenance),
+            results_metadata(&args.model, &theta, &provenance, &args.regions),
             crate::results::RESULTS_ROW_GROUP_ROWS,
         )?;
         writer.finish()?;
@@ -596,7 +601,12 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
             &paths,
             args.model.fdr,
             &out,
-            Some(results_metadata(&args.model, &theta, &provenance)),
+            Some(results_metadata(
+                &args.model,
+                &theta,
+                &provenance,
+                &args.regions,
+            )),
         )?
     };
     if gathered.rows != sharded.pass.regions_used {
@@ -620,7 +630,7 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
         args.model.seed,
         args.model.delta0,
         &args.out.join("mcmc_check.parquet"),
-        results_metadata(&args.model, &theta, &provenance),
+        results_metadata(&args.model, &theta, &provenance, &args.regions),
     )?;
     let run_file = RunFile {
         version: env!("CARGO_PKG_VERSION"),
@@ -740,7 +750,7 @@ pub fn fit(args: &FitArgs, quiet: bool) -> Result<()> {
         &args.chrom,
         None,
         &args.out,
-        results_metadata(&args.model, &theta, &provenance),
+        results_metadata(&args.model, &theta, &provenance, &args.regions),
         quiet,
     )?;
     if !quiet {

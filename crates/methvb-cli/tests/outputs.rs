@@ -558,3 +558,74 @@ fn issue_19_one_name_per_idea_old_names_are_hidden_aliases() {
         }
     }
 }
+
+/// `methvb report` reads the top regions' sites from the run's inputs again: each panel draws
+/// one point per covered (site, sample) cell of the region, as `methvb sites` counts them; a
+/// moved input is an error that names the way out.
+#[test]
+fn issue_19_report_draws_the_top_regions_from_the_inputs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (sim, out) = simulated_run(tmp.path());
+    run_ok(&["-q", "report", s(&out), "--plot-regions", "3"]);
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    let sites = tmp.path().join("sites.parquet");
+    run_ok(&[
+        "-q",
+        "sites",
+        "--samples",
+        s(&sim.join("samples.tsv")),
+        "--out",
+        s(&sites),
+    ]);
+    let sites = read_table(&sites);
+    let table = read_table(&out.join("regions.parquet"));
+    let samples: Vec<String> = ["control", "treated"]
+        .iter()
+        .flat_map(|g| (1..=3).map(move |i| format!("{g}_{i}")))
+        .collect();
+    for k in 1..=3 {
+        let at = html
+            .find(&format!("<figure id=\"cpg-{k}\" data-region=\""))
+            .unwrap_or_else(|| panic!("no panel {k}"));
+        let fig = &html[at..at + html[at..].find("</figure>").unwrap()];
+        let id = &fig[fig.find("data-region=\"").unwrap() + 13..];
+        let id = &id[..id.find('"').unwrap()];
+        let row = table
+            .rows
+            .iter()
+            .find(|r| r[table.col("region_id")].as_str() == id)
+            .unwrap();
+        assert_eq!(row[table.col("called")], common::Cell::Bool(true));
+        let (chrom, start, end) = (
+            row[table.col("chrom")].as_str(),
+            row[table.col("start")].as_int(),
+            row[table.col("end")].as_int(),
+        );
+        // Cells with reads at the region's sites (a site needs a read in both groups).
+        let mut covered = 0;
+        for r in &sites.rows {
+            let pos = r[sites.col("pos")].as_int();
+            if r[sites.col("chrom")].as_str() != chrom || pos < start || pos >= end {
+                continue;
+            }
+            let n: Vec<i128> = samples
+                .iter()
+                .map(|x| r[sites.col(&format!("{x}_n"))].as_int())
+                .collect();
+            if n[..3].iter().any(|&v| v > 0) && n[3..].iter().any(|&v| v > 0) {
+                covered += n.iter().filter(|&&v| v > 0).count();
+            }
+        }
+        assert_eq!(fig.matches("<circle").count(), covered, "panel of {id}");
+    }
+    // The inputs moved away: a clear error, and --plot-regions 0 still writes the report.
+    std::fs::rename(&sim, tmp.path().join("moved")).unwrap();
+    let failed = run_methvb(&["report", s(&out)]);
+    assert!(!failed.status.success());
+    let err = String::from_utf8_lossy(&failed.stderr);
+    assert!(
+        err.contains("--plot-regions 0") && err.contains("samples.tsv"),
+        "{err}"
+    );
+    run_ok(&["-q", "report", s(&out), "--plot-regions", "0"]);
+}
