@@ -53,7 +53,8 @@ enum Command {
     /// and DIR/delta.bedgraph (posterior mean delta of every region); --bgzip adds tabix-indexed
     /// BGZF copies.
     Export(export::ExportArgs),
-    /// Write DIR/report.html: a self-contained HTML report (inline SVG plots) of a run.
+    /// Write DIR/report.html: a self-contained HTML report (inline SVG plots) of a run: summary
+    /// and inputs, volcano, top called regions (table, per-CpG panels), k-hat, MCMC audit.
     Report(report::ReportArgs),
     /// Simulate a dataset (bedMethyl per sample, sample sheet, regions, truth) from the model.
     Simulate(simulate::SimulateArgs),

@@ -13,16 +13,7 @@ use common::{DRAWS, Table, read_table, run_methvb, run_ok, s};
 /// A simulated dataset (3 vs 3 samples, chr1..chr3) and one run on it, in `dir`.
 fn simulated_run(dir: &Path) -> (PathBuf, PathBuf) {
     let sim = dir.join("sim");
-    run_ok(&[
-        "-q",
-        "simulate",
-        "--out",
-        s(&sim),
-        "--regions",
-        "150",
-        "--seed",
-        "19",
-    ]);
+    assert_eq!(common::simulate(dir, 150, 19), sim.join("samples.tsv"));
     let out = dir.join("run");
     run_ok(&[
         "-q",
@@ -566,8 +557,18 @@ fn issue_19_one_name_per_idea_old_names_are_hidden_aliases() {
 fn issue_19_report_draws_the_top_regions_from_the_inputs() {
     let tmp = tempfile::tempdir().unwrap();
     let (sim, out) = simulated_run(tmp.path());
-    run_ok(&["-q", "report", s(&out), "--plot-regions", "3"]);
+    run_ok(&[
+        "-q",
+        "report",
+        s(&out),
+        "--plot-regions",
+        "3",
+        "--table-regions",
+        "4",
+    ]);
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    let by_rank = &html[html.find("<tbody class=\"by-rank\">").unwrap()..];
+    let by_rank = &by_rank[..by_rank.find("</tbody>").unwrap()];
     let sites = tmp.path().join("sites.parquet");
     run_ok(&[
         "-q",
@@ -579,6 +580,14 @@ fn issue_19_report_draws_the_top_regions_from_the_inputs() {
     ]);
     let sites = read_table(&sites);
     let table = read_table(&out.join("regions.parquet"));
+    let called = table
+        .column("called")
+        .iter()
+        .filter(|c| ***c == common::Cell::Bool(true))
+        .count();
+    assert!(called >= 3, "{called} called");
+    assert_eq!(by_rank.matches("<tr data-region=").count(), called.min(4));
+    assert_eq!(html.matches("<figure id=\"cpg-").count(), 3);
     let samples: Vec<String> = ["control", "treated"]
         .iter()
         .flat_map(|g| (1..=3).map(move |i| format!("{g}_{i}")))
