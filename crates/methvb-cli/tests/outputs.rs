@@ -170,6 +170,10 @@ fn issue_19_run_json_records_the_input_and_region_options() {
     assert_eq!(opts["bam"]["filter_percentile"], 0.1);
     assert_eq!(opts["bam_thresholds"], serde_json::json!([]));
     assert_eq!(info["region_options"]["min_sites"], 3);
+    // hyper.json records the same inputs.
+    let hyper: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("hyper.json")).unwrap()).unwrap();
+    assert_eq!(&hyper["input_options"], opts);
     // The Parquet metadata holds the same object.
     let builder = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
         std::fs::File::open(out.join("regions.parquet")).unwrap(),
