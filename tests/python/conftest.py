@@ -12,12 +12,15 @@ import csv
 import json
 import os
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
+SNAKEFILE = REPO / "pipelines" / "Snakefile"
 
 # Settings of the simulated dataset and of the reference run. The workflow test fits the same
 # data with the same seed and options, so its gathered table must equal this run's.
@@ -129,3 +132,46 @@ def reference_run(methvb: Path, dataset: Dataset, tmp_path_factory: pytest.TempP
     for f in (run.regions, run.hyper, run.run_json):
         assert f.is_file(), f"methvb run did not write {f}"
     return run
+
+
+def snakemake(workdir: Path, config: dict, *args: str, check: bool = True):
+    """Runs snakemake on the workflow with a config written into `workdir`."""
+    cfg = workdir / "config.yaml"
+    cfg.write_text(json.dumps(config))  # JSON is YAML
+    cmd = [sys.executable, "-m", "snakemake", "-s", SNAKEFILE, "--configfile", cfg,
+           "--directory", workdir, *args]
+    if check:
+        return run_cmd(cmd)
+    return subprocess.run([str(c) for c in cmd], stdin=subprocess.DEVNULL, capture_output=True, text=True)
+
+
+def base_config(methvb: Path, dataset: Dataset) -> dict:
+    return {
+        "methvb": str(methvb),
+        "samples": str(dataset.samples),
+        "regions": {"bed": str(dataset.regions), "tile": None},
+        "chromosomes": dataset.contigs(),
+        "seed": RUN_SEED,
+        "threads": 2,
+    }
+
+
+def assert_gathered_equals_run(workdir: Path, dataset: Dataset, reference_run: Run) -> None:
+    """The workflow's shards and gathered table in `workdir/results` against `methvb run`'s."""
+    assert dataset.contigs() == ["chr1", "chr2", "chr3"]
+    for chrom in dataset.contigs():
+        shard = pq.read_table(workdir / "results" / "shards" / f"{chrom}.parquet")
+        assert shard.num_rows > 0 and set(shard.column("chrom").to_pylist()) == {chrom}
+    gathered = pq.read_table(workdir / "results" / "regions.parquet")
+    reference = pq.read_table(reference_run.regions)
+    assert gathered.schema.equals(reference.schema)
+    assert gathered.num_rows == reference.num_rows == reference_run.info()["pass2"]["pass"]["regions_used"]
+    for name in reference.column_names:
+        assert gathered.column(name).equals(reference.column(name)), name
+    assert gathered.equals(reference)
+    # The file metadata differs only in the command line.
+    meta_g = pq.read_metadata(workdir / "results" / "regions.parquet").metadata
+    meta_r = pq.read_metadata(reference_run.regions).metadata
+    strip = lambda m: {k: v for k, v in m.items() if k.startswith(b"methvb.") and k != b"methvb.command"}
+    assert strip(meta_g) == strip(meta_r)
+    assert b" gather " in meta_g[b"methvb.command"]

@@ -1,4 +1,4 @@
-"""Downstream use of `methvb run`'s regions.parquet with real clients: pyarrow and DuckDB.
+"""Downstream use of `methvb run`'s regions.parquet with real clients: pyarrow, polars, DuckDB.
 
 Checks the schema, the key-value metadata, the row count and call counts against run.json, the
 raw ratios against an independent recomputation in SQL from `methvb sites`, internal
@@ -14,12 +14,13 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+import polars as pl
 import pytest
 
 from conftest import RUN_SEED, Dataset, Run, run_cmd
 
 
-def expected_schema(groups: list[str]) -> list[tuple[str, pa.DataType]]:
+def expected_schema(groups: list[str], samples: list[str]) -> list[tuple[str, pa.DataType]]:
     cols: list[tuple[str, pa.DataType]] = [
         ("region_id", pa.string()),
         ("chrom", pa.string()),
@@ -30,6 +31,9 @@ def expected_schema(groups: list[str]) -> list[tuple[str, pa.DataType]]:
     ]
     cols += [(f"coverage_{g}", pa.uint64()) for g in groups]
     cols += [(f"raw_{g}", pa.float64()) for g in groups]
+    cols += [(f"site_mean_{g}", pa.float64()) for g in groups]
+    cols += [(f"sample_meth_{s}", pa.float64()) for s in samples]
+    cols += [(f"sample_coverage_{s}", pa.uint64()) for s in samples]
     for g in groups:
         cols += [(f"theta_{g}_{s}", pa.float64()) for s in ("mean", "sd", "q025", "q975")]
     cols += [(f"delta_{s}", pa.float64()) for s in ("mean", "sd", "q025", "q975")]
@@ -61,6 +65,10 @@ DUCKDB_TYPE = {
 }
 
 
+def sample_names(dataset: Dataset) -> list[str]:
+    return [s for samples in dataset.groups().values() for s in samples]
+
+
 @pytest.fixture(scope="module")
 def table(reference_run: Run) -> pa.Table:
     return pq.read_table(reference_run.regions)
@@ -77,14 +85,14 @@ def test_schema_with_pyarrow(table: pa.Table, dataset: Dataset) -> None:
     groups = list(dataset.groups())
     assert groups == ["control", "treated"]
     got = [(f.name, f.type) for f in table.schema]
-    assert got == expected_schema(groups)
+    assert got == expected_schema(groups, sample_names(dataset))
     assert all(not f.nullable for f in table.schema), "every column is declared non-null"
 
 
 def test_schema_with_duckdb(con, reference_run: Run, dataset: Dataset) -> None:
     rows = con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [str(reference_run.regions)]).fetchall()
     got = [(r[0], r[1]) for r in rows]
-    want = [(name, DUCKDB_TYPE[t]) for name, t in expected_schema(list(dataset.groups()))]
+    want = [(name, DUCKDB_TYPE[t]) for name, t in expected_schema(list(dataset.groups()), sample_names(dataset))]
     assert got == want
 
 
@@ -126,12 +134,37 @@ def test_metadata(con, reference_run: Run, methvb) -> None:
     assert float(kv["methvb.delta0"]) == info["fit_options"]["delta0"] == 0.1
     assert float(kv["methvb.fdr"]) == info["fdr"] == 0.05
     assert json.loads(kv["methvb.fit_options"]) == info["fit_options"]
+    # The same pairs are in the embedded Arrow schema: what read_table().schema.metadata (and so
+    # pandas) and polars show.
+    schema_kv = {k.decode(): v.decode() for k, v in pq.read_table(reference_run.regions).schema.metadata.items()}
+    assert {k: v for k, v in schema_kv.items() if k.startswith("methvb.")} == \
+        {k: v for k, v in kv.items() if k.startswith("methvb.")}
+    assert pq.read_schema(reference_run.regions).metadata[b"methvb.seed"] == str(RUN_SEED).encode()
+    polars_kv = pl.read_parquet_metadata(reference_run.regions)
+    assert {k: v for k, v in polars_kv.items() if k.startswith("methvb.")} == \
+        {k: v for k, v in kv.items() if k.startswith("methvb.")}
+    assert json.loads(kv["methvb.input_options"]) == info["input_options"]
     # DuckDB reads the same key-value metadata.
     rows = con.execute(
         "SELECT decode(key), decode(value) FROM parquet_kv_metadata(?) WHERE decode(key) LIKE 'methvb.%'",
         [str(reference_run.regions)],
     ).fetchall()
     assert dict(rows) == {k: v for k, v in kv.items() if k.startswith("methvb.")}
+
+
+def test_polars_reads_the_table(table: pa.Table, reference_run: Run) -> None:
+    df = pl.read_parquet(reference_run.regions)
+    assert df.columns == table.column_names
+    assert df.height == table.num_rows
+    called = df.filter(pl.col("called")).sort("prob_dm", descending=True)
+    assert called.height == reference_run.info()["pass2"]["regions_called"]
+    assert called["region_id"].to_list() == [
+        r["region_id"] for r in sorted((r for r in table.to_pylist() if r["called"]),
+                                       key=lambda r: -r["prob_dm"])
+    ]
+    # A per-sample methylation matrix for heatmaps or clustering, straight from the table.
+    meth = df.select(pl.col("^sample_meth_.*$"))
+    assert meth.width == 6 and meth.height == df.height
 
 
 def test_pyarrow_and_duckdb_agree(con, table: pa.Table, reference_run: Run) -> None:
@@ -176,7 +209,13 @@ def test_raw_and_coverage_match_sites_recomputed_in_duckdb(
     for g, samples in groups.items():
         m = " + ".join(f'"{s}_m"' for s in samples)
         n = " + ".join(f'"{s}_n"' for s in samples)
-        aggs.append(f"sum({n}) AS coverage_{g}, sum({m}) / sum({n}) AS raw_{g}")
+        aggs.append(f"sum({n}) AS coverage_{g}, sum({m}) / sum({n}) AS raw_{g}, "
+                    f"avg(({m}) / nullif({n}, 0)) AS site_mean_{g}")
+    for samples in groups.values():
+        for smp in samples:
+            aggs.append(f'avg("{smp}_m" / nullif("{smp}_n", 0)) AS sample_meth_{smp}, '
+                        f'sum("{smp}_n") AS sample_coverage_{smp}')
+    names = [smp for samples in groups.values() for smp in samples]
     con.execute(
         "CREATE OR REPLACE TEMP TABLE bed AS SELECT * FROM read_csv(?, delim='\t', header=false, "
         "columns={'chrom': 'VARCHAR', 'start': 'UBIGINT', 'end': 'UBIGINT', 'name': 'VARCHAR'})",
@@ -189,7 +228,10 @@ def test_raw_and_coverage_match_sites_recomputed_in_duckdb(
             FROM s JOIN bed b ON s.chrom = b.chrom AND s.pos >= b.start AND s.pos < b."end"
             GROUP BY b.name
         )
-        SELECT mine.*, {", ".join(f"r.coverage_{g} AS r_coverage_{g}, r.raw_{g} AS r_raw_{g}" for g in groups)},
+        SELECT mine.*, {", ".join(f"r.coverage_{g} AS r_coverage_{g}, r.raw_{g} AS r_raw_{g}, "
+                                  f"r.site_mean_{g} AS r_site_mean_{g}" for g in groups)},
+               {", ".join(f"r.sample_meth_{x} AS r_sample_meth_{x}, "
+                          f"r.sample_coverage_{x} AS r_sample_coverage_{x}" for x in names)},
                r.n_sites AS r_n_sites, r.n_samples AS r_n_samples
         FROM mine JOIN read_parquet(?) r USING (region_id)
     """
@@ -203,6 +245,15 @@ def test_raw_and_coverage_match_sites_recomputed_in_duckdb(
         for g in groups:
             assert r[f"coverage_{g}"] == r[f"r_coverage_{g}"], r["region_id"]
             assert math.isclose(r[f"raw_{g}"], r[f"r_raw_{g}"], rel_tol=1e-12, abs_tol=1e-15), r["region_id"]
+            # Site-averaged: the mean over sites of the group's pooled m/n at the site.
+            assert math.isclose(r[f"site_mean_{g}"], r[f"r_site_mean_{g}"], rel_tol=1e-12, abs_tol=1e-15), \
+                r["region_id"]
+        for x in names:
+            assert r[f"sample_coverage_{x}"] == r[f"r_sample_coverage_{x}"], (r["region_id"], x)
+            assert math.isclose(r[f"sample_meth_{x}"], r[f"r_sample_meth_{x}"], rel_tol=1e-12, abs_tol=1e-15), \
+                (r["region_id"], x)
+    # The two raw levels differ where coverage is uneven: site_mean is what theta estimates.
+    assert any(abs(r["site_mean_control"] - r["raw_control"]) > 1e-3 for r in rows)
 
 
 def test_posterior_summaries_are_consistent(table: pa.Table, dataset: Dataset) -> None:

@@ -7,40 +7,16 @@ equals the one of a single `methvb run` with the same seed, row for row and colu
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
-import pyarrow.parquet as pq
 import pytest
 import yaml  # PyYAML, a dependency of snakemake
 
-from conftest import REPO, RUN_SEED, Dataset, Run, run_cmd
+from conftest import (
+    REPO, RUN_SEED, SNAKEFILE, Dataset, Run, assert_gathered_equals_run, base_config, snakemake,
+)
 
-SNAKEFILE = REPO / "pipelines" / "Snakefile"
 LOCAL_PROFILE = REPO / "pipelines" / "profiles" / "local"
-
-
-def snakemake(workdir: Path, config: dict, *args: str, check: bool = True):
-    """Runs snakemake on the workflow with a config written into `workdir`."""
-    cfg = workdir / "config.yaml"
-    cfg.write_text(json.dumps(config))  # JSON is YAML
-    cmd = [sys.executable, "-m", "snakemake", "-s", SNAKEFILE, "--configfile", cfg,
-           "--directory", workdir, *args]
-    if check:
-        return run_cmd(cmd)
-    return subprocess.run([str(c) for c in cmd], stdin=subprocess.DEVNULL, capture_output=True, text=True)
-
-
-def base_config(methvb: Path, dataset: Dataset) -> dict:
-    return {
-        "methvb": str(methvb),
-        "samples": str(dataset.samples),
-        "regions": {"bed": str(dataset.regions), "tile": None},
-        "chromosomes": dataset.contigs(),
-        "seed": RUN_SEED,
-        "threads": 2,
-    }
 
 
 @pytest.fixture(scope="module")
@@ -51,23 +27,7 @@ def workflow_run(methvb: Path, dataset: Dataset, tmp_path_factory: pytest.TempPa
 
 
 def test_gathered_table_equals_run(workflow_run: Path, dataset: Dataset, reference_run: Run) -> None:
-    assert dataset.contigs() == ["chr1", "chr2", "chr3"]
-    for chrom in dataset.contigs():
-        shard = pq.read_table(workflow_run / "results" / "shards" / f"{chrom}.parquet")
-        assert shard.num_rows > 0 and set(shard.column("chrom").to_pylist()) == {chrom}
-    gathered = pq.read_table(workflow_run / "results" / "regions.parquet")
-    reference = pq.read_table(reference_run.regions)
-    assert gathered.schema.equals(reference.schema)
-    assert gathered.num_rows == reference.num_rows == reference_run.info()["pass2"]["pass"]["regions_used"]
-    for name in reference.column_names:
-        assert gathered.column(name).equals(reference.column(name)), name
-    assert gathered.equals(reference)
-    # The file metadata differs only in the command line.
-    meta_g = pq.read_metadata(workflow_run / "results" / "regions.parquet").metadata
-    meta_r = pq.read_metadata(reference_run.regions).metadata
-    strip = lambda m: {k: v for k, v in m.items() if k.startswith(b"methvb.") and k != b"methvb.command"}
-    assert strip(meta_g) == strip(meta_r)
-    assert b" gather " in meta_g[b"methvb.command"]
+    assert_gathered_equals_run(workflow_run, dataset, reference_run)
 
 
 def test_hyper_json_equals_run(workflow_run: Path, reference_run: Run) -> None:

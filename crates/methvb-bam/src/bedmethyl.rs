@@ -1,5 +1,6 @@
 //! modkit-style 18-column bedMethyl output, written atomically (temporary file + rename);
-//! `.gz` / `.bgz` paths are BGZF-compressed (readable by gzip, indexable by tabix).
+//! `.gz` / `.bgz` paths are BGZF-compressed (readable by gzip, indexable by tabix). Or to
+//! standard output ([`BedMethylWriter::stdout`]), like `modkit pileup ... -`.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -41,6 +42,7 @@ pub fn format_row(row: &PileupRow, contig: &str, mixed_delim: bool, line: &mut S
 enum Sink {
     Plain(BufWriter<File>),
     Bgzf(Box<bgzf::io::Writer<File>>),
+    Stdout(BufWriter<io::Stdout>),
 }
 
 /// A bedMethyl writer that only appears at its final path on [`BedMethylWriter::finish`].
@@ -82,6 +84,20 @@ impl BedMethylWriter {
         })
     }
 
+    /// Writes plain text to standard output (no temporary file, nothing to rename).
+    pub fn stdout(mixed_delim: bool) -> BedMethylWriter {
+        BedMethylWriter {
+            sink: Some(Sink::Stdout(BufWriter::with_capacity(
+                1 << 16,
+                io::stdout(),
+            ))),
+            tmp: PathBuf::new(),
+            dest: PathBuf::from("-"),
+            mixed_delim,
+            line: String::new(),
+        }
+    }
+
     /// Writes one row.
     pub fn write(&mut self, row: &PileupRow, contig: &str) -> io::Result<()> {
         format_row(row, contig, self.mixed_delim, &mut self.line);
@@ -89,6 +105,7 @@ impl BedMethylWriter {
         match self.sink.as_mut() {
             Some(Sink::Plain(w)) => w.write_all(self.line.as_bytes()),
             Some(Sink::Bgzf(w)) => w.write_all(self.line.as_bytes()),
+            Some(Sink::Stdout(w)) => w.write_all(self.line.as_bytes()),
             None => Err(io::Error::other("writer already finished")),
         }
     }
@@ -104,6 +121,7 @@ impl BedMethylWriter {
                 let f = w.finish()?;
                 f.sync_all()?;
             }
+            Some(Sink::Stdout(mut w)) => return w.flush(),
             None => {}
         }
         std::fs::rename(&self.tmp, &self.dest)
@@ -112,8 +130,10 @@ impl BedMethylWriter {
 
 impl Drop for BedMethylWriter {
     fn drop(&mut self) {
-        if self.sink.is_some() {
-            self.sink = None;
+        if let Some(sink) = self.sink.take()
+            && !matches!(sink, Sink::Stdout(_))
+        {
+            drop(sink);
             let _ = std::fs::remove_file(&self.tmp);
         }
     }

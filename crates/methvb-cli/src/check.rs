@@ -21,16 +21,16 @@ pub struct CheckArgs {
     /// Reference FASTA index (.fai) or sequence dictionary (.dict): contig set and order.
     #[arg(long, value_name = "FAI|DICT")]
     contigs: Option<PathBuf>,
-    /// Reference FASTA (plain, gzip or BGZF): tells whether positions sit on CpGs or one base
-    /// off (0- vs 1-based coordinates); streamed once.
+    /// Reference genome FASTA (plain, gzip or BGZF; the file `run --fasta` takes): tells
+    /// whether positions sit on CpGs or one base off (0- vs 1-based coordinates); streamed once.
     #[arg(long, value_name = "FASTA")]
     fasta: Option<PathBuf>,
     /// Contigs to leave out (comma-separated), as `run --exclude-contigs` would.
     #[arg(long, value_name = "A,B", value_delimiter = ',')]
     exclude_contigs: Vec<String>,
     /// Reference group (default: the group of the first sample); an unknown group is an error.
-    #[arg(long, value_name = "GROUP")]
-    reference: Option<String>,
+    #[arg(long, value_name = "GROUP", alias = "reference")]
+    reference_group: Option<String>,
     /// bedMethyl modification code counted as methylated (as for `run`).
     #[arg(long, default_value = "m", value_name = "CODE")]
     mod_code: String,
@@ -38,8 +38,8 @@ pub struct CheckArgs {
     #[arg(long)]
     any_mod: bool,
     /// Keep the two strands of a CpG apart (as for `run`).
-    #[arg(long)]
-    no_strand_merge: bool,
+    #[arg(long, alias = "no-strand-merge")]
+    no_combine_strands: bool,
     /// Samples with coverage needed in every group (as for `run`): a smaller group is an error.
     #[arg(long, default_value_t = 1, value_name = "N")]
     min_samples_per_group: usize,
@@ -60,7 +60,7 @@ pub fn run(args: &CheckArgs, quiet: bool) -> Result<()> {
         reader: ReaderOptions {
             mod_code: args.mod_code.clone(),
             any_mod: args.any_mod,
-            merge_strands: !args.no_strand_merge,
+            merge_strands: !args.no_combine_strands,
             ..ReaderOptions::default()
         },
         exclude_contigs: args
@@ -72,7 +72,7 @@ pub fn run(args: &CheckArgs, quiet: bool) -> Result<()> {
         max_lines: args.max_lines,
         regions: args.regions.clone(),
         contigs: args.contigs.clone(),
-        reference: args.reference.clone(),
+        reference: args.reference_group.clone(),
         min_samples_per_group: args.min_samples_per_group,
         min_groups: args.min_groups,
         fasta: args.fasta.clone(),

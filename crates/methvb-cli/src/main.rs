@@ -4,6 +4,7 @@
 
 mod audit;
 mod check;
+mod export;
 mod gather;
 mod inputs;
 mod pileup;
@@ -48,7 +49,12 @@ enum Command {
     /// Per-position modification counts (MM/ML or Bismark XM) from a BAM/SAM as modkit-style
     /// 18-column bedMethyl.
     Pileup(pileup::PileupArgs),
-    /// Write DIR/report.html: a self-contained HTML report (inline SVG plots) of a run.
+    /// Genome-browser files of DIR/regions.parquet: DIR/calls.bed (BED9, the called regions)
+    /// and DIR/delta.bedgraph (posterior mean delta of every region); --bgzip adds tabix-indexed
+    /// BGZF copies.
+    Export(export::ExportArgs),
+    /// Write DIR/report.html: a self-contained HTML report (inline SVG plots) of a run: summary
+    /// and inputs, volcano, top called regions (table, per-CpG panels), k-hat, MCMC audit.
     Report(report::ReportArgs),
     /// Simulate a dataset (bedMethyl per sample, sample sheet, regions, truth) from the model.
     Simulate(simulate::SimulateArgs),
@@ -74,6 +80,7 @@ fn main() -> ExitCode {
         Command::Fit(args) => run::fit(args, cli.quiet),
         Command::Gather(args) => gather::run(args, cli.quiet),
         Command::Report(args) => report::run(args, cli.quiet),
+        Command::Export(args) => export::run(args, cli.quiet),
         Command::Pileup(args) => pileup::run(args, cli.quiet),
         Command::Check(args) => check::run(args, cli.quiet),
     };

@@ -4,22 +4,11 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
-use clap::{Args, ValueEnum};
+use clap::Args;
 use methvb_bam::bedmethyl::BedMethylWriter;
-use methvb_bam::{
-    BadModTags, BamOptions, CallSource, CpgFilter, FilterChoice, PileupOptions, pileup_file,
-};
+use methvb_bam::{BamOptions, CpgFilter, PileupOptions, pileup_file};
 
-/// Where calls come from.
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum Source {
-    /// MM/ML if a record has them, else Bismark XM.
-    Auto,
-    /// Only MM/ML (and legacy Mm/Ml).
-    Mm,
-    /// Only Bismark XM.
-    Bismark,
-}
+use crate::inputs::{BamFilterArgs, resolve_bam_filter};
 
 /// Arguments of `methvb pileup`.
 #[derive(Debug, Args)]
@@ -28,58 +17,22 @@ pub struct PileupArgs {
     /// inputs, e.g. Bismark's paired output, are held in memory).
     #[arg(value_name = "BAM")]
     bam: PathBuf,
-    /// Output bedMethyl (`.gz`/`.bgz`: BGZF-compressed); written to a temporary file and renamed.
-    #[arg(long, short, value_name = "OUT.bed[.gz]")]
+    /// Output bedMethyl (`.gz`/`.bgz`: BGZF-compressed), written to a temporary file and
+    /// renamed; `-` writes plain text to standard output.
+    #[arg(long, short, value_name = "OUT.bed[.gz]|-")]
     out: PathBuf,
-    /// Indexed reference FASTA (.fai) for CpG context (with --cpg).
-    #[arg(long, value_name = "FA")]
-    reference: Option<PathBuf>,
-    /// Only CpG positions: from --reference if given, else from the read sequence.
+    /// Reference genome FASTA, indexed (.fai beside it), for CpG context (with --cpg).
+    #[arg(long, value_name = "FASTA", alias = "reference")]
+    fasta: Option<PathBuf>,
+    /// Only CpG positions: from --fasta if given, else from the read sequence.
     #[arg(long)]
     cpg: bool,
-    /// Sum the + strand C and the − strand C of each CpG into one row at the + position.
+    /// Sum the + strand C and the − strand C of each CpG into one row at the + position (what
+    /// a sheet's BAM samples do unless --no-combine-strands).
     #[arg(long)]
     combine_strands: bool,
-    /// Fixed pass threshold on the probability of the called state.
-    #[arg(long, value_name = "X", conflicts_with = "no_filtering")]
-    filter_threshold: Option<f32>,
-    /// Count every call (no threshold).
-    #[arg(long)]
-    no_filtering: bool,
-    /// Without --filter-threshold / --no-filtering: the threshold is this quantile of the
-    /// called-state probabilities of the first --sample-reads records (modkit: 0.1).
-    #[arg(long, default_value_t = 0.1)]
-    filter_percentile: f64,
-    /// Records used to estimate the threshold.
-    #[arg(long, default_value_t = 10_042)]
-    sample_reads: usize,
-    /// Where calls come from.
-    #[arg(long, value_enum, default_value_t = Source::Auto)]
-    source: Source,
-    /// One row per canonical base counting all modifications together (code `C`), like
-    /// modkit --combine-mods.
-    #[arg(long)]
-    combine_mods: bool,
-    /// Read legacy MM groups without a mode character (PacBio `C+m`) as explicit `?`: unlisted
-    /// Cs are no-calls, not canonical (what `modkit update-tags --mode ambiguous` does).
-    #[arg(long)]
-    legacy_as_explicit: bool,
-    /// Minimum mapping quality.
-    #[arg(long, default_value_t = 0)]
-    min_mapq: u8,
-    /// Keep supplementary alignments.
-    #[arg(long)]
-    include_supplementary: bool,
-    /// Keep duplicate-flagged records.
-    #[arg(long)]
-    include_duplicates: bool,
-    /// Bismark paired-end: count read 2's calls where it overlaps read 1 (default: dropped,
-    /// like bismark_methylation_extractor --no_overlap).
-    #[arg(long)]
-    include_overlap: bool,
-    /// Bismark: minimum base quality of a call.
-    #[arg(long, default_value_t = 0)]
-    min_base_qual: u8,
+    #[command(flatten)]
+    filters: BamFilterArgs,
     /// Single spaces between columns 10-18 (modkit's default layout) instead of tabs.
     #[arg(long)]
     mixed_delim: bool,
@@ -95,72 +48,35 @@ pub struct PileupArgs {
     /// `x.bam.csi` or Picard's `x.bai`; `samtools index x.bam` makes one).
     #[arg(long, value_name = "CHROM[:START-END]")]
     region: Option<String>,
-    /// Skip (and count) records whose MM/ML (or XM/XG) tags are malformed, as modkit does,
-    /// instead of stopping with an error that names the record.
-    #[arg(long)]
-    skip_bad_mod_tags: bool,
 }
 
 /// Runs `methvb pileup`.
 pub fn run(args: &PileupArgs, quiet: bool) -> Result<()> {
-    if !(0.0..1.0).contains(&args.filter_percentile) {
-        bail!("--filter-percentile must be in [0, 1)");
+    if args.fasta.is_some() && !args.cpg {
+        bail!("--fasta is only used with --cpg");
     }
-    if args.reference.is_some() && !args.cpg {
-        bail!("--reference is only used with --cpg");
-    }
-    let cpg = match (&args.reference, args.cpg) {
+    let cpg = match (&args.fasta, args.cpg) {
         (Some(fa), true) => CpgFilter::Reference(fa.clone()),
         (None, true) => CpgFilter::Read,
         _ => CpgFilter::Any,
     };
-    let filter = if args.no_filtering {
-        FilterChoice::NoFiltering
-    } else if let Some(t) = args.filter_threshold {
-        FilterChoice::Threshold(t)
-    } else {
-        FilterChoice::Estimate {
-            reads: args.sample_reads,
-            percentile: args.filter_percentile,
-        }
-    };
-    let opts = BamOptions {
+    let mut opts = BamOptions {
         pileup: PileupOptions {
-            source: match args.source {
-                Source::Auto => CallSource::Auto,
-                Source::Mm => CallSource::ModTags,
-                Source::Bismark => CallSource::Bismark,
-            },
             cpg,
             combine_strands: args.combine_strands,
-            combine_mods: args.combine_mods,
-            legacy_as_explicit: args.legacy_as_explicit,
-            min_mapq: args.min_mapq,
-            include_supplementary: args.include_supplementary,
-            include_duplicates: args.include_duplicates,
-            no_overlap: !args.include_overlap,
-            min_base_qual: args.min_base_qual,
-            bad_mod_tags: if args.skip_bad_mod_tags {
-                BadModTags::Skip
-            } else {
-                BadModTags::Error
-            },
-            require_calls: true,
             ..PileupOptions::default()
         },
-        filter,
         ..BamOptions::default()
     };
-    let filter_used = methvb_bam::resolve_filter(&args.bam, &opts)?;
-    let opts = BamOptions {
-        filter: match filter_used {
-            methvb_bam::Filter::None => FilterChoice::NoFiltering,
-            methvb_bam::Filter::Threshold(t) => FilterChoice::Threshold(t),
-        },
-        ..opts
+    args.filters.apply(&mut opts)?;
+    let (opts, threshold) = resolve_bam_filter(&args.bam, &opts)?;
+    let to_stdout = args.out.as_os_str() == "-";
+    let mut writer = if to_stdout {
+        BedMethylWriter::stdout(args.mixed_delim)
+    } else {
+        BedMethylWriter::create(&args.out, args.mixed_delim)
+            .with_context(|| format!("creating {}", args.out.display()))?
     };
-    let mut writer = BedMethylWriter::create(&args.out, args.mixed_delim)
-        .with_context(|| format!("creating {}", args.out.display()))?;
     let parallel =
         !args.sequential && rayon::current_num_threads() > 1 && methvb_bam::has_index(&args.bam);
     let stats = if let Some(region) = &args.region {
@@ -178,9 +94,9 @@ pub fn run(args: &PileupArgs, quiet: bool) -> Result<()> {
         .finish()
         .with_context(|| format!("writing {}", args.out.display()))?;
     if !quiet {
-        let threshold = match filter_used {
-            methvb_bam::Filter::None => "none".to_string(),
-            methvb_bam::Filter::Threshold(t) => format!("{t:.4}"),
+        let threshold = match threshold {
+            None => "none".to_string(),
+            Some(t) => format!("{t:.4}"),
         };
         eprintln!(
             "methvb pileup: {} records ({} with calls), {} calls, {} rows, threshold {threshold} -> {}",
@@ -188,7 +104,11 @@ pub fn run(args: &PileupArgs, quiet: bool) -> Result<()> {
             stats.records_with_calls,
             stats.calls,
             stats.rows,
-            args.out.display()
+            if to_stdout {
+                "standard output".to_string()
+            } else {
+                args.out.display().to_string()
+            }
         );
         if stats.skipped.total() > 0 {
             eprintln!(

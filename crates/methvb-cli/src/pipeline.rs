@@ -30,7 +30,7 @@ use crate::inputs::InputArgs;
 use crate::results::ResultsLayout;
 
 /// How sites are grouped into regions, and which sites and regions are kept.
-#[derive(Debug, Clone, Args)]
+#[derive(Debug, Clone, Args, Serialize, serde::Deserialize)]
 pub struct RegionArgs {
     /// Regions from a BED file (name column = region id, else chrom:start-end).
     #[arg(long, value_name = "BED", conflicts_with_all = ["tile", "max_gap"])]
@@ -235,7 +235,8 @@ pub struct PassSummary {
     pub seconds: f64,
 }
 
-fn region_stream(
+/// The regions of the inputs, as pass 1 and pass 2 stream them.
+pub fn region_stream(
     input: &InputArgs,
     regions: &RegionArgs,
     samples: &Samples,
@@ -391,7 +392,7 @@ pub fn fit_all(
     quiet: bool,
 ) -> Result<FitSummary> {
     let started = Instant::now();
-    let layout = ResultsLayout::new(&samples.groups);
+    let layout = ResultsLayout::new(&samples.groups, &samples.names);
     let opts = model.fit_options(samples.model_reference());
     let mut stream = region_stream(input, regions, samples)?;
     // Pass 2 writes the fitted rows to a hidden intermediate file; the published file adds the
@@ -422,13 +423,7 @@ pub fn fit_all(
             unreliable += u64::from(!f.reliable);
             not_converged += u64::from(!f.converged);
         }
-        let batch = layout.batch(
-            chunk,
-            &fits,
-            &samples.sample_group,
-            &samples.model_index,
-            &samples.names,
-        )?;
+        let batch = layout.batch(chunk, &fits, &samples.sample_group, &samples.model_index)?;
         fitted.write(&batch)?;
         bar.inc(chunk.len() as u64);
         chunk.clear();
@@ -718,7 +713,6 @@ impl Sharder<'_> {
                 &fits[start..end],
                 &self.samples.sample_group,
                 &self.samples.model_index,
-                &self.samples.names,
             )?;
             shard.writer.write(&batch)?;
             shard.peps.extend(fits[start..end].iter().map(|f| f.pep));
@@ -783,7 +777,7 @@ pub fn fit_shards(
     let mut stream = region_stream(input, regions, samples)?;
     let bar = progress_bar(expected_regions, "pass 2: fitting", quiet, model.progress);
     let mut sharder = Sharder {
-        layout: ResultsLayout::new(&samples.groups),
+        layout: ResultsLayout::new(&samples.groups, &samples.names),
         samples,
         theta,
         opts: model.fit_options(samples.model_reference()),

@@ -1,10 +1,18 @@
 //! `methvb report DIR`: a self-contained HTML page (inline SVG plots, no external references)
-//! from the outputs of `methvb run` in DIR. The work lives in `methvb-report`.
+//! from the outputs of `methvb run` in DIR. The work lives in `methvb-report`; this command also
+//! reads the per-CpG data of the top regions from the run's inputs, streamed once more through
+//! the same readers and region options (`methvb.input_options` / `methvb.region_options` in the
+//! Parquet metadata), so the panels show exactly the sites the fit used.
 
-use std::path::PathBuf;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::Args;
+use methvb_report::{CpgData, RegionSites, TopRegion};
+
+use crate::inputs::InputArgs;
+use crate::pipeline::{RegionArgs, Samples};
 
 /// Arguments of `methvb report`.
 #[derive(Debug, Args)]
@@ -20,13 +28,130 @@ pub struct ReportArgs {
     /// grid of counts, so the page stays small for millions of regions.
     #[arg(long, value_name = "N", default_value_t = 10_000)]
     max_points: usize,
+    /// Rows of the table of top called regions (highest prob_dm first).
+    #[arg(long, value_name = "N", default_value_t = 50)]
+    table_regions: usize,
+    /// Top called regions drawn CpG by CpG. Their sites are read from the run's inputs once
+    /// more (one streaming pass; the input files must still be where the run read them); 0
+    /// skips that pass.
+    #[arg(long, value_name = "N", default_value_t = 6)]
+    plot_regions: usize,
+}
+
+/// The `methvb.*` metadata value `key` of `path`, parsed as JSON.
+fn metadata_json<T: serde::de::DeserializeOwned>(path: &Path, key: &str) -> Result<Option<T>> {
+    let builder = crate::gather::open(path)?;
+    match crate::gather::metadata_value(&builder, key) {
+        Some(text) => serde_json::from_str(&text).map(Some).with_context(|| {
+            format!(
+                "{}: metadata {key} is not what methvb writes",
+                path.display()
+            )
+        }),
+        None => Ok(None),
+    }
+}
+
+/// Streams the run's inputs once and keeps the sites of `top` (as the fit saw them).
+fn read_sites(dir: &Path, top: &[TopRegion]) -> Result<CpgData> {
+    let table = dir.join(methvb_report::files::REGIONS);
+    let (Some(input), Some(regions)) = (
+        metadata_json::<InputArgs>(&table, "methvb.input_options")?,
+        metadata_json::<RegionArgs>(&table, "methvb.region_options")?,
+    ) else {
+        anyhow::bail!(
+            "{} does not record its inputs (written by an older methvb?); rerun it to get the \
+             per-CpG panels, or pass --plot-regions 0",
+            table.display()
+        );
+    };
+    let samples = Samples::load(&input)?;
+    let mut wanted: HashMap<&str, &TopRegion> =
+        top.iter().map(|t| (t.region_id.as_str(), t)).collect();
+    let mut found: HashMap<String, RegionSites> = HashMap::new();
+    let mut changed = Vec::new();
+    for region in crate::pipeline::region_stream(&input, &regions, &samples)? {
+        let region = region?;
+        let Some(t) = wanted.remove(region.id.as_str()) else {
+            continue;
+        };
+        if region.n_sites() as u64 != t.n_sites || region.start != t.start {
+            changed.push(region.id.clone());
+        }
+        found.insert(
+            region.id.clone(),
+            RegionSites {
+                region_id: region.id,
+                positions: region.positions,
+                methylated: region.methylated,
+                coverage: region.coverage,
+            },
+        );
+        if wanted.is_empty() {
+            break;
+        }
+    }
+    let mut notes = Vec::new();
+    if !changed.is_empty() {
+        notes.push(format!(
+            "The inputs now give other sites than the run used for {} (changed since the run?).",
+            changed.join(", ")
+        ));
+    }
+    if !wanted.is_empty() {
+        let mut missing: Vec<&str> = wanted.keys().copied().collect();
+        missing.sort_unstable();
+        notes.push(format!(
+            "Not found in the inputs: {} (changed since the run?).",
+            missing.join(", ")
+        ));
+    }
+    Ok(CpgData {
+        samples: samples.sheet.sample_names(),
+        sample_groups: samples
+            .sheet
+            .samples
+            .iter()
+            .map(|s| s.group.clone())
+            .collect(),
+        regions: top
+            .iter()
+            .filter_map(|t| found.remove(&t.region_id))
+            .collect(),
+        note: (!notes.is_empty()).then(|| notes.join(" ")),
+    })
 }
 
 /// Runs `methvb report`.
 pub fn run(args: &ReportArgs, quiet: bool) -> Result<()> {
+    let sites = if args.plot_regions > 0 {
+        let top = methvb_report::top_called(&args.dir, args.plot_regions)
+            .with_context(|| format!("reading the results in {}", args.dir.display()))?;
+        if top.is_empty() {
+            None
+        } else {
+            let data = read_sites(&args.dir, &top).with_context(|| {
+                format!(
+                    "reading the sites of the top {} regions from the run's inputs (or pass \
+                     --plot-regions 0 for a report without the per-CpG panels)",
+                    top.len()
+                )
+            })?;
+            if let Some(note) = &data.note
+                && !quiet
+            {
+                eprintln!("methvb report: warning: {note}");
+            }
+            Some(data)
+        }
+    } else {
+        None
+    };
     let options = methvb_report::ReportOptions {
         output: args.out.clone(),
         max_points: args.max_points,
+        table_regions: args.table_regions,
+        sites,
     };
     let outcome = methvb_report::write_report(&args.dir, &options)
         .with_context(|| format!("writing the report of {}", args.dir.display()))?;

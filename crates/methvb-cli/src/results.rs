@@ -22,6 +22,8 @@ pub const CALLED: &str = "called";
 #[derive(Debug, Clone)]
 pub struct ResultsLayout {
     groups: Vec<String>,
+    /// Sample names in sheet order (the per-sample columns).
+    samples: Vec<String>,
     /// Schema without [`CALLED`] (what pass 2 writes).
     fitted: SchemaRef,
     /// Schema with [`CALLED`] (the published table).
@@ -32,8 +34,8 @@ pub struct ResultsLayout {
 const STATS: [&str; 4] = ["mean", "sd", "q025", "q975"];
 
 impl ResultsLayout {
-    /// The layout for `groups` (index 0 = reference group).
-    pub fn new(groups: &[String]) -> Self {
+    /// The layout for `groups` (index 0 = reference group) and `samples` (sheet order).
+    pub fn new(groups: &[String], samples: &[String]) -> Self {
         let f64f = |name: String| Field::new(name, DataType::Float64, false);
         let mut fields = vec![
             Field::new("region_id", DataType::Utf8, false),
@@ -48,6 +50,19 @@ impl ResultsLayout {
         }
         for g in groups {
             fields.push(f64f(format!("raw_{g}")));
+        }
+        for g in groups {
+            fields.push(f64f(format!("site_mean_{g}")));
+        }
+        for s in samples {
+            fields.push(f64f(format!("sample_meth_{s}")));
+        }
+        for s in samples {
+            fields.push(Field::new(
+                format!("sample_coverage_{s}"),
+                DataType::UInt64,
+                false,
+            ));
         }
         for g in groups {
             for s in STATS {
@@ -95,6 +110,7 @@ impl ResultsLayout {
         }
         Self {
             groups: groups.to_vec(),
+            samples: samples.to_vec(),
             fitted,
             called: Arc::new(Schema::new(with_call)),
         }
@@ -117,14 +133,13 @@ impl ResultsLayout {
 
     /// One record batch (without `called`) from regions and their fits, in order.
     /// `sample_group` numbers the groups as this layout does (reference first), `model_index`
-    /// maps them to the model's numbering of the fits; `sample_names` are in sheet order.
+    /// maps them to the model's numbering of the fits.
     pub fn batch(
         &self,
         regions: &[Region],
         fits: &[RegionFit],
         sample_group: &[usize],
         model_index: &[usize],
-        sample_names: &[String],
     ) -> Result<RecordBatch, arrow_schema::ArrowError> {
         let rows = regions.len();
         let g_count = self.groups.len();
@@ -139,6 +154,16 @@ impl ResultsLayout {
             .collect();
         let mut raw: Vec<Float64Builder> = (0..g_count)
             .map(|_| Float64Builder::with_capacity(rows))
+            .collect();
+        let mut site_mean: Vec<Float64Builder> = (0..g_count)
+            .map(|_| Float64Builder::with_capacity(rows))
+            .collect();
+        let s_count = self.samples.len();
+        let mut sample_meth: Vec<Float64Builder> = (0..s_count)
+            .map(|_| Float64Builder::with_capacity(rows))
+            .collect();
+        let mut sample_cov: Vec<UInt64Builder> = (0..s_count)
+            .map(|_| UInt64Builder::with_capacity(rows))
             .collect();
         let mut theta: Vec<Float64Builder> = (0..g_count * 4)
             .map(|_| Float64Builder::with_capacity(rows))
@@ -172,13 +197,13 @@ impl ResultsLayout {
         let mut family = StringBuilder::new();
         let mut cov_sum = vec![0u64; g_count];
         let mut m_sum = vec![0u64; g_count];
+        let mut levels = SiteLevels::new(g_count, s_count);
         for (region, fit) in regions.iter().zip(fits) {
             id.append_value(&region.id);
             chrom.append_value(&region.chrom);
             start.append_value(region.start);
             end.append_value(region.end);
             n_sites.append_value(region.n_sites() as u32);
-            let s_count = sample_group.len();
             let mut covered = vec![false; s_count];
             cov_sum.fill(0);
             m_sum.fill(0);
@@ -189,6 +214,16 @@ impl ResultsLayout {
                 m_sum[sample_group[s]] += u64::from(m);
             }
             n_samples.append_value(covered.iter().filter(|&&c| c).count() as u32);
+            levels.add_region(region, sample_group);
+            for (b, v) in site_mean.iter_mut().zip(levels.group_means()) {
+                b.append_value(v);
+            }
+            for (b, v) in sample_meth.iter_mut().zip(levels.sample_means()) {
+                b.append_value(v);
+            }
+            for (b, &n) in sample_cov.iter_mut().zip(&levels.sample_coverage) {
+                b.append_value(n);
+            }
             for g in 0..g_count {
                 coverage[g].append_value(cov_sum[g]);
                 raw[g].append_value(if cov_sum[g] > 0 {
@@ -234,7 +269,7 @@ impl ResultsLayout {
             ppc_site.append_value(fit.ppc.worst_site);
             ppc_site_p.append_value(fit.ppc.worst_site_p);
             ppc_sample.append_value(
-                sample_names
+                self.samples
                     .get(fit.ppc.worst_sample as usize)
                     .map_or("", String::as_str),
             );
@@ -262,6 +297,14 @@ impl ResultsLayout {
                 .map(|b| Arc::new(b.finish()) as ArrayRef),
         );
         columns.extend(raw.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
+        for b in site_mean.iter_mut().chain(sample_meth.iter_mut()) {
+            columns.push(Arc::new(b.finish()));
+        }
+        columns.extend(
+            sample_cov
+                .iter_mut()
+                .map(|b| Arc::new(b.finish()) as ArrayRef),
+        );
         columns.extend(theta.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
         columns.extend(delta.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
         if g_count >= 2 {
@@ -310,11 +353,131 @@ impl ResultsLayout {
     }
 }
 
+/// Site-averaged raw levels of one region: per group, the mean over the sites the group covers
+/// of the site's pooled ratio Σm / Σn over the group's samples (the raw counterpart of θ_g, which
+/// also averages over sites); per sample, the mean over its covered sites of m / n, and its reads.
+#[derive(Debug)]
+struct SiteLevels {
+    group_sum: Vec<f64>,
+    group_sites: Vec<u32>,
+    sample_sum: Vec<f64>,
+    sample_sites: Vec<u32>,
+    sample_coverage: Vec<u64>,
+    site_m: Vec<u64>,
+    site_n: Vec<u64>,
+}
+
+impl SiteLevels {
+    fn new(groups: usize, samples: usize) -> Self {
+        Self {
+            group_sum: vec![0.0; groups],
+            group_sites: vec![0; groups],
+            sample_sum: vec![0.0; samples],
+            sample_sites: vec![0; samples],
+            sample_coverage: vec![0; samples],
+            site_m: vec![0; groups],
+            site_n: vec![0; groups],
+        }
+    }
+
+    /// Replaces the sums by those of `region` (cells `j * S + s`).
+    fn add_region(&mut self, region: &Region, sample_group: &[usize]) {
+        for v in [&mut self.group_sum, &mut self.sample_sum] {
+            v.fill(0.0);
+        }
+        for v in [&mut self.group_sites, &mut self.sample_sites] {
+            v.fill(0);
+        }
+        self.sample_coverage.fill(0);
+        let s_count = sample_group.len();
+        for j in 0..region.n_sites() {
+            self.site_m.fill(0);
+            self.site_n.fill(0);
+            for (s, &g) in sample_group.iter().enumerate() {
+                let (m, n) = (
+                    region.methylated[j * s_count + s],
+                    region.coverage[j * s_count + s],
+                );
+                if n == 0 {
+                    continue;
+                }
+                self.site_m[g] += u64::from(m);
+                self.site_n[g] += u64::from(n);
+                self.sample_sum[s] += f64::from(m) / f64::from(n);
+                self.sample_sites[s] += 1;
+                self.sample_coverage[s] += u64::from(n);
+            }
+            for g in 0..self.group_sum.len() {
+                if self.site_n[g] > 0 {
+                    self.group_sum[g] += self.site_m[g] as f64 / self.site_n[g] as f64;
+                    self.group_sites[g] += 1;
+                }
+            }
+        }
+    }
+
+    fn mean(sum: &[f64], count: &[u32]) -> impl Iterator<Item = f64> {
+        sum.iter()
+            .zip(count)
+            .map(|(&x, &k)| if k > 0 { x / f64::from(k) } else { f64::NAN })
+    }
+
+    /// Per group: mean over covered sites of the pooled site ratio (NaN without coverage).
+    fn group_means(&self) -> impl Iterator<Item = f64> {
+        Self::mean(&self.group_sum, &self.group_sites)
+    }
+
+    /// Per sample: mean over covered sites of m / n (NaN without coverage).
+    fn sample_means(&self) -> impl Iterator<Item = f64> {
+        Self::mean(&self.sample_sum, &self.sample_sites)
+    }
+}
+
 /// Column-name prefixes of the contrasts: `delta` for two groups, `delta_<group>` for more.
 fn delta_prefixes(groups: &[String]) -> Vec<String> {
     match groups.len() {
         0 | 1 => Vec::new(),
         2 => vec!["delta".to_string()],
         _ => groups[1..].iter().map(|g| format!("delta_{g}")).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn site_levels_average_over_sites_not_reads() {
+        // Two samples of group 0, one of group 1; two sites. Site 0 is deep and unmethylated,
+        // site 1 shallow and fully methylated: pooled Σm/Σn is near 0, the site mean is 0.5.
+        let region = Region {
+            id: "r".into(),
+            chrom: "chr1".into(),
+            start: 0,
+            end: 10,
+            positions: vec![1, 5],
+            methylated: vec![0, 0, 3, 1, 2, 0],
+            coverage: vec![90, 10, 6, 1, 2, 0],
+        };
+        let mut levels = SiteLevels::new(2, 3);
+        levels.add_region(&region, &[0, 0, 1]);
+        let g: Vec<f64> = levels.group_means().collect();
+        // Group 0: site 0 pooled 0/100, site 1 pooled 3/3 -> (0 + 1) / 2.
+        assert_eq!(g[0], 0.5);
+        // Group 1: only site 0 covered, 3/6.
+        assert_eq!(g[1], 0.5);
+        let s: Vec<f64> = levels.sample_means().collect();
+        assert_eq!(s, vec![0.5, 0.5, 0.5]);
+        assert_eq!(levels.sample_coverage, vec![91, 12, 6]);
+        // A sample without coverage anywhere is NaN, with 0 reads.
+        let empty = Region {
+            methylated: vec![0; 6],
+            coverage: vec![0; 6],
+            ..region
+        };
+        levels.add_region(&empty, &[0, 0, 1]);
+        assert!(levels.sample_means().all(f64::is_nan));
+        assert!(levels.group_means().all(f64::is_nan));
+        assert_eq!(levels.sample_coverage, vec![0, 0, 0]);
     }
 }

@@ -120,6 +120,9 @@ pub struct HyperFile {
     /// The counts of pass 1 (as in run.json), so that a resumed run can report them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pass1: Option<serde_json::Value>,
+    /// The input options (paths absolute) and each BAM sample's call threshold.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_options: Option<serde_json::Value>,
     /// `methvb run` only: the inputs and settings Theta was learned from; `run --resume` reuses
     /// this file only when they equal its own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -145,6 +148,7 @@ impl HyperFile {
             history: fit.history.clone(),
             regions_per_contig: per_contig,
             pass1: serde_json::to_value(pass1).ok(),
+            input_options: None,
             resume_key: None,
         }
     }
@@ -184,6 +188,10 @@ struct RunFile<'a> {
     seed: u64,
     sample_sheet: &'a Path,
     inputs: Vec<InputFile>,
+    /// The input options (paths absolute; BAM filters) and each BAM sample's call threshold.
+    input_options: &'a serde_json::Value,
+    /// How sites were grouped into regions and filtered.
+    region_options: &'a RegionArgs,
     groups: &'a [String],
     theta: Theta,
     fit_options: methvb_model::FitOptions,
@@ -197,8 +205,14 @@ struct RunFile<'a> {
     seconds_total: f64,
 }
 
-/// Key-value metadata of a results Parquet file.
-fn results_metadata(model: &ModelArgs, theta: &Theta, samples: &Samples) -> Vec<(String, String)> {
+/// Key-value metadata of a results Parquet file (`inputs`: [`InputArgs::provenance`]).
+fn results_metadata(
+    model: &ModelArgs,
+    theta: &Theta,
+    samples: &Samples,
+    inputs: &serde_json::Value,
+    regions: &RegionArgs,
+) -> Vec<(String, String)> {
     vec![
         ("methvb.version".into(), env!("CARGO_PKG_VERSION").into()),
         ("methvb.model_version".into(), MODEL_VERSION.into()),
@@ -215,6 +229,11 @@ fn results_metadata(model: &ModelArgs, theta: &Theta, samples: &Samples) -> Vec<
             "methvb.fit_options".into(),
             serde_json::to_string(&model.fit_options(samples.model_reference()))
                 .unwrap_or_default(),
+        ),
+        ("methvb.input_options".into(), inputs.to_string()),
+        (
+            "methvb.region_options".into(),
+            serde_json::to_string(regions).unwrap_or_default(),
         ),
     ]
 }
@@ -246,14 +265,7 @@ fn sha256_file(path: &Path) -> Result<(u64, String)> {
 /// Writes `value` as pretty JSON to `path` through a temporary file and a rename.
 pub fn write_json_atomic(path: &Path, value: &impl Serialize) -> Result<()> {
     let text = serde_json::to_string_pretty(value)?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
-    std::fs::write(&tmp, text + "\n").with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path)
-        .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
+    methvb_io::atomic::write_atomic(path, (text + "\n").as_bytes())?;
     Ok(())
 }
 
@@ -291,14 +303,14 @@ fn options_key(
     regions: &RegionArgs,
 ) -> Result<serde_json::Value> {
     Ok(serde_json::json!({
-        "reference_group": input.reference,
+        "reference_group": input.reference_group,
         "contigs": file_digest(input.contigs.as_ref())?,
         "mod_code": input.mod_code,
         "any_mod": input.any_mod,
-        "no_strand_merge": input.no_strand_merge,
+        "no_strand_merge": input.no_combine_strands,
         "exclude_contigs": input.exclude_contigs,
         "fasta": file_digest(input.fasta.as_ref())?,
-        "skip_bad_mod_tags": input.skip_bad_mod_tags,
+        "bam": serde_json::to_value(&input.bam)?,
         "regions": file_digest(regions.regions.as_ref())?,
         "tile": regions.tile,
         "step": regions.step,
@@ -405,6 +417,7 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
     let started = Instant::now();
     let samples = Samples::load(&args.input)?;
     let inputs = input_files(&samples)?;
+    let provenance = args.input.provenance(&samples.sheet)?;
     let base = base_key(args, &samples, &inputs)?;
     // The output folder is made only once the inputs have streamed through pass 1, so an input
     // error leaves nothing behind.
@@ -453,6 +466,7 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
                         quiet,
                     )?;
                     file.resume_key = Some(key);
+                    file.input_options = Some(provenance.clone());
                     create_out()?;
                     write_json_atomic(&hyper_path, &file)?;
                     file
@@ -483,7 +497,7 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
 
     // Pass 2: one shard per contig under OUT/shards, reusing valid ones with --resume.
     let shard_dir = args.out.join(shards::SHARDS_DIR);
-    let layout = crate::results::ResultsLayout::new(&samples.groups);
+    let layout = crate::results::ResultsLayout::new(&samples.groups, &samples.names);
     let mut shard_key = base;
     shard_key.insert("theta".into(), serde_json::to_value(&theta)?);
     shard_key.insert("delta0".into(), serde_json::json!(args.model.delta0));
@@ -541,7 +555,8 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
     }
     std::fs::create_dir_all(&shard_dir)
         .with_context(|| format!("creating {}", shard_dir.display()))?;
-    let mut shard_metadata = results_metadata(&args.model, &theta, &samples);
+    let mut shard_metadata =
+        results_metadata(&args.model, &theta, &samples, &provenance, &args.regions);
     shard_metadata.push((shards::RESUME_KEY.into(), shard_key.to_string()));
     let plan = ShardPlan {
         dir: &shard_dir,
@@ -575,7 +590,7 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
         let writer = methvb_io::parquet_out::AtomicParquetWriter::create(
             &out,
             layout.called_schema(),
-            results_metadata(&args.model, &theta, &samples),
+            results_metadata(&args.model, &theta, &samples, &provenance, &args.regions),
             crate::results::RESULTS_ROW_GROUP_ROWS,
         )?;
         writer.finish()?;
@@ -585,7 +600,13 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
             &paths,
             args.model.fdr,
             &out,
-            Some(results_metadata(&args.model, &theta, &samples)),
+            Some(results_metadata(
+                &args.model,
+                &theta,
+                &samples,
+                &provenance,
+                &args.regions,
+            )),
         )?
     };
     if gathered.rows != sharded.pass.regions_used {
@@ -609,7 +630,7 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
         args.model.seed,
         args.model.delta0,
         &args.out.join("mcmc_check.parquet"),
-        results_metadata(&args.model, &theta, &samples),
+        results_metadata(&args.model, &theta, &samples, &provenance, &args.regions),
     )?;
     let run_file = RunFile {
         version: env!("CARGO_PKG_VERSION"),
@@ -618,6 +639,8 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
         seed: args.model.seed,
         sample_sheet: samples.sheet.path(),
         inputs,
+        input_options: &provenance,
+        region_options: &args.regions,
         groups: &samples.groups,
         theta,
         fit_options: args.model.fit_options(samples.model_reference()),
@@ -691,7 +714,7 @@ fn learn_hyper_file(
 /// Runs `methvb hyper`.
 pub fn hyper(args: &HyperCmdArgs, quiet: bool) -> Result<()> {
     let samples = Samples::load(&args.input)?;
-    let (file, pass1) = learn_hyper_file(
+    let (mut file, pass1) = learn_hyper_file(
         &args.input,
         &args.regions,
         &args.model,
@@ -699,6 +722,7 @@ pub fn hyper(args: &HyperCmdArgs, quiet: bool) -> Result<()> {
         &samples,
         quiet,
     )?;
+    file.input_options = Some(args.input.provenance(&samples.sheet)?);
     write_json_atomic(&args.out, &file)?;
     if !quiet {
         eprintln!(
@@ -716,6 +740,7 @@ pub fn hyper(args: &HyperCmdArgs, quiet: bool) -> Result<()> {
 pub fn fit(args: &FitArgs, quiet: bool) -> Result<()> {
     let samples = Samples::load(&args.input)?;
     let theta = HyperFile::read_theta(&args.hyper)?;
+    let provenance = args.input.provenance(&samples.sheet)?;
     let summary = pipeline::fit_all(
         &args.input,
         &args.regions,
@@ -725,7 +750,7 @@ pub fn fit(args: &FitArgs, quiet: bool) -> Result<()> {
         &args.chrom,
         None,
         &args.out,
-        results_metadata(&args.model, &theta, &samples),
+        results_metadata(&args.model, &theta, &samples, &provenance, &args.regions),
         quiet,
     )?;
     if !quiet {

@@ -28,6 +28,10 @@ pub fn run(args: &SitesArgs, quiet: bool) -> Result<()> {
             env!("CARGO_PKG_VERSION").to_string(),
         ),
         ("methvb.command".to_string(), crate::command_line()),
+        (
+            "methvb.input_options".to_string(),
+            args.input.provenance(&sheet)?.to_string(),
+        ),
     ];
     let mut writer =
         AtomicParquetWriter::create(&args.out, merger.schema(), metadata, DEFAULT_ROW_GROUP_ROWS)?;

@@ -9,25 +9,9 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 
-use common::{DRAWS, assert_same_rows, files_in, methvb, read_table, run_ok, s, theta_of};
-
-/// Simulates `regions` regions (3 vs 3 samples, chr1..chr3) into `dir/sim`; returns the sheet.
-fn simulate(dir: &Path, regions: usize, seed: u64) -> std::path::PathBuf {
-    let sim = dir.join("sim");
-    run_ok(&[
-        "-q",
-        "simulate",
-        "--out",
-        s(&sim),
-        "--regions",
-        &regions.to_string(),
-        "--seed",
-        &seed.to_string(),
-    ]);
-    let sheet = sim.join("samples.tsv");
-    assert!(sheet.is_file(), "simulate wrote no sample sheet");
-    sheet
-}
+use common::{
+    DRAWS, assert_same_rows, files_in, methvb, read_table, run_ok, s, simulate, theta_of,
+};
 
 /// `methvb [--threads t] run` with the test's model options into `out`.
 fn run_args<'a>(threads: &'a str, sheet: &'a str, out: &'a str, extra: &[&'a str]) -> Vec<&'a str> {

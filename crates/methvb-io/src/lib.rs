@@ -7,7 +7,9 @@
 //! `RecordBatch`es ([`batch`]) and grouped into regions ([`regions`]). Nothing here knows about
 //! the statistical model.
 
+pub mod atomic;
 pub mod batch;
+pub mod browser;
 pub mod check;
 pub mod contigs;
 pub mod error;

@@ -4,7 +4,9 @@
 //! to `<out>` in [`AtomicParquetWriter::finish`] (after an fsync). A writer dropped without
 //! `finish` — an error, a panic, Ctrl-C unwinding — removes its temporary file, so a reader never
 //! sees a truncated Parquet file under the final name. Compression is zstd (level 3), row groups
-//! are capped at a row count, and the caller's key-value pairs go into the file's metadata.
+//! are capped at a row count, and the caller's key-value pairs go into the file's metadata and
+//! into the embedded Arrow schema (`ARROW:schema`) as well, where pyarrow, polars and pandas look
+//! for them (`pyarrow.parquet.read_table(p).schema.metadata`).
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -41,7 +43,8 @@ impl std::fmt::Debug for AtomicParquetWriter {
 
 impl AtomicParquetWriter {
     /// Starts writing batches of `schema` for `out`, with at most `max_row_group_rows` rows per
-    /// row group and `metadata` as the file's key-value metadata.
+    /// row group and `metadata` as the file's key-value metadata, also added to the metadata of
+    /// the Arrow schema stored in the file (a key of `schema`'s own metadata is overwritten).
     pub fn create(
         out: &Path,
         schema: SchemaRef,
@@ -62,9 +65,12 @@ impl AtomicParquetWriter {
         let tmp = out.with_file_name(tmp_name);
         let zstd = ZstdLevel::try_new(3).map_err(|e| err(out, e.to_string()))?;
         let kv: Vec<KeyValue> = metadata
-            .into_iter()
-            .map(|(k, v)| KeyValue::new(k, v))
+            .iter()
+            .map(|(k, v)| KeyValue::new(k.clone(), v.clone()))
             .collect();
+        let mut schema_metadata = schema.metadata().clone();
+        schema_metadata.extend(metadata);
+        let schema = std::sync::Arc::new(schema.as_ref().clone().with_metadata(schema_metadata));
         let props = WriterProperties::builder()
             .set_compression(Compression::ZSTD(zstd))
             .set_max_row_group_row_count(Some(max_row_group_rows.max(1)))

@@ -18,6 +18,7 @@ pub(crate) struct Inputs<'a> {
     pub hyper: Option<&'a Value>,
     pub mcmc: Option<(&'a [Row], &'a McmcSummary)>,
     pub max_points: usize,
+    pub sites: Option<&'a crate::CpgData>,
 }
 
 const STYLE: &str = "
@@ -48,6 +49,19 @@ figcaption { font-size: 14px; color: #4a5560; margin-top: 6px; }
 .warn { color: #b3261e; font-weight: 600; }
 .cols { display: flex; gap: 32px; flex-wrap: wrap; }
 footer { margin-top: 40px; font-size: 13px; color: #6b7680; }
+.sorter > input { position: absolute; opacity: 0; pointer-events: none; }
+.sorter tbody { display: none; }
+#sort-rank:checked ~ table tbody.by-rank, #sort-pos:checked ~ table tbody.by-pos,
+#sort-delta:checked ~ table tbody.by-delta, #sort-lfsr:checked ~ table tbody.by-lfsr
+  { display: table-row-group; }
+.sorter th label { cursor: pointer; color: #0b5cad; white-space: nowrap; }
+.sorter th label::after { content: ' ⇅'; color: #9aa5b1; }
+#sort-rank:checked ~ table label[for=sort-rank], #sort-pos:checked ~ table label[for=sort-pos],
+#sort-delta:checked ~ table label[for=sort-delta], #sort-lfsr:checked ~ table label[for=sort-lfsr]
+  { font-weight: 700; text-decoration: underline; }
+.panels { display: flex; flex-wrap: wrap; gap: 12px; }
+.panels figure { width: 480px; margin: 0; }
+td.hash { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 12px; }
 ";
 
 /// Escapes text for HTML element content and attribute values.
@@ -292,6 +306,7 @@ fn summary_section(inp: &Inputs<'_>) -> String {
         );
     }
     s.push_str(&t.finish());
+    s.push_str(&inputs_table(run));
 
     // Theta: run.json, else hyper.json, else the Parquet metadata.
     let from_meta = meta("methvb.theta").and_then(|t| serde_json::from_str::<Value>(&t).ok());
@@ -318,6 +333,186 @@ fn summary_section(inp: &Inputs<'_>) -> String {
     }
     s.push_str("</section>\n");
     s
+}
+
+/// The input files of run.json with their sizes and SHA-256 checksums.
+fn inputs_table(run: Option<&Value>) -> String {
+    let Some(inputs) = run.and_then(|r| r.get("inputs")).and_then(Value::as_array) else {
+        return String::new();
+    };
+    let mut s = String::from(
+        "<h3 id=\"inputs\">Input files</h3>\n<table class=\"inputs\">\n<tr><th>sample</th>\
+         <th>group</th><th>file</th><th>bytes</th><th>SHA-256</th></tr>\n",
+    );
+    let text = |v: &Value, k: &str| v.get(k).map(show).unwrap_or_default();
+    for i in inputs {
+        let _ = writeln!(
+            s,
+            "<tr><td>{}</td><td>{}</td><td><code>{}</code></td><td class=\"num\">{}</td>\
+             <td class=\"hash\">{}</td></tr>",
+            esc(&text(i, "sample")),
+            esc(&text(i, "group")),
+            esc(&text(i, "path")),
+            i.get("bytes")
+                .and_then(Value::as_u64)
+                .map(thousands)
+                .unwrap_or_default(),
+            esc(&text(i, "sha256"))
+        );
+    }
+    s.push_str("</table>\n");
+    s
+}
+
+/// A number for a table cell (— when not finite).
+fn cell(x: f64, digits: usize) -> String {
+    if x.is_finite() {
+        tidy(x, digits)
+    } else {
+        "—".into()
+    }
+}
+
+/// One `<tbody>` of the top table, rows in the given order.
+fn top_rows(rows: &[&crate::TopRegion], class: &str, drawn: &[String]) -> String {
+    let mut s = format!("<tbody class=\"{class}\">\n");
+    for r in rows {
+        let panel = if drawn.contains(&r.region_id) {
+            format!(" <a href=\"#cpg-{}\">CpGs</a>", r.rank)
+        } else {
+            String::new()
+        };
+        let _ = writeln!(
+            s,
+            "<tr data-region=\"{id}\"><td class=\"num\">{rank}</td><td>{id}{panel}</td>\
+             <td>{chrom}:{start}-{end}</td><td class=\"num\">{sites}</td>\
+             <td class=\"num\">{d} [{lo}, {hi}]</td><td class=\"num\">{p}</td>\
+             <td class=\"num\">{lfsr}</td><td>{rel}</td></tr>",
+            id = esc(&r.region_id),
+            rank = r.rank,
+            chrom = esc(&r.chrom),
+            start = r.start + 1,
+            end = r.end,
+            sites = r.n_sites,
+            d = cell(r.delta.0, 3),
+            lo = cell(r.delta.1, 3),
+            hi = cell(r.delta.2, 3),
+            p = cell(r.prob_dm, 4),
+            lfsr = if r.lfsr.is_finite() && r.lfsr > 0.0 && r.lfsr < 1e-4 {
+                format!("{:.1e}", r.lfsr)
+            } else {
+                cell(r.lfsr, 4)
+            },
+            rel = if r.reliable {
+                "yes"
+            } else {
+                "<span class=\"warn\">no</span>"
+            },
+        );
+    }
+    s.push_str("</tbody>\n");
+    s
+}
+
+/// The table of the top called regions (sortable by clicking a header: radio buttons and CSS,
+/// no script) and the per-CpG panels of the first ones.
+fn top_section(inp: &Inputs<'_>) -> Result<String, ReportError> {
+    let scan = inp.scan;
+    let mut s = String::from("<section id=\"top\">\n<h2>Top called regions</h2>\n");
+    if scan.contrast.is_none() || scan.called.is_none() {
+        s.push_str(
+            "<p class=\"note\">No contrast in this run: no regions are called.</p>\n</section>\n",
+        );
+        return Ok(s);
+    }
+    if scan.top.is_empty() {
+        s.push_str("<p class=\"note\">No region is called at the FDR target.</p>\n</section>\n");
+        return Ok(s);
+    }
+    let label = scan
+        .contrast
+        .as_ref()
+        .map(|c| c.label.clone())
+        .unwrap_or_default();
+    let drawn: Vec<String> = inp
+        .sites
+        .map(|d| d.regions.iter().map(|r| r.region_id.clone()).collect())
+        .unwrap_or_default();
+    let _ = writeln!(
+        s,
+        "<p>The {} called regions with the highest P(|Δ| &gt; δ₀) of {} called (Δ = θ({});          coordinates 1-based, inclusive). Click a column header to sort; <em>CpGs</em> links          to the region's data below.</p>",
+        scan.top.len(),
+        thousands(scan.called.unwrap_or(0)),
+        esc(&label)
+    );
+    let by_rank: Vec<&crate::TopRegion> = scan.top.iter().collect();
+    let mut by_pos = by_rank.clone();
+    by_pos.sort_by(|a, b| (&a.chrom, a.start, a.end).cmp(&(&b.chrom, b.start, b.end)));
+    let mut by_delta = by_rank.clone();
+    by_delta.sort_by(|a, b| b.delta.0.abs().total_cmp(&a.delta.0.abs()));
+    let mut by_lfsr = by_rank.clone();
+    by_lfsr.sort_by(|a, b| a.lfsr.total_cmp(&b.lfsr));
+    s.push_str(
+        "<div class=\"sorter\">\n<input type=\"radio\" name=\"sort\" id=\"sort-rank\" checked>\
+         <input type=\"radio\" name=\"sort\" id=\"sort-pos\">\
+         <input type=\"radio\" name=\"sort\" id=\"sort-delta\">\
+         <input type=\"radio\" name=\"sort\" id=\"sort-lfsr\">\n<table class=\"top\">\n<thead><tr>\
+         <th><label for=\"sort-rank\">#</label></th><th>region</th>\
+         <th><label for=\"sort-pos\">position</label></th><th>sites</th>\
+         <th><label for=\"sort-delta\">Δ [95% interval]</label></th>\
+         <th><label for=\"sort-rank\">prob_dm</label></th>\
+         <th><label for=\"sort-lfsr\">lfsr</label></th><th>reliable</th></tr></thead>\n",
+    );
+    s.push_str(&top_rows(&by_rank, "by-rank", &drawn));
+    s.push_str(&top_rows(&by_pos, "by-pos", &drawn));
+    s.push_str(&top_rows(&by_delta, "by-delta", &drawn));
+    s.push_str(&top_rows(&by_lfsr, "by-lfsr", &drawn));
+    s.push_str("</table>\n</div>\n");
+
+    s.push_str("<h3 id=\"cpgs\">The top regions, CpG by CpG</h3>\n");
+    match inp.sites {
+        None => s.push_str(
+            "<p class=\"note\">No per-CpG data was given to the report (<code>methvb report \
+             --plot-regions 0</code>, or the report was rendered without the inputs).</p>\n",
+        ),
+        Some(data) => {
+            if let Some(note) = &data.note {
+                let _ = writeln!(s, "<p class=\"note\">{}</p>", esc(note));
+            }
+            s.push_str("<div class=\"panels\">\n");
+            for region in &data.regions {
+                let Some(top) = scan.top.iter().find(|t| t.region_id == region.region_id) else {
+                    continue;
+                };
+                let svg =
+                    crate::plots::region_sites(top, region, &data.sample_groups, &scan.groups)?;
+                let (nmin, nmax) = region
+                    .coverage
+                    .iter()
+                    .filter(|&&n| n > 0)
+                    .fold((u32::MAX, 0), |(a, b), &n| (a.min(n), b.max(n)));
+                let _ = write!(
+                    s,
+                    "<figure id=\"cpg-{rank}\" data-region=\"{id}\">\n{svg}\n<figcaption>#{rank} \
+                     {id}: Δ = {d} [{lo}, {hi}], prob_dm {p}. {sites} CpGs; each point is one \
+                     sample at one CpG (m/n, colour = group, area grows with the reads: {nmin} \
+                     to {nmax}); lines and bands are the fitted group levels θ with their 95% \
+                     intervals.</figcaption>\n</figure>\n",
+                    rank = top.rank,
+                    id = esc(&top.region_id),
+                    d = cell(top.delta.0, 3),
+                    lo = cell(top.delta.1, 3),
+                    hi = cell(top.delta.2, 3),
+                    p = cell(top.prob_dm, 4),
+                    sites = region.positions.len(),
+                    nmin = if nmax == 0 { 0 } else { nmin },
+                );
+            }
+            s.push_str("</div>\n");
+        }
+    }
+    s.push_str("</section>\n");
+    Ok(s)
 }
 
 fn figure(svg: &str, caption: &str) -> String {
@@ -542,6 +737,25 @@ fn mcmc_section(inp: &Inputs<'_>) -> Result<String, ReportError> {
              agree.{sub}"
         ),
     ));
+    if let Some(svg) = plots::prob_dm_agreement(rows)? {
+        let pairs: Vec<(f64, f64)> = rows
+            .iter()
+            .filter(|r| r.vb_prob_dm.is_finite() && r.mcmc_prob_dm.is_finite())
+            .map(|r| (r.vb_prob_dm, r.mcmc_prob_dm))
+            .collect();
+        let worst = pairs.iter().map(|(v, m)| (v - m).abs()).fold(0.0, f64::max);
+        let median = crate::mcmc::median(pairs.iter().map(|(v, m)| (v - m).abs()).collect());
+        s.push_str(&figure(
+            &svg,
+            &format!(
+                "P(|Δ| &gt; δ₀) of each audited region under VB (y) and under NUTS (x): the \
+                 number behind a call. {} regions; |VB − NUTS| median {}, largest {}.",
+                pairs.len(),
+                tidy(median, 3),
+                tidy(worst, 3)
+            ),
+        ));
+    }
     let svg = plots::vb_vs_mcmc(rows, Moment::Sd, inp.max_points)?;
     s.push_str(&figure(
         &svg,
@@ -611,7 +825,7 @@ pub(crate) fn page(inp: &Inputs<'_>) -> Result<String, ReportError> {
          <title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n<main>\n<header>\n\
          <h1>{}</h1>\n<p>Results of <code>methvb run</code> in <code>{}</code>: {} regions.</p>\n\
          </header>\n<nav><a href=\"#summary\">Run summary</a><a href=\"#volcano\">Differential \
-         methylation</a><a href=\"#khat\">k-hat</a><a href=\"#mcmc\">MCMC audit</a>\
+         methylation</a><a href=\"#top\">Top regions</a><a href=\"#khat\">k-hat</a><a href=\"#mcmc\">MCMC audit</a>\
          <a href=\"#coverage\">Coverage</a><a href=\"#dispersion\">Dispersion</a></nav>\n",
         esc(&title),
         esc(&title),
@@ -620,6 +834,7 @@ pub(crate) fn page(inp: &Inputs<'_>) -> Result<String, ReportError> {
     );
     s.push_str(&summary_section(inp));
     s.push_str(&volcano_section(inp)?);
+    s.push_str(&top_section(inp)?);
     s.push_str(&khat_section(inp)?);
     s.push_str(&mcmc_section(inp)?);
     s.push_str(&data_sections(inp)?);

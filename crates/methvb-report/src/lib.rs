@@ -36,11 +36,11 @@ mod plots;
 mod regions;
 
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 pub use error::ReportError;
 pub use mcmc::{McmcSummary, RHAT_LIMIT};
+pub use regions::TopRegion;
 
 /// File names read from (and written to) the run directory.
 pub mod files {
@@ -64,6 +64,11 @@ pub struct ReportOptions {
     /// Most points drawn individually in a scatter plot; the volcano switches to a grid of
     /// counts above it, the MCMC scatters draw every k-th row.
     pub max_points: usize,
+    /// Rows of the table of top called regions.
+    pub table_regions: usize,
+    /// The per-CpG data of the regions to draw one by one (the first ones of the top table);
+    /// the caller reads it from the inputs (see [`top_called`]). `None`: no per-CpG panels.
+    pub sites: Option<CpgData>,
 }
 
 impl Default for ReportOptions {
@@ -71,8 +76,43 @@ impl Default for ReportOptions {
         ReportOptions {
             output: None,
             max_points: 10_000,
+            table_regions: 50,
+            sites: None,
         }
     }
+}
+
+/// Per-CpG counts of some regions, for the panels of the top regions.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CpgData {
+    /// Sample names, in sheet order.
+    pub samples: Vec<String>,
+    /// Group of each sample.
+    pub sample_groups: Vec<String>,
+    /// The regions, in the order to draw them.
+    pub regions: Vec<RegionSites>,
+    /// Said above the panels (e.g. why some region could not be read).
+    pub note: Option<String>,
+}
+
+/// The sites of one region: `J` positions, and counts `J × S` row-major (site `j`, sample `s`
+/// at `j * S + s`), as the fit saw them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegionSites {
+    /// Region id (as in regions.parquet).
+    pub region_id: String,
+    /// 0-based positions of the sites.
+    pub positions: Vec<u64>,
+    /// Methylated reads per site and sample.
+    pub methylated: Vec<u32>,
+    /// Reads per site and sample.
+    pub coverage: Vec<u32>,
+}
+
+/// The `n` best called regions of `dir/regions.parquet` (by descending prob_dm, then lfsr, then
+/// id): what the report's table lists first and its per-CpG panels draw.
+pub fn top_called(dir: &Path, n: usize) -> Result<Vec<TopRegion>, ReportError> {
+    Ok(regions::scan(&dir.join(files::REGIONS), 1, n)?.top)
 }
 
 /// What [`write_report`] wrote.
@@ -121,7 +161,11 @@ fn read_json(path: &Path) -> Result<Option<serde_json::Value>, ReportError> {
 
 /// Reads the outputs of a run in `dir` and renders the report, without writing it.
 pub fn render_report(dir: &Path, options: &ReportOptions) -> Result<Rendered, ReportError> {
-    let scan = regions::scan(&dir.join(files::REGIONS), options.max_points.max(1))?;
+    let scan = regions::scan(
+        &dir.join(files::REGIONS),
+        options.max_points.max(1),
+        options.table_regions,
+    )?;
     let run = read_json(&dir.join(files::RUN))?;
     let hyper = read_json(&dir.join(files::HYPER))?;
     let mcmc_path = dir.join(files::MCMC);
@@ -138,6 +182,7 @@ pub fn render_report(dir: &Path, options: &ReportOptions) -> Result<Rendered, Re
         hyper: hyper.as_ref(),
         mcmc: mcmc_rows.as_deref().zip(mcmc_summary.as_ref()),
         max_points: options.max_points.max(1),
+        sites: options.sites.as_ref(),
     })?;
     Ok(Rendered {
         html,
@@ -155,7 +200,12 @@ pub fn write_report(dir: &Path, options: &ReportOptions) -> Result<ReportOutcome
         .output
         .clone()
         .unwrap_or_else(|| dir.join(files::REPORT));
-    write_atomic(&path, rendered.html.as_bytes())?;
+    methvb_io::atomic::write_atomic(&path, rendered.html.as_bytes()).map_err(|source| {
+        ReportError::Io {
+            path: path.clone(),
+            source,
+        }
+    })?;
     Ok(ReportOutcome {
         path,
         bytes: rendered.html.len() as u64,
@@ -163,29 +213,4 @@ pub fn write_report(dir: &Path, options: &ReportOptions) -> Result<ReportOutcome
         volcano_binned: rendered.volcano_binned,
         mcmc: rendered.mcmc,
     })
-}
-
-/// Writes `bytes` to `path` via `.<name>.tmp-<pid>` beside it, fsync, then rename.
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
-    let io = |p: &Path| {
-        let p = p.to_path_buf();
-        move |source| ReportError::Io { path: p, source }
-    };
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| files::REPORT.to_string());
-    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
-    let result = (|| {
-        let mut f = fs::File::create(&tmp).map_err(io(&tmp))?;
-        f.write_all(bytes).map_err(io(&tmp))?;
-        f.sync_all().map_err(io(&tmp))?;
-        drop(f);
-        fs::rename(&tmp, path).map_err(io(path))
-    })();
-    if result.is_err() {
-        // Best effort: do not leave the temporary file behind.
-        let _ = fs::remove_file(&tmp);
-    }
-    result
 }

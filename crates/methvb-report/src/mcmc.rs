@@ -87,6 +87,9 @@ pub(crate) struct Row {
     pub family: String,
     /// `sample` or `flagged` (empty when the column is absent).
     pub selected_by: String,
+    /// P(|Δ| > δ₀) under VB and under NUTS: on Δ rows (NaN elsewhere, or without the columns).
+    pub vb_prob_dm: f64,
+    pub mcmc_prob_dm: f64,
 }
 
 /// Reads every row (the audit covers a sample of regions, so it is small).
@@ -124,6 +127,14 @@ pub(crate) fn read(path: &Path) -> Result<Vec<Row>, ReportError> {
         let z_bias = num(&batch, "z_bias", path)?;
         let sd_ratio = num(&batch, "sd_ratio", path)?;
         let divergences = num(&batch, "divergences", path)?;
+        let optional = |name: &str| {
+            batch
+                .column_by_name(name)
+                .map(|_| num(&batch, name, path))
+                .transpose()
+        };
+        let vb_prob_dm = optional("vb_prob_dm")?;
+        let mcmc_prob_dm = optional("mcmc_prob_dm")?;
         for i in 0..batch.num_rows() {
             let text = |a: &arrow_array::StringArray| {
                 if a.is_null(i) {
@@ -148,6 +159,8 @@ pub(crate) fn read(path: &Path) -> Result<Vec<Row>, ReportError> {
                 divergences: divergences.get(i),
                 family: family.map(text).unwrap_or_default(),
                 selected_by: selected_by.map(text).unwrap_or_default(),
+                vb_prob_dm: vb_prob_dm.as_ref().map_or(f64::NAN, |c| c.get(i)),
+                mcmc_prob_dm: mcmc_prob_dm.as_ref().map_or(f64::NAN, |c| c.get(i)),
             });
         }
     }

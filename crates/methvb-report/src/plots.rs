@@ -632,3 +632,164 @@ pub(crate) fn vb_vs_mcmc(
         Ok(())
     })
 }
+
+/// P(|Δ| > δ₀) under VB (y) against NUTS (x) for the audited Δ rows, with the identity line and
+/// the decision thresholds of a call's usual range. `None` when no row has both values.
+pub(crate) fn prob_dm_agreement(rows: &[Row]) -> Result<Option<String>, ReportError> {
+    let pts: Vec<(f64, f64, bool)> = rows
+        .iter()
+        .filter(|r| r.kind == Kind::Delta && r.vb_prob_dm.is_finite() && r.mcmc_prob_dm.is_finite())
+        .map(|r| (r.mcmc_prob_dm, r.vb_prob_dm, r.selected_by == "flagged"))
+        .collect();
+    if pts.is_empty() {
+        return Ok(None);
+    }
+    svg("VB vs MCMC prob_dm", 560, 520, |root| {
+        let r = -0.02..1.02;
+        let mut chart = ChartBuilder::on(root)
+            .margin(14)
+            .x_label_area_size(50)
+            .y_label_area_size(64)
+            .build_cartesian_2d(r.clone(), r.clone())
+            .map_err(err)?;
+        mesh!(
+            chart,
+            "prob_dm under NUTS (exact posterior)",
+            "prob_dm under VB"
+        )
+        .x_labels(6)
+        .y_labels(6)
+        .x_label_formatter(&|x| tidy(*x, 1))
+        .y_label_formatter(&|y| tidy(*y, 1))
+        .draw()
+        .map_err(err)?;
+        chart
+            .draw_series(LineSeries::new(
+                [(0.0, 0.0), (1.0, 1.0)],
+                GREY.stroke_width(1),
+            ))
+            .map_err(err)?
+            .label("identity")
+            .legend(|(x, y)| PathElement::new([(x, y), (x + 18, y)], GREY.stroke_width(1)));
+        for (flagged, color, label) in [
+            (false, PALETTE[0], "random sample"),
+            (true, RED, "flagged by k-hat"),
+        ] {
+            let mut sel = pts.iter().filter(|p| p.2 == flagged).peekable();
+            if sel.peek().is_none() {
+                continue;
+            }
+            chart
+                .draw_series(sel.map(|&(x, y, _)| Circle::new((x, y), 4, color.mix(0.75).filled())))
+                .map_err(err)?
+                .label(label)
+                .legend(move |(x, y)| Circle::new((x + 5, y), 4, color.filled()));
+        }
+        legend(&mut chart, SeriesLabelPosition::UpperLeft)
+    })
+    .map(Some)
+}
+
+/// Radius in pixels of a sample's point at a site with `n` reads (area grows with coverage,
+/// capped so deep sites do not cover the panel).
+pub(crate) fn point_radius(n: u32) -> i32 {
+    (2.0 + 1.2 * f64::from(n).sqrt()).min(12.0).round() as i32
+}
+
+/// One region drawn per CpG: each sample's methylation m/n at each site (colour = group, point
+/// area by coverage), and each group's fitted level θ_g (posterior mean, solid line) with its
+/// 95% interval (shaded band) across the region.
+pub(crate) fn region_sites(
+    top: &crate::TopRegion,
+    sites: &crate::RegionSites,
+    sample_groups: &[String],
+    groups: &[String],
+) -> Result<String, ReportError> {
+    let s_count = sample_groups.len();
+    let group_of: Vec<usize> = sample_groups
+        .iter()
+        .map(|g| groups.iter().position(|x| x == g).unwrap_or(0))
+        .collect();
+    svg("per-CpG", 620, 340, |root| {
+        let (lo, hi) = (top.start as f64, top.end.max(top.start + 1) as f64);
+        let pad = 0.03 * (hi - lo);
+        let x = (lo - pad)..(hi + pad);
+        let mut chart = ChartBuilder::on(root)
+            .margin(10)
+            .caption(
+                format!(
+                    "#{} {}  {}:{}-{}",
+                    top.rank,
+                    top.region_id,
+                    top.chrom,
+                    top.start + 1,
+                    top.end
+                ),
+                (FONT, 18),
+            )
+            .x_label_area_size(42)
+            .y_label_area_size(56)
+            .build_cartesian_2d(x, -0.03..1.03)
+            .map_err(err)?;
+        mesh!(chart, "position (1-based)", "methylation m/n")
+            .x_labels(5)
+            .y_labels(6)
+            .x_label_formatter(&|v| format!("{}", (*v as u64) + 1))
+            .y_label_formatter(&|v| tidy(*v, 1))
+            .draw()
+            .map_err(err)?;
+        for (g, name) in groups.iter().enumerate() {
+            let color = PALETTE[g % PALETTE.len()];
+            if let Some(&(mean, q025, q975)) = top.theta.get(g)
+                && mean.is_finite()
+            {
+                if q025.is_finite() && q975.is_finite() {
+                    chart
+                        .draw_series([Rectangle::new(
+                            [(lo, q025), (hi, q975)],
+                            color.mix(0.15).filled(),
+                        )])
+                        .map_err(err)?;
+                }
+                chart
+                    .draw_series(LineSeries::new(
+                        [(lo, mean), (hi, mean)],
+                        color.stroke_width(2),
+                    ))
+                    .map_err(err)?
+                    .label(format!(
+                        "{name}: θ {} [{}, {}]",
+                        tidy(mean, 3),
+                        tidy(q025, 3),
+                        tidy(q975, 3)
+                    ))
+                    .legend(move |(x, y)| {
+                        PathElement::new([(x, y), (x + 18, y)], color.stroke_width(2))
+                    });
+            }
+            let pts: Vec<(f64, f64, u32)> = sites
+                .positions
+                .iter()
+                .enumerate()
+                .flat_map(|(j, &pos)| {
+                    (0..s_count)
+                        .filter(|&s| group_of[s] == g)
+                        .map(move |s| (j, pos, s))
+                })
+                .filter_map(|(j, pos, s)| {
+                    let n = sites.coverage[j * s_count + s];
+                    (n > 0).then(|| {
+                        let m = sites.methylated[j * s_count + s];
+                        (pos as f64, f64::from(m) / f64::from(n), n)
+                    })
+                })
+                .collect();
+            chart
+                .draw_series(pts.into_iter().map(|(x, y, n)| {
+                    Circle::new((x, y), point_radius(n), color.mix(0.55).filled())
+                }))
+                .map_err(err)?;
+        }
+        legend(&mut chart, SeriesLabelPosition::UpperRight)
+    })
+}

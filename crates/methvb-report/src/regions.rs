@@ -8,7 +8,7 @@ use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::ReportError;
-use crate::columns::{boolean, is_true, num};
+use crate::columns::{NumCol, boolean, is_true, num, utf8};
 
 /// Rows per decoded batch.
 const BATCH_ROWS: usize = 65_536;
@@ -149,6 +149,70 @@ impl Volcano {
     }
 }
 
+/// One called region of the top table, with what the table and its per-CpG panel show.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TopRegion {
+    /// Rank (1 = highest prob_dm).
+    pub rank: usize,
+    /// Region id.
+    pub region_id: String,
+    /// Contig.
+    pub chrom: String,
+    /// 0-based start.
+    pub start: u64,
+    /// 0-based end (exclusive).
+    pub end: u64,
+    /// Sites the fit used.
+    pub n_sites: u64,
+    /// Posterior mean of Δ (the contrast of the volcano) and its 95% interval.
+    pub delta: (f64, f64, f64),
+    /// P(|Δ| > δ₀).
+    pub prob_dm: f64,
+    /// Local false sign rate (NaN where the table has none).
+    pub lfsr: f64,
+    /// PSIS k-hat within its threshold.
+    pub reliable: bool,
+    /// Per group (reference first): posterior mean of θ_g and its 95% interval.
+    pub theta: Vec<(f64, f64, f64)>,
+}
+
+/// Keeps the `cap` best called regions seen, by descending prob_dm, then ascending lfsr, then
+/// region id (so ties do not depend on the file's order).
+#[derive(Debug, Clone)]
+struct TopKeeper {
+    cap: usize,
+    rows: Vec<TopRegion>,
+}
+
+impl TopKeeper {
+    fn order(a: &TopRegion, b: &TopRegion) -> std::cmp::Ordering {
+        b.prob_dm
+            .total_cmp(&a.prob_dm)
+            .then(a.lfsr.total_cmp(&b.lfsr))
+            .then_with(|| a.region_id.cmp(&b.region_id))
+    }
+
+    fn push(&mut self, row: TopRegion) {
+        if self.cap == 0 {
+            return;
+        }
+        self.rows.push(row);
+        if self.rows.len() >= 2 * self.cap {
+            self.rows.sort_by(Self::order);
+            self.rows.truncate(self.cap);
+        }
+    }
+
+    fn finish(mut self) -> Vec<TopRegion> {
+        self.rows.sort_by(Self::order);
+        self.rows.truncate(self.cap);
+        for (i, r) in self.rows.iter_mut().enumerate() {
+            r.rank = i + 1;
+        }
+        self.rows
+    }
+}
+
 /// Everything the report needs from `regions.parquet`.
 #[derive(Debug, Clone)]
 pub(crate) struct RegionsScan {
@@ -172,10 +236,12 @@ pub(crate) struct RegionsScan {
     pub log_coverage: Vec<Hist>,
     /// Key-value metadata of the file.
     pub metadata: Vec<(String, String)>,
+    /// The best called regions (at most the `top` asked of [`scan`]), best first.
+    pub top: Vec<TopRegion>,
 }
 
-/// Reads `path` once and fills the accumulators.
-pub(crate) fn scan(path: &Path, max_points: usize) -> Result<RegionsScan, ReportError> {
+/// Reads `path` once and fills the accumulators; keeps the `top` best called regions.
+pub(crate) fn scan(path: &Path, max_points: usize, top: usize) -> Result<RegionsScan, ReportError> {
     let io = |source| ReportError::Io {
         path: path.to_path_buf(),
         source,
@@ -249,6 +315,21 @@ pub(crate) fn scan(path: &Path, max_points: usize) -> Result<RegionsScan, Report
         wanted.push(c.mean_col.clone());
         wanted.push(c.prob_col.clone());
     }
+    // The top table: columns by name; a column the table lacks reads as NaN.
+    let prefix = contrast
+        .as_ref()
+        .map(|c| c.mean_col.trim_end_matches("_mean").to_string());
+    let top_cols = TopColumns::names(&groups, prefix.as_deref(), has("lfsr"));
+    // The table needs the coordinates, prob_dm and Δ; lfsr, n_sites and θ read as NaN if absent.
+    let top_ok = has_called
+        && contrast.is_some()
+        && ["region_id", "chrom", "start", "end", "prob_dm"]
+            .iter()
+            .all(|c| has(c))
+        && top_cols.delta.iter().all(|c| has(c));
+    if top_ok {
+        wanted.extend(top_cols.all());
+    }
     let roots: Vec<usize> = wanted
         .iter()
         .filter_map(|w| schema.index_of(w).ok())
@@ -274,6 +355,11 @@ pub(crate) fn scan(path: &Path, max_points: usize) -> Result<RegionsScan, Report
         log_phi: Hist::new(-4.0, 0.0, 80),
         log_coverage: groups.iter().map(|_| Hist::new(0.0, 9.0, 180)).collect(),
         metadata,
+        top: Vec::new(),
+    };
+    let mut keeper = TopKeeper {
+        cap: if top_ok { top } else { 0 },
+        rows: Vec::new(),
     };
     let cov_names: Vec<String> = groups.iter().map(|g| format!("coverage_{g}")).collect();
     for batch in reader {
@@ -292,6 +378,11 @@ pub(crate) fn scan(path: &Path, max_points: usize) -> Result<RegionsScan, Report
             .iter()
             .map(|c| num(&batch, c, path))
             .collect::<Result<Vec<_>, _>>()?;
+        let top_batch = if keeper.cap > 0 {
+            Some(TopBatch::new(&batch, &top_cols, path)?)
+        } else {
+            None
+        };
         let volcano_cols = match &contrast {
             Some(c) => Some((
                 num(&batch, &c.mean_col, path)?,
@@ -337,8 +428,116 @@ pub(crate) fn scan(path: &Path, max_points: usize) -> Result<RegionsScan, Report
             if let (Some(v), Some((m, p))) = (out.volcano.as_mut(), volcano_cols.as_ref()) {
                 v.add(m.get(i), p.get(i), is_called);
             }
+            if is_called && let Some(t) = &top_batch {
+                keeper.push(t.row(i, is_true(reliable, i)));
+            }
         }
     }
     out.thresholds.sort_by(|a, b| a.0.total_cmp(&b.0));
+    out.top = keeper.finish();
     Ok(out)
+}
+
+/// Names of the columns of the top table.
+#[derive(Debug, Clone)]
+struct TopColumns {
+    delta: [String; 3],
+    lfsr: String,
+    theta: Vec<[String; 3]>,
+}
+
+impl TopColumns {
+    fn names(groups: &[String], prefix: Option<&str>, has_lfsr: bool) -> Self {
+        let p = prefix.unwrap_or("delta");
+        let stats = |p: &str| {
+            [
+                format!("{p}_mean"),
+                format!("{p}_q025"),
+                format!("{p}_q975"),
+            ]
+        };
+        TopColumns {
+            delta: stats(p),
+            lfsr: if has_lfsr {
+                "lfsr".into()
+            } else {
+                format!("{p}_lfsr")
+            },
+            theta: groups
+                .iter()
+                .map(|g| stats(&format!("theta_{g}")))
+                .collect(),
+        }
+    }
+
+    fn all(&self) -> Vec<String> {
+        let mut v: Vec<String> = ["region_id", "chrom", "start", "end", "n_sites", "prob_dm"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        v.extend(self.delta.iter().cloned());
+        v.push(self.lfsr.clone());
+        v.extend(self.theta.iter().flatten().cloned());
+        v
+    }
+}
+
+/// The top-table columns of one batch.
+struct TopBatch<'a> {
+    id: &'a arrow_array::StringArray,
+    chrom: &'a arrow_array::StringArray,
+    start: NumCol<'a>,
+    end: NumCol<'a>,
+    n_sites: Option<NumCol<'a>>,
+    prob_dm: NumCol<'a>,
+    delta: [Option<NumCol<'a>>; 3],
+    lfsr: Option<NumCol<'a>>,
+    theta: Vec<[Option<NumCol<'a>>; 3]>,
+}
+
+impl<'a> TopBatch<'a> {
+    fn new(
+        batch: &'a arrow_array::RecordBatch,
+        c: &TopColumns,
+        path: &Path,
+    ) -> Result<Self, ReportError> {
+        let optional = |n: &str| -> Result<Option<NumCol<'a>>, ReportError> {
+            batch
+                .column_by_name(n)
+                .map(|_| num(batch, n, path))
+                .transpose()
+        };
+        let three = |n: &[String; 3]| -> Result<[Option<NumCol<'a>>; 3], ReportError> {
+            Ok([optional(&n[0])?, optional(&n[1])?, optional(&n[2])?])
+        };
+        Ok(TopBatch {
+            id: utf8(batch, "region_id", path)?,
+            chrom: utf8(batch, "chrom", path)?,
+            start: num(batch, "start", path)?,
+            end: num(batch, "end", path)?,
+            n_sites: optional("n_sites")?,
+            prob_dm: num(batch, "prob_dm", path)?,
+            delta: three(&c.delta)?,
+            lfsr: optional(&c.lfsr)?,
+            theta: c.theta.iter().map(three).collect::<Result<_, _>>()?,
+        })
+    }
+
+    fn row(&self, i: usize, reliable: bool) -> TopRegion {
+        let get = |c: &Option<NumCol<'_>>| c.as_ref().map_or(f64::NAN, |c| c.get(i));
+        let three = |c: &[Option<NumCol<'_>>; 3]| (get(&c[0]), get(&c[1]), get(&c[2]));
+        TopRegion {
+            rank: 0,
+            region_id: self.id.value(i).to_string(),
+            chrom: self.chrom.value(i).to_string(),
+            start: self.start.get(i) as u64,
+            end: self.end.get(i) as u64,
+            n_sites: self.n_sites.as_ref().map_or(0, |c| c.get(i) as u64),
+            delta: three(&self.delta),
+            prob_dm: self.prob_dm.get(i),
+            lfsr: get(&self.lfsr),
+            reliable,
+            theta: self.theta.iter().map(three).collect(),
+        }
+    }
 }

@@ -1,5 +1,6 @@
-//! Opens the report of a real small run (with a synthetic MCMC audit) in headless Chromium and
-//! takes a screenshot. Skipped, with a message, when /usr/bin/chromium is not installed (CI
+//! Opens the report of a real small run (with a synthetic MCMC audit and per-CpG data for the
+//! top regions) in headless Chromium: the DOM Chromium builds holds the sortable top table and
+//! the per-CpG panels, and a full-height screenshot of the page is taken. Skipped, with a message, when /usr/bin/chromium is not installed (CI
 //! installs it). Set `METHVB_REPORT_SCREENSHOT=path.png` to keep the screenshot.
 
 mod common;
@@ -23,6 +24,31 @@ fn png_size(bytes: &[u8]) -> Option<(u32, u32)> {
     Some((be(16), be(20)))
 }
 
+/// Headless Chromium on `page` with `extra` flags, no network, its output captured.
+fn chromium(profile: &Path, extra: &[&str], page: &Path) -> std::process::Output {
+    Command::new(CHROMIUM)
+        .args(FLAGS)
+        .args(extra)
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(format!("file://{}", page.display()))
+        .stdin(Stdio::null())
+        .output()
+        .expect("start chromium")
+}
+
+const FLAGS: [&str; 9] = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    // Any network request would fail: the page must not need one.
+    "--host-resolver-rules=MAP * ~NOTFOUND",
+];
+
 #[test]
 fn report_renders_in_headless_chromium() {
     if !Path::new(CHROMIUM).exists() {
@@ -40,30 +66,42 @@ fn report_renders_in_headless_chromium() {
         &dir.path().join("mcmc_check.parquet"),
         &common::synthetic_audit(40),
     );
-    let report = write_report(dir.path(), &ReportOptions::default())
-        .expect("report")
-        .path;
+    let options = ReportOptions {
+        sites: Some(common::synthetic_sites(dir.path(), 4)),
+        ..ReportOptions::default()
+    };
+    let report = write_report(dir.path(), &options).expect("report").path;
     let work = tempfile::tempdir().expect("temp dir");
+
+    // The page as Chromium parsed it: the table's four orders, one shown (the checked radio
+    // button), and four per-CpG figures with their SVGs.
+    let dom = chromium(&work.path().join("dom-profile"), &["--dump-dom"], &report);
+    assert!(dom.status.success(), "chromium --dump-dom failed");
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    for class in ["by-rank", "by-pos", "by-delta", "by-lfsr"] {
+        assert!(
+            dom.contains(&format!("<tbody class=\"{class}\">")),
+            "{class}"
+        );
+    }
+    assert!(dom.contains("id=\"sort-rank\" checked"));
+    for k in 1..=4 {
+        assert!(
+            dom.contains(&format!("<figure id=\"cpg-{k}\"")),
+            "panel {k}"
+        );
+    }
+    assert!(dom.contains("VB vs MCMC prob_dm plot"));
+
     let shot = work.path().join("shot.png");
     let mut child = Command::new(CHROMIUM)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            // Any network request would fail: the page must not need one.
-            "--host-resolver-rules=MAP * ~NOTFOUND",
-        ])
+        .args(FLAGS)
         .arg(format!(
             "--user-data-dir={}",
             work.path().join("profile").display()
         ))
         .arg(format!("--screenshot={}", shot.display()))
-        .arg("--window-size=1280,2400")
+        .arg("--window-size=1280,4800")
         .arg(format!("file://{}", report.display()))
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -87,10 +125,10 @@ fn report_renders_in_headless_chromium() {
         .unwrap_or_default();
     assert!(status.success(), "chromium failed ({status}):\n{stderr}");
     let png = std::fs::read(&shot).unwrap_or_else(|e| panic!("no screenshot ({e}):\n{stderr}"));
-    assert_eq!(png_size(&png), Some((1280, 2400)), "not a 1280×2400 PNG");
-    // A blank page compresses to a few KB; the plots and tables make it far larger.
+    assert_eq!(png_size(&png), Some((1280, 4800)), "not a 1280×4800 PNG");
+    // A blank page compresses to a few KB; the plots, tables and panels make it far larger.
     assert!(
-        png.len() > 60_000,
+        png.len() > 200_000,
         "screenshot of only {} bytes: the page looks empty",
         png.len()
     );

@@ -224,7 +224,12 @@ fn mcmc_audit_summary_and_plots() {
         cell(s, "mcmc/median_abs_z"),
         Some(format!("{:.3}", median_z).trim_end_matches('0'))
     );
-    let figs = svgs(s);
+    // Means and sds (the third figure, prob_dm, has its own test).
+    assert_eq!(svgs(s).len(), 3);
+    let figs: Vec<&str> = svgs(s)
+        .into_iter()
+        .filter(|f| !f.contains("prob_dm plot"))
+        .collect();
     assert_eq!(figs.len(), 2, "means and sds");
     for svg in figs {
         check_xml(svg).unwrap();
@@ -233,7 +238,7 @@ fn mcmc_audit_summary_and_plots() {
         assert!(svg.contains("identity"));
         assert!(svg.contains("Δ (methylation differences)"));
     }
-    assert_eq!(svgs(&html).len(), 6);
+    assert_eq!(svgs(&html).len(), 7);
 }
 
 #[test]
@@ -378,10 +383,173 @@ fn audit_of_a_real_run_matches_its_run_json() {
     let html = std::fs::read_to_string(&outcome.path).unwrap();
     assert_self_contained(&html);
     let s = section(&html, "mcmc").unwrap();
-    assert_eq!(svgs(s).len(), 2);
-    for svg in svgs(s) {
+    // Means, sds, and prob_dm of the 16 regions' Δ under VB and NUTS.
+    assert_eq!(svgs(s).len(), 3);
+    let prob = svgs(s)
+        .into_iter()
+        .find(|f| f.contains("prob_dm plot"))
+        .unwrap();
+    assert_eq!(prob.matches("<circle").count(), 16 + 1);
+    for svg in svgs(s).into_iter().filter(|f| !f.contains("prob_dm plot")) {
         check_xml(svg).unwrap();
         // Every row is drawn: 16 regions × (a, b, w, k, delta) + legend markers (Δ; a, b, k, w).
         assert_eq!(svg.matches("<circle").count(), 80 + 5);
     }
+}
+
+/// `<tbody class="{class}">` of the top table: the region ids of its rows, in order.
+fn tbody_ids<'a>(html: &'a str, class: &str) -> Vec<&'a str> {
+    let start = html
+        .find(&format!("<tbody class=\"{class}\">"))
+        .unwrap_or_else(|| panic!("no tbody {class}"));
+    let body = &html[start..start + html[start..].find("</tbody>").unwrap()];
+    body.split("<tr data-region=\"")
+        .skip(1)
+        .map(|r| &r[..r.find('"').unwrap()])
+        .collect()
+}
+
+#[test]
+fn issue_19_top_table_sorts_and_cpg_panels_draw_every_covered_cell() {
+    let dir = copy_small_run();
+    let regions = read_regions(&dir.path().join("regions.parquet"));
+    let sites = synthetic_sites(dir.path(), 4);
+    let opts = ReportOptions {
+        sites: Some(sites.clone()),
+        ..ReportOptions::default()
+    };
+    let html = render_report(dir.path(), &opts).unwrap().html;
+    assert_self_contained(&html);
+    let top = section(&html, "top").expect("top section");
+
+    // Every called region, best prob_dm first (ties: lfsr, then id), with its numbers.
+    let mut called: Vec<&RegionRow> = regions.iter().filter(|r| r.called).collect();
+    assert_eq!(called.len(), 6);
+    called.sort_by(|a, b| {
+        b.prob_dm
+            .total_cmp(&a.prob_dm)
+            .then(a.lfsr.total_cmp(&b.lfsr))
+            .then(a.id.cmp(&b.id))
+    });
+    let want: Vec<&str> = called.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(tbody_ids(top, "by-rank"), want);
+    // The other orders hold the same rows, sorted by their key.
+    let mut by_lfsr = called.clone();
+    by_lfsr.sort_by(|a, b| a.lfsr.total_cmp(&b.lfsr));
+    assert_eq!(
+        tbody_ids(top, "by-lfsr"),
+        by_lfsr.iter().map(|r| r.id.as_str()).collect::<Vec<_>>()
+    );
+    let mut by_delta = called.clone();
+    by_delta.sort_by(|a, b| b.delta.abs().total_cmp(&a.delta.abs()));
+    assert_eq!(
+        tbody_ids(top, "by-delta"),
+        by_delta.iter().map(|r| r.id.as_str()).collect::<Vec<_>>()
+    );
+    let mut by_pos = called.clone();
+    by_pos.sort_by(|a, b| (&a.chrom, a.start).cmp(&(&b.chrom, b.start)));
+    assert_eq!(
+        tbody_ids(top, "by-pos"),
+        by_pos.iter().map(|r| r.id.as_str()).collect::<Vec<_>>()
+    );
+    // Sorting needs no script: one radio button per order, labels in the headers.
+    for id in ["sort-rank", "sort-pos", "sort-delta", "sort-lfsr"] {
+        assert!(top.contains(&format!("id=\"{id}\"")) && top.contains(&format!("for=\"{id}\"")));
+    }
+    let first = called[0];
+    let row = &top[top
+        .find(&format!("<tr data-region=\"{}\"", first.id))
+        .unwrap()..];
+    let row = &row[..row.find("</tr>").unwrap()];
+    assert!(row.contains(&format!(
+        "{}:{}-{}",
+        first.chrom,
+        first.start + 1,
+        first.end
+    )));
+    assert!(
+        row.contains(
+            &format!("{:.3}", first.delta)
+                .trim_end_matches('0')
+                .to_string()
+        )
+    );
+
+    // One panel per region given, each drawing one circle per covered (site, sample) cell.
+    assert_eq!(top.matches("<figure id=\"cpg-").count(), 4);
+    for (k, region) in sites.regions.iter().enumerate() {
+        let fig = &top[top.find(&format!("<figure id=\"cpg-{}\"", k + 1)).unwrap()..];
+        let fig = &fig[..fig.find("</figure>").unwrap()];
+        assert!(fig.contains(&region.region_id));
+        let svg = svgs(fig)[0];
+        check_xml(svg).unwrap();
+        let covered = region.coverage.iter().filter(|&&n| n > 0).count();
+        assert_eq!(
+            svg.matches("<circle").count(),
+            covered,
+            "{}",
+            region.region_id
+        );
+        // The group levels are drawn with their intervals (legend text).
+        let r = regions.iter().find(|r| r.id == region.region_id).unwrap();
+        assert!(fig.contains(&format!("control: θ {}", tidy3(r.theta_control))));
+        // Point size grows with coverage: the deepest cell is the largest circle.
+        let radii: Vec<f64> = svg
+            .split("<circle")
+            .skip(1)
+            .map(|c| {
+                let r = &c[c.find(" r=\"").unwrap() + 4..];
+                r[..r.find('"').unwrap()].parse().unwrap()
+            })
+            .collect();
+        let max = radii.iter().copied().fold(0.0, f64::max);
+        let min = radii.iter().copied().fold(f64::INFINITY, f64::min);
+        assert!(max > min, "all points have one size");
+    }
+    // Table rows link to their panels.
+    assert!(top.contains("href=\"#cpg-1\""));
+
+    // The input files with their checksums, from run.json.
+    let run = json(&dir.path().join("run.json"));
+    let summary = section(&html, "summary").unwrap();
+    for input in run["inputs"].as_array().unwrap() {
+        assert!(summary.contains(input["sha256"].as_str().unwrap()));
+        assert!(summary.contains(input["path"].as_str().unwrap()));
+    }
+}
+
+fn tidy3(x: f64) -> String {
+    let s = format!("{x:.3}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+#[test]
+fn issue_19_audit_draws_vb_against_nuts_prob_dm() {
+    let dir = copy_small_run();
+    let rows = synthetic_audit(30);
+    write_audit(&dir.path().join("mcmc_check.parquet"), &rows);
+    let html = render_report(dir.path(), &ReportOptions::default())
+        .unwrap()
+        .html;
+    let mcmc = section(&html, "mcmc").unwrap();
+    let fig = &mcmc[mcmc
+        .find("aria-label=\"VB vs MCMC prob_dm plot\"")
+        .expect("prob_dm figure")..];
+    let svg_end = fig.find("</svg>").unwrap();
+    let delta_rows: Vec<&AuditRow> = rows.iter().filter(|r| r.quantity == "delta").collect();
+    let flagged = delta_rows.iter().filter(|r| r.flagged).count();
+    let kinds = if flagged > 0 { 2 } else { 1 };
+    // One point per audited region's Δ, plus the legend markers.
+    assert_eq!(
+        fig[..svg_end].matches("<circle").count(),
+        delta_rows.len() + kinds
+    );
+    let worst = delta_rows
+        .iter()
+        .map(|r| (r.prob_dm(true).unwrap() - r.prob_dm(false).unwrap()).abs())
+        .fold(0.0, f64::max);
+    assert!(
+        mcmc.contains(&format!("largest {}", tidy3(worst))),
+        "caption names the largest disagreement {worst}"
+    );
 }

@@ -292,3 +292,21 @@ pub fn write_dss_sheet(dir: &Path) -> PathBuf {
     std::fs::write(&sheet, text).expect("writing the DSS sheet");
     sheet
 }
+
+/// Simulates `regions` regions (3 vs 3 samples, chr1..chr3) into `dir/sim`; returns the sheet.
+pub fn simulate(dir: &Path, regions: usize, seed: u64) -> PathBuf {
+    let sim = dir.join("sim");
+    run_ok(&[
+        "-q",
+        "simulate",
+        "--out",
+        s(&sim),
+        "--regions",
+        &regions.to_string(),
+        "--seed",
+        &seed.to_string(),
+    ]);
+    let sheet = sim.join("samples.tsv");
+    assert!(sheet.is_file(), "simulate wrote no sample sheet");
+    sheet
+}

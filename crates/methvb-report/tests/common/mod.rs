@@ -56,6 +56,12 @@ pub struct AuditRow {
 }
 
 impl AuditRow {
+    /// P(|Δ| > δ₀) on Δ rows, from the VB (`vb`) or MCMC mean: a logistic ramp around 0.1.
+    pub fn prob_dm(&self, vb: bool) -> Option<f64> {
+        let mean = if vb { self.vb_mean } else { self.mcmc_mean };
+        (self.quantity == "delta").then(|| 1.0 / (1.0 + (-(mean.abs() - 0.1) * 40.0).exp()))
+    }
+
     pub fn z_bias(&self) -> f64 {
         (self.vb_mean - self.mcmc_mean) / self.mcmc_sd
     }
@@ -140,6 +146,18 @@ pub fn write_audit(path: &Path, rows: &[AuditRow]) {
                 "divergences",
                 Arc::new(UInt32Array::from_iter_values(
                     rows.iter().map(|r| r.divergences),
+                )),
+            ),
+            (
+                "vb_prob_dm",
+                Arc::new(Float64Array::from(
+                    rows.iter().map(|r| r.prob_dm(true)).collect::<Vec<_>>(),
+                )),
+            ),
+            (
+                "mcmc_prob_dm",
+                Arc::new(Float64Array::from(
+                    rows.iter().map(|r| r.prob_dm(false)).collect::<Vec<_>>(),
                 )),
             ),
             (
@@ -325,4 +343,124 @@ pub fn section<'a>(html: &'a str, id: &str) -> Option<&'a str> {
     let start = html.find(&marker)?;
     let len = html[start..].find("</section>")?;
     Some(&html[start..start + len])
+}
+
+/// Per-CpG data for the `n` top called regions of the small run, with known counts: region `r`
+/// has its `n_sites` sites 7 bp apart from its start; sample `s` at site `j` has `n = 1 + (j + s)
+/// % 9` reads (0 for sample 2 at every third site), `m = n * (s % 2)` for control samples and
+/// `m = n - n / 3` for treated ones.
+pub fn synthetic_sites(dir: &Path, n: usize) -> methvb_report::CpgData {
+    let top = methvb_report::top_called(dir, n).expect("top regions");
+    let samples: Vec<String> = [
+        "control_1",
+        "control_2",
+        "control_3",
+        "treated_1",
+        "treated_2",
+        "treated_3",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let groups: Vec<String> = samples
+        .iter()
+        .map(|s| s.split('_').next().unwrap().to_string())
+        .collect();
+    let regions = top
+        .iter()
+        .map(|t| {
+            let j_count = t.n_sites as usize;
+            let mut methylated = Vec::new();
+            let mut coverage = Vec::new();
+            for j in 0..j_count {
+                for s in 0..samples.len() {
+                    let n = if s == 2 && j % 3 == 0 {
+                        0
+                    } else {
+                        1 + ((j + s) % 9) as u32
+                    };
+                    let m = if s < 3 { n * (s as u32 % 2) } else { n - n / 3 };
+                    methylated.push(m);
+                    coverage.push(n);
+                }
+            }
+            methvb_report::RegionSites {
+                region_id: t.region_id.clone(),
+                positions: (0..j_count as u64).map(|j| t.start + 7 * j).collect(),
+                methylated,
+                coverage,
+            }
+        })
+        .collect();
+    methvb_report::CpgData {
+        samples,
+        sample_groups: groups,
+        regions,
+        note: None,
+    }
+}
+
+/// The columns of a regions table that the top-table tests compare against.
+#[derive(Debug, Clone)]
+pub struct RegionRow {
+    pub id: String,
+    pub chrom: String,
+    pub start: u64,
+    pub end: u64,
+    pub called: bool,
+    pub prob_dm: f64,
+    pub lfsr: f64,
+    pub delta: f64,
+    pub theta_control: f64,
+}
+
+/// Reads those columns of `path` with the parquet crate's arrow reader, by name.
+pub fn read_regions(path: &Path) -> Vec<RegionRow> {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Float64Type, UInt64Type};
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+        File::open(path).expect("open regions"),
+    )
+    .expect("Parquet")
+    .build()
+    .expect("reader");
+    let mut rows = Vec::new();
+    for batch in reader {
+        let b = batch.expect("batch");
+        let s = |n: &str| b.column_by_name(n).unwrap().as_string::<i32>().clone();
+        let u = |n: &str| {
+            b.column_by_name(n)
+                .unwrap()
+                .as_primitive::<UInt64Type>()
+                .clone()
+        };
+        let f = |n: &str| {
+            b.column_by_name(n)
+                .unwrap()
+                .as_primitive::<Float64Type>()
+                .clone()
+        };
+        let (id, chrom, start, end) = (s("region_id"), s("chrom"), u("start"), u("end"));
+        let (prob, lfsr, delta, theta) = (
+            f("prob_dm"),
+            f("lfsr"),
+            f("delta_mean"),
+            f("theta_control_mean"),
+        );
+        let called = b.column_by_name("called").unwrap().as_boolean().clone();
+        for i in 0..b.num_rows() {
+            rows.push(RegionRow {
+                id: id.value(i).to_string(),
+                chrom: chrom.value(i).to_string(),
+                start: start.value(i),
+                end: end.value(i),
+                called: called.value(i),
+                prob_dm: prob.value(i),
+                lfsr: lfsr.value(i),
+                delta: delta.value(i),
+                theta_control: theta.value(i),
+            });
+        }
+    }
+    rows
 }
