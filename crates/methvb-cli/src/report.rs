@@ -10,7 +10,8 @@ use clap::Args;
 #[derive(Debug, Args)]
 pub struct ReportArgs {
     /// Output directory of `methvb run` (regions.parquet; run.json, hyper.json and
-    /// mcmc_check.parquet are used when present).
+    /// mcmc_check.parquet are used when present). A folder whose files come from different
+    /// runs (a file run.json does not list, another run id or Theta) is refused.
     #[arg(value_name = "DIR")]
     dir: PathBuf,
     /// Write the report here instead of DIR/report.html.
@@ -24,6 +25,12 @@ pub struct ReportArgs {
 
 /// Runs `methvb report`.
 pub fn run(args: &ReportArgs, quiet: bool) -> Result<()> {
+    crate::run_folder::check_consistent(&args.dir).with_context(|| {
+        format!(
+            "checking that the files in {} are of one run",
+            args.dir.display()
+        )
+    })?;
     let options = methvb_report::ReportOptions {
         output: args.out.clone(),
         max_points: args.max_points,
