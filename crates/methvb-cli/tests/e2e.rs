@@ -9,25 +9,9 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 
-use common::{DRAWS, assert_same_rows, files_in, methvb, read_table, run_ok, s, theta_of};
-
-/// Simulates `regions` regions (3 vs 3 samples, chr1..chr3) into `dir/sim`; returns the sheet.
-fn simulate(dir: &Path, regions: usize, seed: u64) -> std::path::PathBuf {
-    let sim = dir.join("sim");
-    run_ok(&[
-        "-q",
-        "simulate",
-        "--out",
-        s(&sim),
-        "--regions",
-        &regions.to_string(),
-        "--seed",
-        &seed.to_string(),
-    ]);
-    let sheet = sim.join("samples.tsv");
-    assert!(sheet.is_file(), "simulate wrote no sample sheet");
-    sheet
-}
+use common::{
+    DRAWS, assert_same_rows, files_in, methvb, read_table, run_ok, s, simulate, theta_of,
+};
 
 /// `methvb [--threads t] run` with the test's model options into `out`.
 fn run_args<'a>(threads: &'a str, sheet: &'a str, out: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
@@ -56,7 +40,7 @@ fn run_args<'a>(threads: &'a str, sheet: &'a str, out: &'a str, extra: &[&'a str
 #[test]
 fn run_rows_and_theta_do_not_depend_on_threads_or_minibatch() {
     let tmp = tempfile::tempdir().unwrap();
-    let sheet = simulate(tmp.path(), 60, 11);
+    let sheet = simulate(tmp.path(), "sim", 60, 11);
     let (one, two) = (tmp.path().join("t1"), tmp.path().join("t2"));
     run_ok(&run_args("1", s(&sheet), s(&one), &["--mcmc-check", "2"]));
     // Two threads and a minibatch that does not divide the region count: every region's
@@ -118,7 +102,7 @@ fn run_rows_and_theta_do_not_depend_on_threads_or_minibatch() {
 #[test]
 fn psis_draws_and_max_refit_reach_the_fit_and_the_metadata() {
     let tmp = tempfile::tempdir().unwrap();
-    let sheet = simulate(tmp.path(), 40, 12);
+    let sheet = simulate(tmp.path(), "sim", 40, 12);
     let out = tmp.path().join("out");
     run_ok(&run_args(
         "2",
@@ -166,7 +150,7 @@ fn psis_draws_and_max_refit_reach_the_fit_and_the_metadata() {
 #[test]
 fn sharded_hyper_fit_gather_equals_run() {
     let tmp = tempfile::tempdir().unwrap();
-    let sheet = simulate(tmp.path(), 60, 12);
+    let sheet = simulate(tmp.path(), "sim", 60, 12);
     let sheet = s(&sheet);
     let whole = tmp.path().join("whole");
     run_ok(&run_args("2", sheet, s(&whole), &[]));
@@ -293,7 +277,7 @@ fn visible(dir: &Path) -> Vec<String> {
 #[test]
 fn sigkill_after_a_shard_then_resume_equals_an_uninterrupted_run_byte_for_byte() {
     let tmp = tempfile::tempdir().unwrap();
-    let sheet = simulate(tmp.path(), 90, 13);
+    let sheet = simulate(tmp.path(), "sim", 90, 13);
     let sheet = s(&sheet);
     let killed_cwd = tmp.path().join("killed");
     let clean_cwd = tmp.path().join("clean");
@@ -421,7 +405,7 @@ fn copy(from: &Path, to: &Path) {
 #[test]
 fn resume_refits_damaged_and_foreign_shards_and_relearns_a_foreign_theta() {
     let tmp = tempfile::tempdir().unwrap();
-    let sheet = simulate(tmp.path(), 60, 14);
+    let sheet = simulate(tmp.path(), "sim", 60, 14);
     let sheet = s(&sheet);
     let dir = tmp.path().join("run");
     let other = tmp.path().join("seed6");
