@@ -106,7 +106,11 @@ def test_rows_match_run_json_and_regions_bed(con, table: pa.Table, reference_run
     # the BED's 0-based half-open coordinates and its name as region_id.
     regions = info["pass2"]["pass"]["regions"]
     bed = [line.rstrip("\n").split("\t") for line in dataset.regions.read_text().splitlines() if line.strip()]
-    dropped = regions["regions_dropped_too_few_sites"] + regions["regions_dropped_no_sites"]
+    dropped = (
+        regions["regions_dropped_too_few_sites"]
+        + regions["regions_dropped_no_sites"]
+        + regions["regions_dropped_contig_absent"]
+    )
     assert used == regions["regions_emitted"] == len(bed) - dropped
     by_id = {b[3]: (b[0], int(b[1]), int(b[2])) for b in bed}
     order = {b[3]: i for i, b in enumerate(bed)}
@@ -123,6 +127,7 @@ def test_metadata(con, reference_run: Run, methvb) -> None:
     version = run_cmd([methvb, "--version"]).stdout.split()[-1]
     assert kv["methvb.version"] == version == info["version"]
     assert kv["methvb.model_version"] == info["model_version"]
+    assert kv["methvb.run_id"] == info["run_id"]
     assert kv["methvb.command"] == info["command"]
     argv = kv["methvb.command"].split()
     assert argv[0] == str(methvb) and "run" in argv

@@ -175,6 +175,12 @@ pub fn run(args: &ExportArgs, quiet: bool) -> Result<()> {
             path.display()
         );
     }
+    crate::run_folder::check_consistent(&args.dir).with_context(|| {
+        format!(
+            "checking that the files in {} are of one run",
+            args.dir.display()
+        )
+    })?;
     let table = read_table(&path)?;
     let label = std::fs::canonicalize(&args.dir)
         .ok()

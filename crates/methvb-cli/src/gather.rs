@@ -20,8 +20,8 @@ pub struct GatherArgs {
     /// Shards from `methvb fit`, in genomic order.
     #[arg(required = true, value_name = "SHARD.parquet")]
     shards: Vec<PathBuf>,
-    /// Target Bayesian FDR of the region calls.
-    #[arg(long, default_value_t = 0.05)]
+    /// Target Bayesian FDR of the region calls (0 < FDR < 1).
+    #[arg(long, default_value_t = 0.05, value_parser = crate::pipeline::fdr_value)]
     fdr: f64,
     /// Output Parquet file.
     #[arg(long, short, value_name = "FILE.parquet")]
@@ -48,16 +48,18 @@ pub fn metadata_value(
         .and_then(|e| e.value.clone())
 }
 
-/// The metadata that must agree between shards for their rows to belong to one run.
+/// The metadata that must agree between shards for their rows to belong to one run. The run
+/// id covers the inputs and every setting; the others say which of the common ones differ.
 fn shard_identity(
     builder: &ParquetRecordBatchReaderBuilder<std::fs::File>,
 ) -> Vec<(String, String)> {
-    const KEYS: [&str; 5] = [
+    const KEYS: [&str; 6] = [
         "methvb.version",
         "methvb.model_version",
         "methvb.seed",
         "methvb.theta",
         "methvb.delta0",
+        crate::run_folder::RUN_ID_KEY,
     ];
     KEYS.iter()
         .map(|&k| {
@@ -132,13 +134,20 @@ pub fn gather(
                 first_path.display()
             );
         }
-        if shard_identity(&builder) != first_meta {
+        let identity = shard_identity(&builder);
+        if identity != first_meta {
+            let differ: Vec<String> = identity
+                .iter()
+                .zip(&first_meta)
+                .filter(|(a, b)| a != b)
+                .map(|((key, a), (_, b))| format!("{key} {a:?} vs {b:?}"))
+                .collect();
             bail!(
-                "{}: fitted with a different seed, Theta, delta0 or methvb version than {} ({:?} vs {:?})",
+                "{}: from another run than {} ({}): its rows were fitted from other inputs or \
+                 settings; gather the shards of one workflow only",
                 shard.display(),
                 first_path.display(),
-                shard_identity(&builder),
-                first_meta
+                differ.join(", ")
             );
         }
         let chrom_only = open(shard)?;

@@ -168,8 +168,8 @@ pub struct InputArgs {
     pub fasta: Option<PathBuf>,
     #[command(flatten)]
     pub bam: BamFilterArgs,
-    /// Rows per Arrow batch of merged sites.
-    #[arg(long, default_value_t = 65_536, value_name = "N")]
+    /// Rows per Arrow batch of merged sites (at least 1).
+    #[arg(long, default_value_t = 65_536, value_name = "N", value_parser = crate::pipeline::at_least_one)]
     pub batch_size: usize,
 }
 

@@ -12,6 +12,7 @@ mod pipeline;
 mod report;
 mod results;
 mod run;
+mod run_folder;
 mod shards;
 mod simulate;
 mod sites;
@@ -25,7 +26,7 @@ use clap::{Parser, Subcommand};
 #[command(name = "methvb", version, about, long_about = None)]
 struct Cli {
     /// Worker threads for parallel work (default: all cores).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, value_parser = pipeline::at_least_one)]
     threads: Option<usize>,
     /// Print nothing but errors.
     #[arg(long, short, global = true)]
@@ -66,7 +67,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Some(threads) = cli.threads
         && let Err(e) = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads.max(1))
+            .num_threads(threads)
             .build_global()
     {
         eprintln!("methvb: error: cannot start {threads} threads: {e}");

@@ -32,7 +32,8 @@ use crate::results::ResultsLayout;
 /// How sites are grouped into regions, and which sites and regions are kept.
 #[derive(Debug, Clone, Args, Serialize, serde::Deserialize)]
 pub struct RegionArgs {
-    /// Regions from a BED file (name column = region id, else chrom:start-end).
+    /// Regions from a BED file (name column = region id, else chrom:start-end; a name shared by
+    /// several regions becomes name@chrom:start-end, so that ids are unique).
     #[arg(long, value_name = "BED", conflicts_with_all = ["tile", "max_gap"])]
     pub regions: Option<PathBuf>,
     /// Fixed tiles of this many bp instead of CpG clusters.
@@ -103,11 +104,12 @@ pub struct ModelArgs {
     /// Variational family.
     #[arg(long, value_enum, default_value = "structured")]
     pub family: FamilyArg,
-    /// Effect size of interest: prob_dm = P(|delta| > delta0).
-    #[arg(long, default_value_t = 0.1)]
+    /// Effect size of interest: prob_dm = P(|delta| > delta0), delta being a difference of
+    /// methylation levels (0 < delta0 < 1).
+    #[arg(long, default_value_t = 0.1, value_parser = delta0_value)]
     pub delta0: f64,
-    /// Target Bayesian FDR of the region calls.
-    #[arg(long, default_value_t = 0.05)]
+    /// Target Bayesian FDR of the region calls (0 < FDR < 1).
+    #[arg(long, default_value_t = 0.05, value_parser = fdr_value)]
     pub fdr: f64,
     /// Importance draws of each region's posterior behind its summaries and its PSIS verdict
     /// (one log-density evaluation each; the k-hat threshold is min(1 - 1/log10(N), 0.7)).
@@ -117,12 +119,61 @@ pub struct ModelArgs {
     /// fit; each rung costs about as much as the first fit and doubles the draws).
     #[arg(long, default_value_t = FitOptions::default().max_refit)]
     pub max_refit: u8,
-    /// Regions fitted in parallel per minibatch.
-    #[arg(long, default_value_t = 512)]
+    /// Regions fitted in parallel per minibatch (at least 1).
+    #[arg(long, default_value_t = 512, value_parser = at_least_one)]
     pub minibatch: usize,
     /// Show a progress bar even when stderr is not a terminal.
     #[arg(long)]
     pub progress: bool,
+}
+
+/// A number strictly between 0 and 1 for option `what`, or the reason it is not.
+fn open_unit_interval(text: &str, what: &str) -> std::result::Result<f64, String> {
+    let v: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number"))?;
+    if v > 0.0 && v < 1.0 {
+        Ok(v)
+    } else {
+        Err(format!(
+            "{what} must be between 0 and 1 (exclusive), got {v}"
+        ))
+    }
+}
+
+/// A count option that 0 would turn into nonsense (`--minibatch`, `--hyper-regions`, ...).
+pub fn at_least_one(text: &str) -> std::result::Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("{text:?} is not a whole number")),
+    }
+}
+
+/// `--spike-sd`: MODEL.md keeps sd_b0 above 0.05 so that the spike cannot degenerate.
+fn spike_sd_value(text: &str) -> std::result::Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.05 => Ok(v),
+        Ok(v) => Err(format!(
+            "the spike width must be at least 0.05 (logit scale), got {v}"
+        )),
+        Err(_) => Err(format!("{text:?} is not a number")),
+    }
+}
+
+/// `--fdr`: 0 would call nothing and 1 everything.
+pub fn fdr_value(text: &str) -> std::result::Result<f64, String> {
+    open_unit_interval(text, "the FDR target (e.g. 0.05)")
+}
+
+/// `--delta0`: |delta| never exceeds 1, so 1 or more calls nothing; 0 makes every region
+/// "differentially methylated".
+fn delta0_value(text: &str) -> std::result::Result<f64, String> {
+    open_unit_interval(
+        text,
+        "the effect size delta0, a difference of methylation levels (e.g. 0.1)",
+    )
 }
 
 impl ModelArgs {
@@ -150,12 +201,12 @@ impl ModelArgs {
 /// Options of pass 1 (learning Theta).
 #[derive(Debug, Clone, Args)]
 pub struct HyperArgs {
-    /// Regions sampled genome-wide (reservoir sampling) to learn Theta from.
-    #[arg(long, default_value_t = 2000, value_name = "N")]
+    /// Regions sampled genome-wide (reservoir sampling) to learn Theta from (at least 1).
+    #[arg(long, default_value_t = 2000, value_name = "N", value_parser = at_least_one)]
     pub hyper_regions: usize,
     /// Standard deviation (logit scale, >= 0.05) of the "no difference" component of the prior
     /// of group effects (default 0.05); the effect grid above it is fixed, its weights learned.
-    #[arg(long, value_name = "SD")]
+    #[arg(long, value_name = "SD", value_parser = spike_sd_value)]
     pub spike_sd: Option<f64>,
 }
 
@@ -182,9 +233,10 @@ pub struct Samples {
 }
 
 impl Samples {
-    /// Reads the sheet named by `input`.
-    pub fn load(input: &InputArgs) -> Result<Self> {
+    /// Reads the sheet named by `input` and checks its groups against the `regions` filters.
+    pub fn load(input: &InputArgs, regions: &RegionArgs) -> Result<Self> {
         let sheet = input.sheet()?;
+        sheet.check_samples_per_group(regions.min_samples_per_group)?;
         let sample_group = sheet.group_of_samples();
         let groups = sheet.groups().to_vec();
         let mut sorted: Vec<&String> = groups.iter().collect();
@@ -231,9 +283,44 @@ pub struct PassSummary {
     pub regions: RegionStats,
     /// Regions handed on (to the reservoir or to the fit).
     pub regions_used: u64,
+    /// What the pass dropped or renamed that deserves a look ([`RegionStream::warnings`]).
+    pub warnings: Vec<String>,
     /// Wall time of the pass in seconds.
     pub seconds: f64,
 }
+
+impl PassSummary {
+    /// The counts of `stream` once it has ended; the warnings are the sheet's design warnings
+    /// (said after the pass, so that an input error comes first) and the stream's.
+    fn of(stream: &RegionStream, samples: &Samples, regions_used: u64, started: Instant) -> Self {
+        let design = samples
+            .sheet
+            .design_warnings()
+            .into_iter()
+            .map(|w| w.message);
+        Self {
+            merge: stream.merge_stats().clone(),
+            regions: stream.region_stats().clone(),
+            regions_used,
+            warnings: design.chain(stream.warnings()).collect(),
+            seconds: started.elapsed().as_secs_f64(),
+        }
+    }
+
+    /// Prints the warnings (unless `quiet`).
+    pub fn print_warnings(&self, quiet: bool) {
+        if !quiet {
+            for w in &self.warnings {
+                eprintln!("methvb: warning: {w}");
+            }
+        }
+    }
+}
+
+/// Fewer regions than this make a warning in pass 1: Theta's spike weight alone is then known
+/// to no better than about ±0.05 (the binomial sd of a proportion near 1/2 from 100 regions),
+/// and the prior it sets drives every region's answer.
+const FEW_REGIONS_FOR_EB: u64 = 100;
 
 /// The regions of the inputs, as pass 1 and pass 2 stream them.
 pub fn region_stream(
@@ -326,13 +413,19 @@ pub fn learn_hyper(
     }
     bar.finish_and_clear();
     if reservoir.is_empty() {
-        bail!(
-            "no region passed the filters (regions dropped: {} with too few sites, {} without sites); \
-             check --min-sites, --min-cov and --min-samples-per-group",
-            stream.region_stats().regions_dropped_too_few_sites,
-            stream.region_stats().regions_dropped_no_sites
-        );
+        bail!("no region to fit: {}", stream.why_no_regions());
     }
+    let mut summary = PassSummary::of(&stream, samples, seen, started);
+    if seen < FEW_REGIONS_FOR_EB {
+        summary.warnings.push(format!(
+            "Theta is learned from only {seen} region{}: empirical Bayes needs hundreds to pin \
+             the genome-wide prior down, and with fewer the prior drives every region's answer; \
+             use more regions (the default CpG clusters, --tile, a larger BED) or a Theta learned \
+             on a larger data set (--hyper-json)",
+            if seen == 1 { "" } else { "s" }
+        ));
+    }
+    summary.print_warnings(quiet);
     // Genomic order, so the learned Theta does not depend on the reservoir's replacement order.
     reservoir.sort_by_key(|r| r.id.clone());
     let data: Vec<(&str, RegionData)> = reservoir
@@ -354,12 +447,7 @@ pub fn learn_hyper(
     }
     let fit = methvb_model::fit_hyper(&data, &Theta::default(), &eb, model.seed)
         .context("learning the hyperparameters")?;
-    let summary = PassSummary {
-        merge: stream.merge_stats().clone(),
-        regions: stream.region_stats().clone(),
-        regions_used: seen,
-        seconds: started.elapsed().as_secs_f64(),
-    };
+    summary.seconds = started.elapsed().as_secs_f64();
     Ok((fit, summary, per_contig))
 }
 
@@ -441,6 +529,9 @@ pub fn fit_all(
         }
     }
     flush(&mut chunk)?;
+    if chroms.is_empty() && used == 0 {
+        bail!("no region to fit: {}", stream.why_no_regions());
+    }
     for chrom in chroms {
         if !stream.merger().contigs_visited().any(|c| c == chrom) {
             eprintln!(
@@ -454,13 +545,10 @@ pub fn fit_all(
     // The intermediate file is complete but private: remove it whatever happened.
     let _ = std::fs::remove_file(&fitted_path);
     let regions_called = called?;
+    let pass = PassSummary::of(&stream, samples, used, started);
+    pass.print_warnings(quiet);
     Ok(FitSummary {
-        pass: PassSummary {
-            merge: stream.merge_stats().clone(),
-            regions: stream.region_stats().clone(),
-            regions_used: used,
-            seconds: started.elapsed().as_secs_f64(),
-        },
+        pass,
         regions_called,
         regions_unreliable: unreliable,
         regions_not_converged: not_converged,
@@ -854,13 +942,12 @@ pub fn fit_shards(
     sharder.flush(&mut chunk, &mut chunk_index, audit, &bar)?;
     sharder.publish_complete(&chunk, None)?;
     bar.finish_and_clear();
+    if next_index == 0 {
+        // Only possible with --hyper-json: pass 1 stops on this before.
+        bail!("no region to fit: {}", stream.why_no_regions());
+    }
     Ok(ShardedPass {
-        pass: PassSummary {
-            merge: stream.merge_stats().clone(),
-            regions: stream.region_stats().clone(),
-            regions_used: next_index,
-            seconds: started.elapsed().as_secs_f64(),
-        },
+        pass: PassSummary::of(&stream, samples, next_index, started),
         shards: sharder.shards,
         regions_unreliable: sharder.unreliable,
         regions_not_converged: sharder.not_converged,

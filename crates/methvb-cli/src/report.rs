@@ -18,7 +18,8 @@ use crate::pipeline::{RegionArgs, Samples};
 #[derive(Debug, Args)]
 pub struct ReportArgs {
     /// Output directory of `methvb run` (regions.parquet; run.json, hyper.json and
-    /// mcmc_check.parquet are used when present).
+    /// mcmc_check.parquet are used when present). A folder whose files come from different
+    /// runs (a file run.json does not list, another run id or Theta) is refused.
     #[arg(value_name = "DIR")]
     dir: PathBuf,
     /// Write the report here instead of DIR/report.html.
@@ -65,7 +66,7 @@ fn read_sites(dir: &Path, top: &[TopRegion]) -> Result<CpgData> {
             table.display()
         );
     };
-    let samples = Samples::load(&input)?;
+    let samples = Samples::load(&input, &regions)?;
     let mut wanted: HashMap<&str, &TopRegion> =
         top.iter().map(|t| (t.region_id.as_str(), t)).collect();
     let mut found: HashMap<String, RegionSites> = HashMap::new();
@@ -124,6 +125,12 @@ fn read_sites(dir: &Path, top: &[TopRegion]) -> Result<CpgData> {
 
 /// Runs `methvb report`.
 pub fn run(args: &ReportArgs, quiet: bool) -> Result<()> {
+    crate::run_folder::check_consistent(&args.dir).with_context(|| {
+        format!(
+            "checking that the files in {} are of one run",
+            args.dir.display()
+        )
+    })?;
     let sites = if args.plot_regions > 0 {
         let top = methvb_report::top_called(&args.dir, args.plot_regions)
             .with_context(|| format!("reading the results in {}", args.dir.display()))?;

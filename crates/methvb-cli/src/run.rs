@@ -21,6 +21,7 @@ use crate::pipeline::{
     self, ContigRegions, FitSummary, HyperArgs, ModelArgs, PassSummary, RegionArgs, Samples,
     ShardPlan,
 };
+use crate::run_folder;
 use crate::shards::{self, Rejected};
 
 /// Version of the statistical model written to the outputs (bump when results change meaning).
@@ -42,7 +43,8 @@ pub struct RunArgs {
     /// Use this Theta (a hyper.json) instead of learning it in pass 1.
     #[arg(long, value_name = "JSON")]
     hyper_json: Option<PathBuf>,
-    /// Output directory: regions.parquet, hyper.json, run.json (and shards/ while running).
+    /// Output directory: regions.parquet, hyper.json, run.json (and shards/ while running). The
+    /// outputs of an earlier run there are removed before this run writes its own.
     #[arg(long, short, value_name = "DIR")]
     out: PathBuf,
     /// Continue an interrupted run into the same --out: reuse DIR/hyper.json if it was learned
@@ -184,6 +186,10 @@ struct InputFile {
 struct RunFile<'a> {
     version: &'static str,
     model_version: &'static str,
+    /// The run id, also in the metadata of the run's Parquet files ([`run_folder`]).
+    run_id: &'a str,
+    /// The files of the folder this run wrote (or, for a reused hyper.json, took over).
+    files: Vec<&'static str>,
     command: String,
     seed: u64,
     sample_sheet: &'a Path,
@@ -205,16 +211,19 @@ struct RunFile<'a> {
     seconds_total: f64,
 }
 
-/// Key-value metadata of a results Parquet file (`inputs`: [`InputArgs::provenance`]).
+/// Key-value metadata of a results Parquet file of run `run_id` (`inputs`:
+/// [`InputArgs::provenance`]).
 fn results_metadata(
     model: &ModelArgs,
     theta: &Theta,
     samples: &Samples,
     inputs: &serde_json::Value,
     regions: &RegionArgs,
+    run_id: &str,
 ) -> Vec<(String, String)> {
     vec![
         ("methvb.version".into(), env!("CARGO_PKG_VERSION").into()),
+        (run_folder::RUN_ID_KEY.into(), run_id.into()),
         ("methvb.model_version".into(), MODEL_VERSION.into()),
         ("methvb.command".into(), crate::command_line()),
         ("methvb.seed".into(), model.seed.to_string()),
@@ -324,7 +333,9 @@ fn options_key(
 
 /// The part of the resume keys shared by hyper.json and the shards.
 fn base_key(
-    args: &RunArgs,
+    input: &InputArgs,
+    regions: &RegionArgs,
+    model: &ModelArgs,
     samples: &Samples,
     inputs: &[InputFile],
 ) -> Result<serde_json::Map<String, serde_json::Value>> {
@@ -346,16 +357,31 @@ fn base_key(
     let value = serde_json::json!({
         "version": env!("CARGO_PKG_VERSION"),
         "model_version": MODEL_VERSION,
-        "seed": args.model.seed,
-        "family": args.model.family().name(),
+        "seed": model.seed,
+        "family": model.family().name(),
         "groups": samples.groups,
         "inputs": inputs,
-        "options": options_key(&args.input, &args.regions)?,
+        "options": options_key(input, regions)?,
     });
     match value {
         serde_json::Value::Object(map) => Ok(map),
         _ => anyhow::bail!("resume key is not a JSON object"),
     }
+}
+
+/// Everything the rows of a results table depend on but the contigs fitted and the FDR target
+/// (which `gather` applies anew): the base key, Theta and the fit options. Its digest is the
+/// run id.
+fn rows_key(
+    mut base: serde_json::Map<String, serde_json::Value>,
+    model: &ModelArgs,
+    theta: &Theta,
+) -> Result<serde_json::Map<String, serde_json::Value>> {
+    base.insert("theta".into(), serde_json::to_value(theta)?);
+    base.insert("delta0".into(), serde_json::json!(model.delta0));
+    base.insert("draws".into(), serde_json::json!(model.draws));
+    base.insert("max_refit".into(), serde_json::json!(model.max_refit));
+    Ok(base)
 }
 
 /// hyper.json of an earlier run into `path`, if it was learned with `key`; says why not
@@ -415,26 +441,39 @@ fn contigs_count(n: usize) -> String {
 /// Runs `methvb run`.
 pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
     let started = Instant::now();
-    let samples = Samples::load(&args.input)?;
+    let samples = Samples::load(&args.input, &args.regions)?;
     let inputs = input_files(&samples)?;
     let provenance = args.input.provenance(&samples.sheet)?;
-    let base = base_key(args, &samples, &inputs)?;
+    let base = base_key(&args.input, &args.regions, &args.model, &samples, &inputs)?;
+    let hyper_path = args.out.join("hyper.json");
     // The output folder is made only once the inputs have streamed through pass 1, so an input
-    // error leaves nothing behind.
-    let create_out = || {
+    // error leaves nothing behind; the outputs of an earlier run there go before this run
+    // writes any of its own, so that none of them can pass for this run's. `keep` is a
+    // hyper.json that this run takes over.
+    let create_out = |keep: &[&str]| -> Result<()> {
         std::fs::create_dir_all(&args.out)
-            .with_context(|| format!("creating {}", args.out.display()))
+            .with_context(|| format!("creating {}", args.out.display()))?;
+        let removed = run_folder::clear_earlier_outputs(&args.out, keep)?;
+        if !quiet && !removed.is_empty() {
+            eprintln!(
+                "methvb: removed the outputs of an earlier run from {}: {}",
+                args.out.display(),
+                removed.join(", ")
+            );
+        }
+        Ok(())
     };
     let mut resume = ResumeReport {
         requested: args.resume,
         shards_kept: args.keep_shards,
         ..ResumeReport::default()
     };
-    let hyper_path = args.out.join("hyper.json");
     let (theta, pass1, per_contig, seen) = match &args.hyper_json {
         Some(path) => {
             let theta = HyperFile::read_theta(path)?;
-            create_out()?;
+            // `--hyper-json OUT/hyper.json` names this run's Theta: it stays.
+            let given_here = same_file(path, &hyper_path);
+            create_out(if given_here { &["hyper.json"] } else { &[] })?;
             (theta, None, None, None)
         }
         None => {
@@ -453,7 +492,7 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
             let file = match reused {
                 Some(file) => {
                     resume.hyper_reused = true;
-                    create_out()?;
+                    create_out(&["hyper.json"])?;
                     file
                 }
                 None => {
@@ -467,7 +506,7 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
                     )?;
                     file.resume_key = Some(key);
                     file.input_options = Some(provenance.clone());
-                    create_out()?;
+                    create_out(&[])?;
                     write_json_atomic(&hyper_path, &file)?;
                     file
                 }
@@ -498,12 +537,19 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
     // Pass 2: one shard per contig under OUT/shards, reusing valid ones with --resume.
     let shard_dir = args.out.join(shards::SHARDS_DIR);
     let layout = crate::results::ResultsLayout::new(&samples.groups, &samples.names);
-    let mut shard_key = base;
-    shard_key.insert("theta".into(), serde_json::to_value(&theta)?);
-    shard_key.insert("delta0".into(), serde_json::json!(args.model.delta0));
+    let mut shard_key = rows_key(base, &args.model, &theta)?;
+    let run_id = run_folder::run_id(&serde_json::Value::Object(shard_key.clone()));
+    let metadata = || {
+        results_metadata(
+            &args.model,
+            &theta,
+            &samples,
+            &provenance,
+            &args.regions,
+            &run_id,
+        )
+    };
     shard_key.insert("fdr".into(), serde_json::json!(args.model.fdr));
-    shard_key.insert("draws".into(), serde_json::json!(args.model.draws));
-    shard_key.insert("max_refit".into(), serde_json::json!(args.model.max_refit));
     let shard_key = serde_json::Value::Object(shard_key);
     let reuse = if args.resume {
         pipeline::remove_stale_temporaries(&shard_dir, |name| name.ends_with(".parquet"));
@@ -555,8 +601,7 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
     }
     std::fs::create_dir_all(&shard_dir)
         .with_context(|| format!("creating {}", shard_dir.display()))?;
-    let mut shard_metadata =
-        results_metadata(&args.model, &theta, &samples, &provenance, &args.regions);
+    let mut shard_metadata = metadata();
     shard_metadata.push((shards::RESUME_KEY.into(), shard_key.to_string()));
     let plan = ShardPlan {
         dir: &shard_dir,
@@ -583,32 +628,13 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
             resume.contigs_fitted.push(shard.contig.clone());
         }
     }
+    if args.hyper_json.is_some() {
+        // Without pass 1, pass 2 is the one that read the inputs.
+        sharded.pass.print_warnings(quiet);
+    }
     let out = args.out.join("regions.parquet");
     let paths: Vec<PathBuf> = sharded.shards.iter().map(|s| s.path.clone()).collect();
-    let gathered = if paths.is_empty() {
-        // No region passed the filters (only possible with --hyper-json): an empty table.
-        let writer = methvb_io::parquet_out::AtomicParquetWriter::create(
-            &out,
-            layout.called_schema(),
-            results_metadata(&args.model, &theta, &samples, &provenance, &args.regions),
-            crate::results::RESULTS_ROW_GROUP_ROWS,
-        )?;
-        writer.finish()?;
-        crate::gather::Gathered { rows: 0, called: 0 }
-    } else {
-        crate::gather::gather(
-            &paths,
-            args.model.fdr,
-            &out,
-            Some(results_metadata(
-                &args.model,
-                &theta,
-                &samples,
-                &provenance,
-                &args.regions,
-            )),
-        )?
-    };
+    let gathered = crate::gather::gather(&paths, args.model.fdr, &out, Some(metadata()))?;
     if gathered.rows != sharded.pass.regions_used {
         anyhow::bail!(
             "{}: {} rows gathered from the shards, but {} regions were streamed",
@@ -630,11 +656,20 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
         args.model.seed,
         args.model.delta0,
         &args.out.join("mcmc_check.parquet"),
-        results_metadata(&args.model, &theta, &samples, &provenance, &args.regions),
+        metadata(),
     )?;
+    let mut files = vec!["regions.parquet"];
+    if args.hyper_json.is_none() || hyper_path.is_file() {
+        files.push("hyper.json");
+    }
+    if mcmc.is_some() {
+        files.push("mcmc_check.parquet");
+    }
     let run_file = RunFile {
         version: env!("CARGO_PKG_VERSION"),
         model_version: MODEL_VERSION,
+        run_id: &run_id,
+        files,
         command: crate::command_line(),
         seed: args.model.seed,
         sample_sheet: samples.sheet.path(),
@@ -711,9 +746,17 @@ fn learn_hyper_file(
     ))
 }
 
+/// Whether `a` and `b` name the same existing file.
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}
+
 /// Runs `methvb hyper`.
 pub fn hyper(args: &HyperCmdArgs, quiet: bool) -> Result<()> {
-    let samples = Samples::load(&args.input)?;
+    let samples = Samples::load(&args.input, &args.regions)?;
     let (mut file, pass1) = learn_hyper_file(
         &args.input,
         &args.regions,
@@ -738,9 +781,17 @@ pub fn hyper(args: &HyperCmdArgs, quiet: bool) -> Result<()> {
 
 /// Runs `methvb fit`.
 pub fn fit(args: &FitArgs, quiet: bool) -> Result<()> {
-    let samples = Samples::load(&args.input)?;
+    let samples = Samples::load(&args.input, &args.regions)?;
     let theta = HyperFile::read_theta(&args.hyper)?;
     let provenance = args.input.provenance(&samples.sheet)?;
+    // The run id of the whole workflow: every shard of it has the same, whatever its contigs.
+    let inputs = input_files(&samples)?;
+    let base = base_key(&args.input, &args.regions, &args.model, &samples, &inputs)?;
+    let run_id = run_folder::run_id(&serde_json::Value::Object(rows_key(
+        base,
+        &args.model,
+        &theta,
+    )?));
     let summary = pipeline::fit_all(
         &args.input,
         &args.regions,
@@ -750,7 +801,14 @@ pub fn fit(args: &FitArgs, quiet: bool) -> Result<()> {
         &args.chrom,
         None,
         &args.out,
-        results_metadata(&args.model, &theta, &samples, &provenance, &args.regions),
+        results_metadata(
+            &args.model,
+            &theta,
+            &samples,
+            &provenance,
+            &args.regions,
+            &run_id,
+        ),
         quiet,
     )?;
     if !quiet {

@@ -56,7 +56,7 @@ fn cases(dir: &Path) -> Vec<Case> {
                         .collect()
                 })
                 .unwrap_or_default(),
-            expected: f[3].to_string(),
+            expected: f[3].replace("{dir}", d),
             line: dash(f[4]).map(|l| l.parse().expect("line number")),
             names: dash(f[5]).unwrap_or(f[0]).to_string(),
         });
@@ -114,14 +114,20 @@ fn run_case(dir: &Path, case: &Case) -> Vec<String> {
             let sheet = dir.join("sheet_good.tsv");
             args.extend(["check", "--samples", s(&sheet), "--regions", s(&file)].map(String::from));
         }
-        "run" => {
+        "run" | "run-regions" => {
+            // run-regions: the corpus file is the regions BED of a good sheet.
+            let (sheet, regions) = if case.command == "run" {
+                (file.clone(), None)
+            } else {
+                (dir.join("sheet_good.tsv"), Some(&file))
+            };
             args.extend(
                 [
                     "--threads",
                     "1",
                     "run",
                     "--samples",
-                    s(&file),
+                    s(&sheet),
                     "--out",
                     s(&run_dir),
                     "--draws",
@@ -129,6 +135,9 @@ fn run_case(dir: &Path, case: &Case) -> Vec<String> {
                 ]
                 .map(String::from),
             );
+            if let Some(bed) = regions {
+                args.extend(["--regions", s(bed)].map(String::from));
+            }
         }
         other => return vec![format!("unknown command kind {other:?}")],
     }

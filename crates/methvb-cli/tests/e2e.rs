@@ -41,7 +41,7 @@ fn run_args<'a>(threads: &'a str, sheet: &'a str, out: &'a str, extra: &[&'a str
 #[test]
 fn run_rows_and_theta_do_not_depend_on_threads_or_minibatch() {
     let tmp = tempfile::tempdir().unwrap();
-    let sheet = simulate(tmp.path(), 60, 11);
+    let sheet = simulate(tmp.path(), "sim", 60, 11);
     let (one, two) = (tmp.path().join("t1"), tmp.path().join("t2"));
     run_ok(&run_args("1", s(&sheet), s(&one), &["--mcmc-check", "2"]));
     // Two threads and a minibatch that does not divide the region count: every region's
@@ -103,7 +103,7 @@ fn run_rows_and_theta_do_not_depend_on_threads_or_minibatch() {
 #[test]
 fn draws_and_max_refit_reach_the_fit_and_the_metadata() {
     let tmp = tempfile::tempdir().unwrap();
-    let sheet = simulate(tmp.path(), 40, 12);
+    let sheet = simulate(tmp.path(), "sim", 40, 12);
     let out = tmp.path().join("out");
     run_ok(&run_args(
         "2",
@@ -149,7 +149,7 @@ fn draws_and_max_refit_reach_the_fit_and_the_metadata() {
 #[test]
 fn sharded_hyper_fit_gather_equals_run() {
     let tmp = tempfile::tempdir().unwrap();
-    let sheet = simulate(tmp.path(), 60, 12);
+    let sheet = simulate(tmp.path(), "sim", 60, 12);
     let sheet = s(&sheet);
     let whole = tmp.path().join("whole");
     run_ok(&run_args("2", sheet, s(&whole), &[]));
@@ -276,7 +276,7 @@ fn visible(dir: &Path) -> Vec<String> {
 #[test]
 fn sigkill_after_a_shard_then_resume_equals_an_uninterrupted_run_byte_for_byte() {
     let tmp = tempfile::tempdir().unwrap();
-    let sheet = simulate(tmp.path(), 90, 13);
+    let sheet = simulate(tmp.path(), "sim", 90, 13);
     let sheet = s(&sheet);
     let killed_cwd = tmp.path().join("killed");
     let clean_cwd = tmp.path().join("clean");
@@ -404,7 +404,7 @@ fn copy(from: &Path, to: &Path) {
 #[test]
 fn resume_refits_damaged_and_foreign_shards_and_relearns_a_foreign_theta() {
     let tmp = tempfile::tempdir().unwrap();
-    let sheet = simulate(tmp.path(), 60, 14);
+    let sheet = simulate(tmp.path(), "sim", 60, 14);
     let sheet = s(&sheet);
     let dir = tmp.path().join("run");
     let other = tmp.path().join("seed6");

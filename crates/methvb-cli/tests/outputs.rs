@@ -13,7 +13,10 @@ use common::{DRAWS, Table, read_table, run_methvb, run_ok, s};
 /// A simulated dataset (3 vs 3 samples, chr1..chr3) and one run on it, in `dir`.
 fn simulated_run(dir: &Path) -> (PathBuf, PathBuf) {
     let sim = dir.join("sim");
-    assert_eq!(common::simulate(dir, 150, 19), sim.join("samples.tsv"));
+    assert_eq!(
+        common::simulate(dir, "sim", 150, 19),
+        sim.join("samples.tsv")
+    );
     let out = dir.join("run");
     run_ok(&[
         "-q",

@@ -15,7 +15,13 @@
 //! * **contig order** across samples, by replaying the merge's contig rule
 //!   ([`crate::contigs`]): an error when the merge would stop;
 //! * **groups**: the reference group exists, enough groups (`min_groups`) and enough samples per
-//!   group (`min_samples_per_group`), warnings for a single group (no contrast) or a group of one;
+//!   group (`min_samples_per_group`), and the sheet's design warnings
+//!   ([`SampleSheet::design_warnings`]: a single group, groups of one sample, group names that
+//!   differ only in case or punctuation);
+//! * **regions**: a BED contig named as an alias of a sample contig (an error, even when the BED
+//!   also has the sample's name), regions on contigs no sample has (an error when that is every
+//!   region: the run would stop), names shared by several regions (a warning: their ids get the
+//!   coordinates);
 //! * per sample: format and layout, coordinate convention of Bismark `.cov` files (1-based
 //!   default or 0-based `--zero_based`, from the start/end pattern), number of sites, coverage
 //!   summary (mean, median, fraction with `n >= 10`, over sites with `n > 0`).
@@ -711,16 +717,16 @@ pub fn check(sheet_path: &Path, opts: &CheckOptions) -> CheckReport {
         }
     };
     if let Some(sheet) = &sheet {
-        for (k, g) in sheet.groups().iter().enumerate() {
-            let n = sheet.samples.iter().filter(|s| &s.group == g).count();
+        for (k, (g, n)) in sheet.group_sizes().into_iter().enumerate() {
             report.groups.push(GroupCheck {
-                name: g.clone(),
+                name: g.to_string(),
                 samples: n,
                 reference: k == 0,
             });
         }
         let min_groups = opts.min_groups.max(1);
-        if sheet.n_groups() < min_groups {
+        let too_few_groups = sheet.n_groups() < min_groups;
+        if too_few_groups {
             push(
                 Severity::Error,
                 "groups",
@@ -733,43 +739,13 @@ pub fn check(sheet_path: &Path, opts: &CheckOptions) -> CheckReport {
                     sheet.groups().join(", ")
                 ),
             );
-        } else if sheet.n_groups() == 1 {
-            push(
-                Severity::Warning,
-                "single-group",
-                format!(
-                    "{}: a single group ({}): run will estimate its methylation but no \
-                     difference between groups",
-                    sheet_path.display(),
-                    sheet.groups()[0]
-                ),
-            );
         }
-        let min_spg = opts.min_samples_per_group.max(1);
-        for g in &report.groups {
-            if g.samples < min_spg {
-                push(
-                    Severity::Error,
-                    "group-size",
-                    format!(
-                        "{}: group {} has {} sample{}, fewer than --min-samples-per-group {min_spg}: \
-                         every site would be dropped",
-                        sheet_path.display(),
-                        g.name,
-                        g.samples,
-                        if g.samples == 1 { "" } else { "s" }
-                    ),
-                );
-            } else if g.samples == 1 {
-                push(
-                    Severity::Warning,
-                    "group-of-one",
-                    format!(
-                        "group {} has a single sample: its between-sample dispersion rests on \
-                         the prior alone",
-                        g.name
-                    ),
-                );
+        if let Err(e) = sheet.check_samples_per_group(opts.min_samples_per_group.max(1)) {
+            push(Severity::Error, "group-size", e.to_string());
+        }
+        for w in sheet.design_warnings() {
+            if !(too_few_groups && w.code == "single-group") {
+                push(Severity::Warning, w.code, w.message);
             }
         }
     }
@@ -794,12 +770,8 @@ pub fn check(sheet_path: &Path, opts: &CheckOptions) -> CheckReport {
         Some(p) => match BedRegions::from_path(p) {
             Ok(r) => {
                 report.regions = Some((p.display().to_string(), r.len()));
-                if r.is_empty() {
-                    push(
-                        Severity::Error,
-                        "regions",
-                        format!("{}: regions: no region in the file", p.display()),
-                    );
+                if let Some(w) = r.repeated_names_warning() {
+                    push(Severity::Warning, "region-names", w);
                 }
                 Some(r)
             }
@@ -975,6 +947,9 @@ pub fn check(sheet_path: &Path, opts: &CheckOptions) -> CheckReport {
             ));
         }
     }
+    // The regions are compared one way only: a BED contig whose alias a sample has is an error
+    // even when the BED also has the sample's name (those regions would be dropped).
+    let regions_input = regions.as_ref().map(|_| inputs.len());
     if let Some(r) = &regions {
         inputs.push((
             r.path().display().to_string(),
@@ -1007,10 +982,10 @@ pub fn check(sheet_path: &Path, opts: &CheckOptions) -> CheckReport {
                 if inputs[b].1.contains(name) {
                     continue;
                 }
-                if let Some(alias) = contig_aliases(name)
-                    .into_iter()
-                    .find(|al| inputs[b].1.contains(al) && !inputs[a].1.contains(al))
-                {
+                if let Some(alias) = contig_aliases(name).into_iter().find(|al| {
+                    inputs[b].1.contains(al)
+                        && (Some(a) == regions_input || !inputs[a].1.contains(al))
+                }) {
                     pairs.push(format!("{name} ↔ {alias}"));
                 }
             }
@@ -1172,19 +1147,33 @@ pub fn check(sheet_path: &Path, opts: &CheckOptions) -> CheckReport {
             .filter(|(c, _)| !index.contains_key(*c) && !exclude.contains(*c))
             .map(|(c, n)| format!("{c} ({n} regions)"))
             .collect();
+        // Every region on such contigs: the run would stop with "no region" (an error once
+        // the whole files were read; BAM samples are not read, so their contigs are unknown).
+        let every = absent.len() == r.contigs().count()
+            && report
+                .samples
+                .iter()
+                .all(|s| s.format.as_deref() != Some("bam"));
         if !absent.is_empty() {
             push(
-                if complete {
-                    Severity::Warning
-                } else {
-                    Severity::Note
+                match (complete, every) {
+                    (true, true) => Severity::Error,
+                    (true, false) => Severity::Warning,
+                    (false, _) => Severity::Note,
                 },
                 "regions-without-sites",
                 format!(
-                    "{}: regions on contigs no sample has{}: {} — they will be dropped",
+                    "{}: {}regions on contigs no sample has{}: {} — {}",
                     r.path().display(),
+                    if every { "all " } else { "" },
                     if complete { "" } else { " (in the lines read)" },
-                    some(&absent, 8)
+                    some(&absent, 8),
+                    if every {
+                        "every region would be dropped and the run stop; use a BED made for the \
+                         samples' reference"
+                    } else {
+                        "they will be dropped"
+                    }
                 ),
             );
         }
@@ -1519,6 +1508,57 @@ mod tests {
         assert!(r.render().contains("FAILED: 2 errors"));
     }
 
+    /// Regression (#18): `check --regions` with a BED whose every region the run would drop
+    /// said "OK: 0 errors"; a BED line on `18` next to one on `chr18` (data `chr18`) was not
+    /// flagged at all; shared names were not mentioned.
+    #[test]
+    fn regions_the_run_would_drop_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = write(dir.path(), "a.txt", &format!("{DSS}chr18\t5\t3\t1\n"));
+        let sheet = write(
+            dir.path(),
+            "s.tsv",
+            &format!("sample\tgroup\tpath\nA\tx\t{0}\nB\ty\t{0}\n", a.display()),
+        );
+        let check_bed = |name: &str, text: &str| {
+            let opts = CheckOptions {
+                regions: Some(write(dir.path(), name, text)),
+                ..CheckOptions::default()
+            };
+            check(&sheet, &opts)
+        };
+        let r = check_bed("other.bed", "chr1\t0\t100\nchr2\t0\t10\n");
+        let msgs = r.error_messages();
+        assert_eq!(msgs.len(), 1, "{msgs:?}");
+        assert!(
+            msgs[0].ends_with(
+                "other.bed: all regions on contigs no sample has: chr1 (1 regions), chr2 (1 \
+                 regions) — every region would be dropped and the run stop; use a BED made for \
+                 the samples' reference"
+            ),
+            "{}",
+            msgs[0]
+        );
+        let r = check_bed("mixed.bed", "chr18\t0\t100\n18\t0\t10\n");
+        let msgs = r.error_messages();
+        assert_eq!(msgs.len(), 1, "{msgs:?}");
+        assert!(msgs[0].contains("mixed.bed vs "), "{}", msgs[0]);
+        assert!(msgs[0].contains("a.txt: 18 ↔ chr18"), "{}", msgs[0]);
+        assert!(codes(&r, Severity::Warning).contains(&"regions-without-sites"));
+        let r = check_bed("names.bed", "chr18\t0\t10\tCpG: 3\nchr18\t20\t30\tCpG: 3\n");
+        assert_eq!(r.n_errors(), 0, "{:?}", r.issues);
+        assert!(codes(&r, Severity::Warning).contains(&"region-names"));
+        let r = check_bed("empty.bed", "# nothing\n");
+        assert!(
+            r.error_messages()[0].ends_with(
+                "empty.bed: regions: the BED has no regions (every \
+             line is blank, a comment, or a track or browser line)"
+            ),
+            "{:?}",
+            r.issues
+        );
+    }
+
     #[test]
     fn fasta_tells_cpg_positions_from_shifted_ones() {
         let dir = tempfile::tempdir().unwrap();
@@ -1594,6 +1634,7 @@ mod tests {
                 a.display()
             ),
         );
+        write(dir.path(), "reads.BAM", "");
         let r = check(&sheet, &CheckOptions::default());
         assert_eq!(r.n_errors(), 0, "{:?}", r.issues);
         assert!(codes(&r, Severity::Note).contains(&"bam-not-checked"));

@@ -89,24 +89,25 @@ pub enum ErrorKind {
         /// n
         coverage: u64,
     },
-    /// Positions within a contig go backwards.
+    /// Positions within a contig go backwards. Positions are as the file writes them (1-based
+    /// in DSS, Bismark `.cov` and CpG reports), so the message matches the lines it names.
     #[error(
         "unsorted input: {contig}:{pos} comes after {contig}:{previous} (sort by contig, then position, e.g. `sort -k1,1 -k2,2n`)"
     )]
     Unsorted {
         /// Contig name.
         contig: String,
-        /// Previous 0-based position.
+        /// Previous position, as written in the file.
         previous: u64,
-        /// This 0-based position.
+        /// This position, as written in the file.
         pos: u64,
     },
     /// The same position (and strand) occurs twice.
-    #[error("duplicate position {contig}:{pos} (0-based)")]
+    #[error("duplicate position {contig}:{pos}: remove the repeated line")]
     Duplicate {
         /// Contig name.
         contig: String,
-        /// 0-based position.
+        /// Position, as written in the file.
         pos: u64,
     },
     /// A contig reappears after another contig started: the file is not grouped by contig.
@@ -115,16 +116,16 @@ pub enum ErrorKind {
         /// Contig name.
         contig: String,
     },
-    /// Strand merging met a call it cannot pair: a − strand call at `pos + 1` whose + strand
-    /// partner position `pos` was already used, or a − strand call at position 0. The data are
-    /// not CpG-only (or not stranded CpG calls).
+    /// Strand merging met a call it cannot pair: a − strand call at `pos` whose + strand
+    /// partner position `pos − 1` was already used, or a − strand call at the contig's first
+    /// base. The data are not CpG-only (or not stranded CpG calls).
     #[error(
-        "cannot merge strands at {contig}:{pos} (0-based): the − strand call does not pair with a + strand CpG call one base before it (input not CpG-only?); read it without strand merging"
+        "cannot merge strands at {contig}:{pos}: the − strand call there does not pair with a + strand CpG call one base before it (input not CpG-only?); read it with --no-strand-merge"
     )]
     StrandConflict {
         /// Contig name.
         contig: String,
-        /// 0-based position the − strand call would be moved to (its own position − 1).
+        /// Position of the − strand call, as written in the file.
         pos: u64,
     },
     /// Contig order or naming disagrees between inputs.

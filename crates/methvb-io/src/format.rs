@@ -25,9 +25,11 @@
 //!   with no row of the chosen code fails at its end with [`ErrorKind::NoModCode`]. When several
 //!   motifs are given to modkit, one cytosine appears once per motif (`m,CG,0`, `m,CGCG,2`) with the
 //!   same calls; the reader keeps the first and skips the repeats.
-//! - **ENCODE vs modkit** is decided per file from the first data line: 18 or more fields of which
-//!   10–18 are numbers → modkit, otherwise ENCODE (≥ 11 columns; the ENCODE WGBS files have 14, with
-//!   text contexts in 12–13). The mod-code option does not apply to ENCODE files.
+//! - **ENCODE vs modkit** is decided per file from the shape of the first data line's column 12:
+//!   a number (well-formed or not: `4`, `-5`) → modkit, which then needs 18 columns; nothing
+//!   (11 columns) or text (the ENCODE WGBS files have 14, with text contexts in 12–13) → ENCODE.
+//!   The values play no part, so a modkit row that fails a check stops the read at its line; it
+//!   never makes the file be read as ENCODE. The mod-code option does not apply to ENCODE files.
 //! - **Bismark `.cov` has no strand**: its two strands of a CpG are separate lines at different
 //!   positions, reported as [`Strand::Unknown`] and never merged (merging needs the strand).
 //! - Checks on every kept line: column count, non-negative integers (positions `u64`, counts
@@ -264,6 +266,17 @@ fn detect_data_line(line: &[u8], header: Option<&[u8]>, bedgraph: bool) -> Optio
             && matches!(f(5), b"CG" | b"CHG" | b"CHH"))
         .then_some(Format::BismarkCpgReport),
         _ => None,
+    }
+}
+
+/// The bedMethyl layout a file's first data line shows, from the shape of column 12 alone:
+/// modkit's N_mod is a number there, ENCODE's 14-column files hold a text context (`CG`) and
+/// its 11-column files nothing. The values are not looked at, so a modkit row with a bad count
+/// (`-5`, `x`) is read as modkit and fails its checks, rather than being read as ENCODE.
+fn bed_layout_of(column_12: &[u8]) -> BedLayout {
+    match column_12.first() {
+        Some(b) if b.is_ascii_digit() || matches!(b, b'-' | b'+' | b'.') => BedLayout::Modkit,
+        _ => BedLayout::Encode,
     }
 }
 
@@ -518,6 +531,16 @@ impl LineParser {
         self.cov.map(|c| c == CovConvention::ZeroBased)
     }
 
+    /// What the file writes for 0-based position 0: 1 for the 1-based formats (DSS, CpG
+    /// report, default Bismark `.cov`), 0 for bedMethyl and `--zero_based` `.cov`. Messages add
+    /// it so that they quote positions as the file has them.
+    pub fn coordinate_base(&self) -> u64 {
+        match (self.format, self.cov) {
+            (Format::BedMethyl, _) | (Format::BismarkCov, Some(CovConvention::ZeroBased)) => 0,
+            _ => 1,
+        }
+    }
+
     /// Parses one data line (no line ending). Errors are [`ErrorKind::ColumnCount`],
     /// [`ErrorKind::Field`] and [`ErrorKind::MethylatedExceedsCoverage`].
     pub fn parse<'a>(&mut self, line: &'a [u8]) -> Result<Parsed<'a>, ErrorKind> {
@@ -536,16 +559,7 @@ impl LineParser {
         let layout = match self.bed_layout {
             Some(l) => l,
             None => {
-                let modkit = fl.count >= 18
-                    && (9..18).all(|i| {
-                        let f = fl.get(line, i);
-                        if i == 10 { is_decimal(f) } else { is_uint(f) }
-                    });
-                let l = if modkit {
-                    BedLayout::Modkit
-                } else {
-                    BedLayout::Encode
-                };
+                let l = bed_layout_of(fl.get(line, 11));
                 self.bed_layout = Some(l);
                 l
             }

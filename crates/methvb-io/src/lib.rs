@@ -68,6 +68,11 @@ pub trait SiteSource {
     fn contig_name(&self, id: usize) -> &str;
     /// The file this source reads, for error messages.
     fn path(&self) -> &Path;
+    /// 0-based position `pos` as the file writes it (1-based formats add 1), for error
+    /// messages that quote positions next to a line of the file.
+    fn position_as_written(&self, pos: u64) -> u64 {
+        pos
+    }
 }
 
 /// A boxed source is a source, so wrappers such as [`sample::ContigFilter`] take any reader.
@@ -80,5 +85,8 @@ impl<S: SiteSource + ?Sized> SiteSource for Box<S> {
     }
     fn path(&self) -> &Path {
         (**self).path()
+    }
+    fn position_as_written(&self, pos: u64) -> u64 {
+        (**self).position_as_written(pos)
     }
 }

@@ -314,14 +314,14 @@ impl SiteMerger {
             if site.pos == prev.pos {
                 return err(ErrorKind::Duplicate {
                     contig: self.contig_names[g as usize].clone(),
-                    pos: site.pos,
+                    pos: src.position_as_written(site.pos),
                 });
             }
             if site.pos < prev.pos {
                 return err(ErrorKind::Unsorted {
                     contig: self.contig_names[g as usize].clone(),
-                    previous: prev.pos,
-                    pos: site.pos,
+                    previous: src.position_as_written(prev.pos),
+                    pos: src.position_as_written(site.pos),
                 });
             }
         } else if prev.last_local != usize::MAX {

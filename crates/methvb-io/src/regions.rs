@@ -9,9 +9,14 @@
 //!
 //! * **BED** ([`BedRegions`]): regions from a file, loaded into memory per contig and sorted by
 //!   start; overlapping regions are allowed (a site then belongs to each). The name column is the
-//!   region id, else `chrom:start-end`. Names need not be unique (UCSC CpG-island files repeat
-//!   `CpG: 35`). Regions whose contig never appears in the data, or that catch no site, are
-//!   counted as dropped ("no sites").
+//!   region id, else `chrom:start-end`. **Region ids are unique**: a name that several regions
+//!   share (UCSC CpG-island files repeat `CpG: 35`) becomes `name@chrom:start-end` for each of
+//!   them ([`BedRegions::repeated_names_warning`] says so), and two regions that still share an
+//!   id (the same line twice) are an error naming both lines. A file without any region is an
+//!   error. A BED contig that is an alias of a contig of the data ([`contig_aliases`]: `18` for
+//!   `chr18`) is an error as soon as the data reach that contig, as between samples. Regions on
+//!   contigs absent from the data are counted apart (`regions_dropped_contig_absent`), regions
+//!   that catch no site as `regions_dropped_no_sites`.
 //! * **Tiles** (`Tile { size, step }`): windows `[k*step, k*step + size)` on every contig; only
 //!   windows with at least one site are formed. `step == size` gives non-overlapping tiles.
 //! * **Clusters** (`Cluster { max_gap, min_sites }`, the default): runs of consecutive sites that
@@ -34,6 +39,9 @@
 //!    `sites_outside_regions`.
 //! 4. `min_sites` (default 3): a region with fewer sites is dropped
 //!    (`regions_dropped_too_few_sites`; a region with none: `regions_dropped_no_sites`).
+//!
+//! When no region comes out at all, [`RegionStream::why_no_regions`] names the first of these
+//! steps that left nothing, so the message is the true cause (not "check every filter").
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::{BufRead, BufReader};
@@ -43,6 +51,7 @@ use arrow_array::RecordBatch;
 use arrow_schema::Schema;
 
 use crate::batch::{SiteBatchView, schema_samples};
+use crate::contigs::contig_aliases;
 use crate::error::{ErrorKind, ReadError};
 use crate::merge::SiteMerger;
 
@@ -151,8 +160,10 @@ pub struct RegionStats {
     pub sites_in_emitted_regions: u64,
     /// Regions dropped for having fewer than `min_sites` (but at least one) sites.
     pub regions_dropped_too_few_sites: u64,
-    /// BED regions with no site at all (including those on contigs absent from the data).
+    /// BED regions with no site at all, on contigs the data have.
     pub regions_dropped_no_sites: u64,
+    /// BED regions on contigs that never appear in the data.
+    pub regions_dropped_contig_absent: u64,
 }
 
 /// One BED region.
@@ -161,6 +172,8 @@ struct BedRegion {
     start: u64,
     end: u64,
     id: String,
+    /// The BED line it came from (1-based).
+    line: u64,
 }
 
 /// Regions of a BED file, grouped by contig and sorted by (start, end, id).
@@ -170,6 +183,8 @@ pub struct BedRegions {
     contigs: Vec<(String, Vec<BedRegion>)>,
     index: HashMap<String, usize>,
     len: usize,
+    /// Names that several regions share (their ids got the coordinates), with their lines.
+    repeated_names: Vec<(String, Vec<u64>)>,
 }
 
 impl BedRegions {
@@ -184,8 +199,13 @@ impl BedRegions {
     }
 
     /// Parses BED text from `reader`; `path` is used in error messages.
+    ///
+    /// Errors: a malformed line, no region at all, and two regions with the same id once
+    /// repeated names carry their coordinates (see the [module docs](self)).
     pub fn from_reader(path: &Path, reader: impl BufRead) -> Result<Self, ReadError> {
         let mut contigs: Vec<(String, Vec<BedRegion>)> = Vec::new();
+        // Whether each region was named in the file (unnamed ids are chrom:start-end).
+        let mut named: Vec<Vec<bool>> = Vec::new();
         let mut index: HashMap<String, usize> = HashMap::new();
         let mut len = 0;
         for (i, line) in reader.lines().enumerate() {
@@ -237,14 +257,33 @@ impl BedRegions {
             if end < start {
                 return Err(err(format!("end {end} is before start {start}")));
             }
-            let id = name.unwrap_or_else(|| format!("{chrom}:{start}-{end}"));
             let k = *index.entry(chrom.to_string()).or_insert_with(|| {
                 contigs.push((chrom.to_string(), Vec::new()));
+                named.push(Vec::new());
                 contigs.len() - 1
             });
-            contigs[k].1.push(BedRegion { start, end, id });
+            named[k].push(name.is_some());
+            let id = name.unwrap_or_else(|| format!("{chrom}:{start}-{end}"));
+            contigs[k].1.push(BedRegion {
+                start,
+                end,
+                id,
+                line: lineno,
+            });
             len += 1;
         }
+        if len == 0 {
+            return Err(ReadError::new(
+                path,
+                0,
+                ErrorKind::Regions(
+                    "the BED has no regions (every line is blank, a comment, or a track or \
+                     browser line)"
+                        .into(),
+                ),
+            ));
+        }
+        let repeated_names = make_ids_unique(&mut contigs, &named, path)?;
         for (_, v) in &mut contigs {
             v.sort_by(|a, b| (a.start, a.end, &a.id).cmp(&(b.start, b.end, &b.id)));
         }
@@ -253,7 +292,25 @@ impl BedRegions {
             contigs,
             index,
             len,
+            repeated_names,
         })
+    }
+
+    /// When several regions shared a name: what their ids became, for a warning.
+    pub fn repeated_names_warning(&self) -> Option<String> {
+        let (name, lines) = self.repeated_names.first()?;
+        let regions: usize = self.repeated_names.iter().map(|(_, l)| l.len()).sum();
+        let lines: Vec<String> = lines.iter().take(4).map(u64::to_string).collect();
+        let names = match self.repeated_names.len() {
+            1 => "1 name is".to_string(),
+            n => format!("{n} names are"),
+        };
+        Some(format!(
+            "{}: {names} shared by {regions} regions (e.g. {name:?} on lines {}); region ids must \
+             be unique, so each of those regions is named name@chrom:start-end",
+            self.path.display(),
+            lines.join(", ")
+        ))
     }
 
     /// Number of regions.
@@ -277,6 +334,56 @@ impl BedRegions {
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
+
+/// Gives every region whose name others share the id `name@chrom:start-end`; errors when two
+/// regions still share an id. Returns the shared names with their lines, in file order.
+fn make_ids_unique(
+    contigs: &mut [(String, Vec<BedRegion>)],
+    named: &[Vec<bool>],
+    path: &Path,
+) -> Result<Vec<(String, Vec<u64>)>, ReadError> {
+    let mut lines_of: HashMap<&str, Vec<u64>> = HashMap::new();
+    for ((_, regions), named) in contigs.iter().zip(named) {
+        for (r, _) in regions.iter().zip(named).filter(|(_, n)| **n) {
+            lines_of.entry(r.id.as_str()).or_default().push(r.line);
+        }
+    }
+    let mut repeated: Vec<(String, Vec<u64>)> = lines_of
+        .into_iter()
+        .filter(|(_, lines)| lines.len() > 1)
+        .map(|(name, lines)| (name.to_string(), lines))
+        .collect();
+    repeated.sort_by_key(|(_, lines)| lines[0]);
+    let shared: HashSet<&str> = repeated.iter().map(|(n, _)| n.as_str()).collect();
+    let mut renamed: Vec<(usize, usize, String)> = Vec::new();
+    for (k, ((chrom, regions), named)) in contigs.iter().zip(named).enumerate() {
+        for (i, (r, &n)) in regions.iter().zip(named).enumerate() {
+            if n && shared.contains(r.id.as_str()) {
+                renamed.push((k, i, format!("{}@{chrom}:{}-{}", r.id, r.start, r.end)));
+            }
+        }
+    }
+    for (k, i, id) in renamed {
+        contigs[k].1[i].id = id;
+    }
+    let mut first_line: HashMap<&str, u64> = HashMap::new();
+    let mut all: Vec<&BedRegion> = contigs.iter().flat_map(|(_, v)| v).collect();
+    all.sort_by_key(|r| r.line);
+    for r in all {
+        if let Some(first) = first_line.insert(r.id.as_str(), r.line) {
+            return Err(ReadError::new(
+                path,
+                r.line,
+                ErrorKind::Regions(format!(
+                    "region id {:?} is already used by line {first}; region ids must be unique: \
+                     remove the repeated line or give one of them another name",
+                    r.id
+                )),
+            ));
+        }
+    }
+    Ok(repeated)
 }
 
 /// A region being filled, or closed and waiting for earlier ones.
@@ -506,11 +613,26 @@ impl RegionBuilder {
         if let RegionSpec::Bed(b) = &self.spec {
             for (k, (_, v)) in b.contigs.iter().enumerate() {
                 if !self.bed_visited[k] {
-                    self.stats.regions_dropped_no_sites += v.len() as u64;
+                    self.stats.regions_dropped_contig_absent += v.len() as u64;
                 }
             }
         }
         self.finished = true;
+    }
+
+    /// BED contigs the data never reached, with their number of regions (after
+    /// [`finish`](Self::finish)).
+    fn absent_bed_contigs(&self) -> Vec<(&str, usize)> {
+        match &self.spec {
+            RegionSpec::Bed(b) => b
+                .contigs
+                .iter()
+                .zip(&self.bed_visited)
+                .filter(|(_, visited)| !**visited)
+                .map(|((name, v), _)| (name.as_str(), v.len()))
+                .collect(),
+            _ => Vec::new(),
+        }
     }
 
     /// The next finished region, in genomic order.
@@ -534,7 +656,10 @@ impl RegionBuilder {
         self.tile_next = 0;
         self.last_pos = None;
         self.bed_contig = match &self.spec {
-            RegionSpec::Bed(b) => b.index.get(name).copied(),
+            RegionSpec::Bed(b) => {
+                bed_naming_matches(b, name)?;
+                b.index.get(name).copied()
+            }
             _ => None,
         };
         if let Some(k) = self.bed_contig {
@@ -681,6 +806,39 @@ impl RegionBuilder {
     }
 }
 
+/// Errors when the BED names the data's contig `name` otherwise (`18` for `chr18`): its regions
+/// there would be dropped without a word. The same alias rule as between samples.
+fn bed_naming_matches(bed: &BedRegions, name: &str) -> Result<(), ReadError> {
+    let Some((alias, k)) = contig_aliases(name)
+        .into_iter()
+        .find_map(|a| bed.index.get(&a).map(|&k| (a, k)))
+    else {
+        return Ok(());
+    };
+    let line = bed.contigs[k].1.iter().map(|r| r.line).min().unwrap_or(0);
+    Err(ReadError::new(
+        &bed.path,
+        line,
+        ErrorKind::Regions(format!(
+            "contig {alias} is not in the samples, which have {name}: the contig naming differs; \
+             rename {alias} to {name} in the BED (add or strip the `chr` prefix)"
+        )),
+    ))
+}
+
+/// Up to 6 `name (n)` items, comma-separated, with "and N more".
+fn counted_list(items: &[(&str, usize)]) -> String {
+    let mut s: Vec<String> = items
+        .iter()
+        .take(6)
+        .map(|(name, n)| format!("{name} ({n})"))
+        .collect();
+    if items.len() > 6 {
+        s.push(format!("and {} more", items.len() - 6));
+    }
+    s.join(", ")
+}
+
 /// Regions straight from a [`SiteMerger`]: pulls batches as needed.
 #[derive(Debug)]
 pub struct RegionStream {
@@ -714,6 +872,134 @@ impl RegionStream {
     /// The merger, e.g. for sample names.
     pub fn merger(&self) -> &SiteMerger {
         &self.merger
+    }
+
+    /// Once the stream has ended: what it renamed or dropped that deserves a look — BED names
+    /// shared by several regions ([`BedRegions::repeated_names_warning`]) and BED regions on
+    /// contigs the data lack (unless that is all of them, which
+    /// [`why_no_regions`](Self::why_no_regions) explains).
+    pub fn warnings(&self) -> Vec<String> {
+        let RegionSpec::Bed(bed) = &self.builder.spec else {
+            return Vec::new();
+        };
+        bed.repeated_names_warning()
+            .into_iter()
+            .chain(self.absent_contigs_warning(bed))
+            .collect()
+    }
+
+    fn absent_contigs_warning(&self, bed: &BedRegions) -> Option<String> {
+        let absent = self.builder.absent_bed_contigs();
+        let dropped = self.builder.stats.regions_dropped_contig_absent;
+        if absent.is_empty() || dropped == bed.len() as u64 {
+            return None;
+        }
+        let (is, was) = if dropped == 1 {
+            ("is", "was")
+        } else {
+            ("are", "were")
+        };
+        Some(format!(
+            "{}: {dropped} of its {} regions {is} on contigs the samples do not have and {was} \
+             dropped: {}",
+            bed.path.display(),
+            bed.len(),
+            counted_list(&absent)
+        ))
+    }
+
+    /// Once the stream has ended without a region: why. The first step of the data flow that
+    /// left nothing is named, with the option or file to change.
+    pub fn why_no_regions(&self) -> String {
+        let st = &self.builder.stats;
+        let filters = &self.builder.filters;
+        let bed = match &self.builder.spec {
+            RegionSpec::Bed(b) => Some(b),
+            _ => None,
+        };
+        if let Some(b) = bed
+            && st.regions_dropped_contig_absent == b.len() as u64
+        {
+            let data: Vec<&str> = self.merger.contigs_visited().collect();
+            return format!(
+                "{}: none of its {} regions is on a contig of the samples (regions on {}; \
+                 samples on {}): use a BED made for the samples' reference",
+                b.path.display(),
+                b.len(),
+                counted_list(&self.builder.absent_bed_contigs()),
+                if data.is_empty() {
+                    "none".to_string()
+                } else {
+                    data.iter().take(6).copied().collect::<Vec<_>>().join(", ")
+                }
+            );
+        }
+        if st.sites_read == 0 {
+            return format!(
+                "all {} merged positions have coverage 0 in every sample",
+                self.merger.stats().rows_dropped_all_zero
+            );
+        }
+        if st.sites_dropped_min_cov == st.sites_read {
+            return format!(
+                "all {} sites dropped: no sample reaches --min-cov {} at any of them; lower \
+                 --min-cov",
+                st.sites_read, filters.min_cov
+            );
+        }
+        if st.sites_dropped_min_cov + st.sites_dropped_min_samples_per_group == st.sites_read {
+            let per_group = match filters.min_samples_per_group {
+                0 | 1 => "coverage in every group".to_string(),
+                k => format!("coverage in {k} samples of every group"),
+            };
+            let mut lower: Vec<&str> = Vec::new();
+            let masked = if st.cells_masked_min_cov > 0 {
+                lower.push("--min-cov");
+                format!(
+                    " once the {} cells below --min-cov {} count as missing",
+                    st.cells_masked_min_cov, filters.min_cov
+                )
+            } else {
+                String::new()
+            };
+            if filters.min_samples_per_group > 1 {
+                lower.push("--min-samples-per-group");
+            }
+            let lower = if lower.is_empty() {
+                String::new()
+            } else {
+                format!(", or lower {}", lower.join(" or "))
+            };
+            return format!(
+                "all {} sites dropped: no site has {per_group}{masked} — the groups' samples \
+                 cover different positions; check that they come from the same reference and \
+                 the same regions (capture, RRBS digest){lower}",
+                st.sites_read
+            );
+        }
+        if let Some(b) = bed
+            && st.sites_in_regions == 0
+        {
+            return format!(
+                "{}: none of the {} sites that pass the filters falls in one of its {} \
+                 regions: check that the BED is for the samples' reference and uses BED \
+                 coordinates (0-based start, end exclusive)",
+                b.path.display(),
+                st.sites_read - st.sites_dropped_min_cov - st.sites_dropped_min_samples_per_group,
+                b.len()
+            );
+        }
+        let (min, option) = match self.builder.spec {
+            RegionSpec::Cluster { min_sites, .. } if min_sites > filters.min_sites => {
+                (min_sites, "--cluster-min-sites")
+            }
+            _ => (filters.min_sites, "--min-sites"),
+        };
+        format!(
+            "every region has fewer than {option} {min} sites ({} regions dropped with too few \
+             sites, {} without sites); lower {option} if smaller regions are wanted",
+            st.regions_dropped_too_few_sites, st.regions_dropped_no_sites
+        )
     }
 }
 
@@ -821,6 +1107,13 @@ mod tests {
         BedRegions::from_reader(Path::new("r.bed"), text.as_bytes()).unwrap()
     }
 
+    /// The error message of reading `text` as `r.bed`.
+    fn bed_error(text: &str) -> String {
+        BedRegions::from_reader(Path::new("r.bed"), text.as_bytes())
+            .unwrap_err()
+            .to_string()
+    }
+
     #[test]
     fn bed_parsing_tabs_spaces_and_errors() {
         let b =
@@ -845,9 +1138,206 @@ mod tests {
                 "r.bed:1: regions: end 5 is before start 10",
             ),
         ] {
-            let e = BedRegions::from_reader(Path::new("r.bed"), text.as_bytes()).unwrap_err();
-            assert!(e.to_string().starts_with(want), "{e}");
+            let e = bed_error(text);
+            assert!(e.starts_with(want), "{e}");
         }
+    }
+
+    /// Regression (#18): an empty BED ran into "no region passed the filters ... check
+    /// --min-sites, --min-cov and --min-samples-per-group"; the cause is the file.
+    #[test]
+    fn bed_without_regions_is_an_error() {
+        for text in ["", "# only a comment\n\ntrack name=x\n"] {
+            assert_eq!(
+                bed_error(text),
+                "r.bed: regions: the BED has no regions (every line is blank, a comment, or a \
+                 track or browser line)"
+            );
+        }
+    }
+
+    /// Regression (#18): two regions named `CpG: 35` kept one id, so the audit (and every
+    /// per-id seed) saw 5 regions where the run had 6. Shared names now carry their
+    /// coordinates; regions that still share an id are an error naming both lines.
+    #[test]
+    fn shared_names_get_coordinates_and_repeated_lines_are_errors() {
+        let b = bed("c\t50\t60\tCpG: 35\nc\t0\t10\tA\nd\t5\t9\tCpG: 35\nc\t20\t30\n");
+        let ids: Vec<&str> = b
+            .contigs
+            .iter()
+            .flat_map(|(_, v)| v.iter().map(|r| r.id.as_str()))
+            .collect();
+        assert_eq!(ids, ["A", "c:20-30", "CpG: 35@c:50-60", "CpG: 35@d:5-9"]);
+        assert_eq!(
+            b.repeated_names_warning().as_deref(),
+            Some(
+                "r.bed: 1 name is shared by 2 regions (e.g. \"CpG: 35\" on lines 1, 3); region \
+                 ids must be unique, so each of those regions is named name@chrom:start-end"
+            )
+        );
+        assert_eq!(bed("c\t0\t10\tA\n").repeated_names_warning(), None);
+        for (text, want) in [
+            (
+                "c\t0\t10\tA\nc\t5\t9\tB\nc\t0\t10\tA\n",
+                "r.bed:3: regions: region id \"A@c:0-10\" is already used by line 1",
+            ),
+            (
+                "c\t0\t10\nc\t0\t10\n",
+                "r.bed:2: regions: region id \"c:0-10\" is already used by line 1",
+            ),
+            (
+                "c\t0\t10\tc:5-9\nc\t5\t9\n",
+                "r.bed:2: regions: region id \"c:5-9\" is already used by line 1",
+            ),
+        ] {
+            let e = bed_error(text);
+            assert!(e.starts_with(want), "got {e}\nwant {want}");
+        }
+    }
+
+    /// Regression (#18): a BED line on `18` next to data on `chr18` was dropped without a
+    /// word (Theta "learned from 1 of 1 regions"). It is an error naming the BED line and the
+    /// data's name, as between samples.
+    #[test]
+    fn bed_contig_named_as_an_alias_of_a_data_contig_is_an_error() {
+        for text in ["chr1\t0\t100\tA\n1\t0\t100\tB\n", "1\t0\t100\tB\n"] {
+            let b = bed(text);
+            let mut rb =
+                RegionBuilder::new(RegionSpec::Bed(b), RegionFilters::default(), vec![0, 1])
+                    .unwrap();
+            let e = rb.push_batch(&batch2(&[("chr1", 5, C)])).unwrap_err();
+            let line = if text.starts_with("chr1") { 2 } else { 1 };
+            assert_eq!(
+                e.to_string(),
+                format!(
+                    "r.bed:{line}: regions: contig 1 is not in the samples, which have chr1: the \
+                     contig naming differs; rename 1 to chr1 in the BED (add or strip the `chr` \
+                     prefix)"
+                )
+            );
+        }
+    }
+
+    fn stream(
+        rows: [&[(&str, u64, u32, u32)]; 2],
+        spec: RegionSpec,
+        filters: RegionFilters,
+    ) -> RegionStream {
+        let sources: Vec<Box<dyn crate::SiteSource + Send>> = rows
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                Box::new(crate::merge::VecSource::new(format!("s{i}.txt"), r))
+                    as Box<dyn crate::SiteSource + Send>
+            })
+            .collect();
+        let merger = SiteMerger::new(sources, crate::contigs::ContigOrder::Learned).unwrap();
+        let builder = RegionBuilder::new(spec, filters, vec![0, 1]).unwrap();
+        let mut s = RegionStream::new(merger, builder, 3);
+        assert!(s.by_ref().next().is_none(), "a region came out");
+        s
+    }
+
+    /// Regression (#18): every way of ending without a region said "no region passed the
+    /// filters ... check --min-sites, --min-cov and --min-samples-per-group". Each now names
+    /// its own cause.
+    #[test]
+    fn why_no_regions_names_the_true_cause() {
+        let a: &[(&str, u64, u32, u32)] = &[
+            ("chr18", 10, 1, 5),
+            ("chr18", 20, 2, 5),
+            ("chr18", 30, 2, 5),
+        ];
+        let b_same: &[(&str, u64, u32, u32)] = &[
+            ("chr18", 10, 1, 4),
+            ("chr18", 20, 2, 4),
+            ("chr18", 30, 2, 4),
+        ];
+        let b_apart: &[(&str, u64, u32, u32)] = &[
+            ("chr18", 11, 1, 4),
+            ("chr18", 21, 2, 4),
+            ("chr18", 31, 2, 4),
+        ];
+        let f = RegionFilters::default();
+        let why = |rows, spec, filters| stream(rows, spec, filters).why_no_regions();
+        let s = stream(
+            [a, b_same],
+            RegionSpec::Bed(bed("chr1\t0\t100\tA\nchrX\t0\t9\n")),
+            f,
+        );
+        assert_eq!(
+            s.why_no_regions(),
+            "r.bed: none of its 2 regions is on a contig of the samples (regions on chr1 (1), \
+             chrX (1); samples on chr18): use a BED made for the samples' reference"
+        );
+        assert_eq!(
+            s.warnings(),
+            Vec::<String>::new(),
+            "explained by why_no_regions"
+        );
+        assert_eq!(
+            why([a, b_apart], RegionSpec::default(), f),
+            "all 6 sites dropped: no site has coverage in every group — the groups' samples \
+             cover different positions; check that they come from the same reference and the \
+             same regions (capture, RRBS digest)"
+        );
+        let min_cov = RegionFilters { min_cov: 9, ..f };
+        assert_eq!(
+            why([a, b_same], RegionSpec::default(), min_cov),
+            "all 3 sites dropped: no sample reaches --min-cov 9 at any of them; lower --min-cov"
+        );
+        let c5 = RegionFilters { min_cov: 5, ..f };
+        assert_eq!(
+            why([a, b_same], RegionSpec::default(), c5),
+            "all 3 sites dropped: no site has coverage in every group once the 3 cells below \
+             --min-cov 5 count as missing — the groups' samples cover different positions; check \
+             that they come from the same reference and the same regions (capture, RRBS \
+             digest), or lower --min-cov"
+        );
+        assert_eq!(
+            why([a, b_same], RegionSpec::Bed(bed("chr18\t100\t200\tA\n")), f),
+            "r.bed: none of the 3 sites that pass the filters falls in one of its 1 regions: \
+             check that the BED is for the samples' reference and uses BED coordinates (0-based \
+             start, end exclusive)"
+        );
+        let four = RegionFilters { min_sites: 4, ..f };
+        assert_eq!(
+            why([a, b_same], RegionSpec::default(), four),
+            "every region has fewer than --min-sites 4 sites (1 regions dropped with too few \
+             sites, 0 without sites); lower --min-sites if smaller regions are wanted"
+        );
+        let clusters = RegionSpec::Cluster {
+            max_gap: 5,
+            min_sites: 2,
+        };
+        assert!(
+            why([a, b_same], clusters, f).starts_with("every region has fewer than --min-sites 3")
+        );
+        let clusters = RegionSpec::Cluster {
+            max_gap: 100,
+            min_sites: 4,
+        };
+        assert!(
+            why([a, b_same], clusters, f)
+                .starts_with("every region has fewer than --cluster-min-sites 4")
+        );
+        // Some regions on absent contigs next to good ones: a warning.
+        let mut s = {
+            let sources: Vec<Box<dyn crate::SiteSource + Send>> = vec![
+                Box::new(crate::merge::VecSource::new("s0.txt", a)),
+                Box::new(crate::merge::VecSource::new("s1.txt", b_same)),
+            ];
+            let merger = SiteMerger::new(sources, crate::contigs::ContigOrder::Learned).unwrap();
+            let spec = RegionSpec::Bed(bed("chr18\t0\t100\tA\nchrY\t0\t9\tY\n"));
+            RegionStream::new(merger, RegionBuilder::new(spec, f, vec![0, 1]).unwrap(), 3)
+        };
+        assert_eq!(s.by_ref().filter_map(Result::ok).count(), 1);
+        assert_eq!(
+            s.warnings(),
+            [
+                "r.bed: 1 of its 2 regions is on contigs the samples do not have and was dropped: chrY (1)"
+            ]
+        );
     }
 
     #[test]
@@ -901,7 +1391,8 @@ mod tests {
         let st = rb.stats();
         assert_eq!(st.regions_emitted, 2);
         assert_eq!(st.regions_dropped_too_few_sites, 1); // D
-        assert_eq!(st.regions_dropped_no_sites, 2); // C, E
+        assert_eq!(st.regions_dropped_no_sites, 1); // C
+        assert_eq!(st.regions_dropped_contig_absent, 1); // E
         assert_eq!(st.sites_outside_regions, 1); // 35
         assert_eq!(st.sites_in_regions, 5);
         assert_eq!(st.sites_in_emitted_regions, 6);
@@ -1100,7 +1591,7 @@ mod tests {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
         #[test]
         fn bed_and_tiles_equal_naive(
-            regions in proptest::collection::vec((0u64..200, 0u64..60), 0..25),
+            regions in proptest::collection::btree_set((0u64..200, 0u64..60), 1..25),
             sites in proptest::collection::btree_set(0u64..260, 0..60),
             split in 0usize..60,
             size in 1u64..40,
@@ -1127,7 +1618,10 @@ mod tests {
             proptest::prop_assert_eq!(&got, &naive(&regions, &sites, min_sites));
             let st = rb.stats();
             proptest::prop_assert_eq!(
-                st.regions_emitted + st.regions_dropped_too_few_sites + st.regions_dropped_no_sites,
+                st.regions_emitted
+                    + st.regions_dropped_too_few_sites
+                    + st.regions_dropped_no_sites
+                    + st.regions_dropped_contig_absent,
                 regions.len() as u64
             );
 

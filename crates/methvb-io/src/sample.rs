@@ -406,6 +406,7 @@ impl SampleReader {
         let contig = self.current.unwrap_or(0);
 
         // Raw order: positions never decrease; (pos, strand) unique except repeated motifs.
+        let written = |pos: u64| pos + self.parser.coordinate_base();
         let rank = strand_rank(rec.strand);
         let bit = 1u8 << rank;
         match self.last_pos {
@@ -415,8 +416,8 @@ impl SampleReader {
                     line_no,
                     ErrorKind::Unsorted {
                         contig: self.contigs[contig].clone(),
-                        previous: last,
-                        pos: rec.pos,
+                        previous: written(last),
+                        pos: written(rec.pos),
                     },
                 ));
             }
@@ -431,7 +432,7 @@ impl SampleReader {
                     line_no,
                     ErrorKind::Duplicate {
                         contig: self.contigs[contig].clone(),
-                        pos: rec.pos,
+                        pos: written(rec.pos),
                     },
                 ));
             }
@@ -476,18 +477,18 @@ impl SampleReader {
 
     /// Merging on: move − calls to the + position and sum with a pending + call there.
     fn merge_stage(&mut self, mut site: Pending) -> Result<(), ReadError> {
+        let (contig, line, written) = (site.contig, site.line, self.position_as_written(site.pos));
+        let conflict = |me: &Self| {
+            let kind = ErrorKind::StrandConflict {
+                contig: me.contigs[contig].clone(),
+                pos: written,
+            };
+            me.err(line, kind)
+        };
         if site.strand == Strand::Reverse {
             match site.pos.checked_sub(1) {
                 Some(p) => site.pos = p,
-                None => {
-                    return Err(self.err(
-                        site.line,
-                        ErrorKind::StrandConflict {
-                            contig: self.contigs[site.contig].clone(),
-                            pos: 0,
-                        },
-                    ));
-                }
+                None => return Err(conflict(self)),
             }
         }
         site.strand = Strand::Unknown;
@@ -506,13 +507,7 @@ impl SampleReader {
             self.pending = Some(site);
             self.emit(done)
         } else {
-            Err(self.err(
-                site.line,
-                ErrorKind::StrandConflict {
-                    contig: self.contigs[site.contig].clone(),
-                    pos: site.pos,
-                },
-            ))
+            Err(conflict(self))
         }
     }
 
@@ -594,6 +589,10 @@ impl SiteSource for SampleReader {
 
     fn path(&self) -> &Path {
         &self.path
+    }
+
+    fn position_as_written(&self, pos: u64) -> u64 {
+        pos + self.parser.coordinate_base()
     }
 }
 
@@ -690,6 +689,10 @@ impl<S: SiteSource> SiteSource for ContigFilter<S> {
 
     fn path(&self) -> &Path {
         self.inner.path()
+    }
+
+    fn position_as_written(&self, pos: u64) -> u64 {
+        self.inner.position_as_written(pos)
     }
 }
 
@@ -841,14 +844,14 @@ mod tests {
         assert!(matches!(
             e.kind,
             ErrorKind::Unsorted {
-                previous: 4,
-                pos: 3,
+                previous: 5,
+                pos: 4,
                 ..
             }
         ));
         assert_eq!(e.line, 3);
         let e = fails(format!("{h}chr1\t5\t3\t1\n").as_bytes(), &o);
-        assert!(matches!(e.kind, ErrorKind::Duplicate { pos: 4, .. }), "{e}");
+        assert!(matches!(e.kind, ErrorKind::Duplicate { pos: 5, .. }), "{e}");
         assert_eq!(e.line, 3);
         let e = fails(format!("{h}chr2\t1\t3\t1\nchr1\t9\t3\t1\n").as_bytes(), &o);
         assert!(
@@ -929,7 +932,7 @@ mod tests {
         let input = report(&[("c1", 10, '+', 1, 2, "CG"), ("c1", 10, '-', 3, 1, "CG")]);
         let e = fails(&input, &o);
         assert!(
-            matches!(e.kind, ErrorKind::StrandConflict { pos: 8, .. }),
+            matches!(e.kind, ErrorKind::StrandConflict { pos: 10, .. }),
             "{e}"
         );
         assert_eq!(e.line, 2);
@@ -1040,20 +1043,105 @@ mod tests {
         let e = fails(ok.replace(" 66.67 ", " 66.66 ").as_bytes(), &unmerged());
         assert_eq!(field_err(&e).0, 11);
         let short = "chr1\t1\t2\tm\t3\t+\t1\t2\t255,0,0\t3 33.33 1 2 0 0 0 0\n";
-        // 17 fields: not modkit, so read as ENCODE, where column 11 is the percent.
-        let v = sites(short.as_bytes(), &unmerged());
-        assert_eq!(v, vec![(0, 1, F, 1, 3)]);
-        let with_first = modkit_line(0, "m", '+', 1, 2, 0) + short;
-        let e = fails(with_first.as_bytes(), &unmerged());
-        assert!(matches!(
-            e.kind,
-            ErrorKind::ColumnCount {
-                expected: 18,
-                found: 17,
-                ..
+        // 17 fields, first line or not: a short modkit row, never an ENCODE one.
+        for (text, line) in [
+            (short.to_string(), 1),
+            (modkit_line(0, "m", '+', 1, 2, 0) + short, 2),
+        ] {
+            let e = fails(text.as_bytes(), &unmerged());
+            assert!(matches!(
+                e.kind,
+                ErrorKind::ColumnCount {
+                    expected: 18,
+                    found: 17,
+                    ..
+                }
+            ));
+            assert_eq!(e.line, line);
+        }
+    }
+
+    /// Regression (#18, corpus `modkit_negative_n_mod.bed`): a modkit first row with
+    /// N_mod = -5 failed the layout test, so the whole file was read through the ENCODE columns
+    /// (m = round(10 × 50%) = 5) without a word. A row that fails its layout's checks now stops
+    /// the read at its line.
+    #[test]
+    fn modkit_row_with_a_bad_count_never_reads_as_encode() {
+        let good = |pos| modkit_line(pos, "m", '+', 5, 5, 0);
+        type Spoil = fn(String) -> String;
+        let spoiled: [(Spoil, usize, &str); 3] = [
+            (|l| l.replace(" 5 5 0 ", " -5 5 0 "), 12, "negative"),
+            (
+                |l| l.replace(" 5 5 0 ", " 5 x 0 "),
+                13,
+                "not a non-negative integer",
+            ),
+            (|l| l.replace(" 0 1 2 0\n", " 0 1 -2 0\n"), 17, "negative"),
+        ];
+        for (spoil, column, reason) in spoiled {
+            for (text, line) in [(spoil(good(10)), 1), (good(10) + &spoil(good(12)), 2)] {
+                let mut r = reader(text.as_bytes(), &unmerged()).unwrap();
+                let e = loop {
+                    match r.next_site() {
+                        Ok(Some(_)) => continue,
+                        Ok(None) => panic!("{text:?} was accepted"),
+                        Err(e) => break e,
+                    }
+                };
+                assert_eq!(
+                    (e.line, field_err(&e)),
+                    (line, (column, reason)),
+                    "{text:?}"
+                );
+                assert_eq!(r.bed_layout(), Some(BedLayout::Modkit));
             }
-        ));
-        assert_eq!(e.line, 2);
+        }
+        // ENCODE stays ENCODE: 11 columns, or text contexts in 12–13.
+        for encode in [
+            "chr1\t5\t6\t\"x\"\t4\t+\t5\t6\t0,255,0\t4\t50\n",
+            "chr1\t5\t6\t\"x\"\t4\t+\t5\t6\t0,255,0\t4\t50\tCG\tCG\t2\n",
+        ] {
+            let mut r = reader(encode.as_bytes(), &unmerged()).unwrap();
+            assert_eq!(r.next_site().unwrap().map(|s| s.methylated), Some(2));
+            assert_eq!(r.bed_layout(), Some(BedLayout::Encode));
+        }
+    }
+
+    /// Regression (#18): a 1-based DSS file said "unsorted input: chr18:36440952 comes after …"
+    /// where the file says 36440953: messages quoted 0-based positions next to a line of the
+    /// file. They now quote the file's own positions (1-based formats and 0-based ones).
+    #[test]
+    fn messages_quote_positions_as_written_in_the_file() {
+        let o = ReaderOptions::default();
+        for (text, want) in [
+            (
+                "chr\tpos\tN\tX\nchr18\t36440999\t5\t1\nchr18\t36440953\t5\t1\n".to_string(),
+                "test.txt:3: unsorted input: chr18:36440953 comes after chr18:36440999",
+            ),
+            (
+                "c\t121\t121\t50\t5\t5\nc\t121\t121\t50\t5\t5\n".to_string(),
+                "test.txt:2: duplicate position c:121",
+            ),
+            (
+                "c\t120\t121\t50\t5\t5\nc\t100\t101\t50\t5\t5\n".to_string(),
+                "test.txt:2: unsorted input: c:100 comes after c:120",
+            ),
+            (
+                String::from_utf8(report(&[
+                    ("c", 101, '+', 4, 6, "CG"),
+                    ("c", 101, '-', 1, 1, "CG"),
+                ]))
+                .unwrap(),
+                "test.txt:2: cannot merge strands at c:101: the − strand call there",
+            ),
+            (
+                modkit_line(30, "m", '+', 1, 1, 0) + &modkit_line(20, "m", '+', 1, 1, 0),
+                "test.txt:2: unsorted input: chr1:20 comes after chr1:30",
+            ),
+        ] {
+            let e = fails(text.as_bytes(), &o);
+            assert!(e.to_string().starts_with(want), "got {e}\nwant {want}");
+        }
     }
 
     #[test]

@@ -15,7 +15,10 @@
 //!
 //! Sample and group names must match `[A-Za-z0-9_.-]+` (they become column names such as
 //! `C1_m` and comma-separated metadata, see [`crate::batch`]). Every problem is an
-//! [`ErrorKind::Sheet`] error naming the sheet and line.
+//! [`ErrorKind::Sheet`] error naming the sheet and line: a space-separated header, a sample
+//! file that does not exist (with the path as resolved), and so on. Designs that run but are
+//! likely not what was meant (one group, groups of one sample, two groups whose names differ
+//! only in case or punctuation) are [`SheetWarning`]s.
 
 use std::path::{Path, PathBuf};
 
@@ -37,6 +40,17 @@ pub struct SampleEntry {
     pub path: PathBuf,
     /// Format named in the sheet, `None` to detect it.
     pub format: Option<Format>,
+    /// The sheet line the sample is listed on (1-based, as in the file).
+    pub line: u64,
+}
+
+/// A design the sheet describes that runs but is likely not what was meant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SheetWarning {
+    /// Stable short code: `single-group`, `group-of-one`, `similar-groups`.
+    pub code: &'static str,
+    /// What is wrong and what to do, naming the sheet (and line).
+    pub message: String,
 }
 
 /// A parsed sample sheet.
@@ -67,10 +81,47 @@ fn clean(field: &str) -> &str {
 
 impl SampleSheet {
     /// Reads a sample sheet.
+    ///
+    /// Besides the checks of [`parse`](Self::parse), every sample file must exist: a missing
+    /// one is an error at its sheet line that names the sample and the path as resolved (and
+    /// the other missing samples), not a bare "No such file" from deep inside a run.
     pub fn from_path(path: &Path) -> Result<Self, ReadError> {
         let text = std::fs::read_to_string(path).map_err(|e| ReadError::new(path, 0, e.into()))?;
         let base = path.parent().unwrap_or(Path::new("")).to_path_buf();
-        Self::parse(path, &base, &text)
+        let sheet = Self::parse(path, &base, &text)?;
+        sheet.check_files_exist()?;
+        Ok(sheet)
+    }
+
+    /// Errors at the line of the first sample whose file cannot be found.
+    fn check_files_exist(&self) -> Result<(), ReadError> {
+        let missing: Vec<(&SampleEntry, std::io::Error)> = self
+            .samples
+            .iter()
+            .filter_map(|s| std::fs::metadata(&s.path).err().map(|e| (s, e)))
+            .collect();
+        let Some((first, e)) = missing.first() else {
+            return Ok(());
+        };
+        let shown = std::path::absolute(&first.path).unwrap_or_else(|_| first.path.clone());
+        let mut msg = format!(
+            "sample {}: cannot open {}: {e}; fix its path (a relative path is relative to the \
+             sheet's folder)",
+            first.name,
+            shown.display()
+        );
+        if missing.len() > 1 {
+            let others: Vec<String> = missing[1..]
+                .iter()
+                .map(|(s, _)| format!("{} (line {})", s.name, s.line))
+                .collect();
+            msg.push_str(&format!("; also missing: {}", others.join(", ")));
+        }
+        Err(ReadError::new(
+            &self.path,
+            first.line,
+            ErrorKind::Sheet(msg),
+        ))
     }
 
     /// Parses sheet `text`; `path` names it in errors, relative sample paths are joined to
@@ -89,6 +140,16 @@ impl SampleSheet {
             ));
         };
         let delim = if header.contains('\t') { '\t' } else { ',' };
+        if delim == ',' && !header.contains(',') && header.split_whitespace().count() > 1 {
+            return Err(err(
+                hline,
+                format!(
+                    "the header looks space-separated ({:?}); separate the columns with tabs \
+                     or commas",
+                    header.trim()
+                ),
+            ));
+        }
         let cols: Vec<String> = header
             .split(delim)
             .map(|c| clean(c).to_ascii_lowercase())
@@ -124,9 +185,22 @@ impl SampleSheet {
         for (lineno, line) in lines {
             let fields: Vec<&str> = line.split(delim).map(clean).collect();
             if fields.len() != cols.len() {
+                let hint = if fields.len() < cols.len() && line.trim().contains(' ') {
+                    format!(
+                        " (the line looks space-separated; separate its fields with {}, as the \
+                         header does)",
+                        if delim == '\t' { "tabs" } else { "commas" }
+                    )
+                } else {
+                    String::new()
+                };
                 return Err(err(
                     lineno,
-                    format!("{} fields, the header has {}", fields.len(), cols.len()),
+                    format!(
+                        "{} fields, the header has {}{hint}",
+                        fields.len(),
+                        cols.len()
+                    ),
                 ));
             }
             for (k, name) in [(c_sample, "sample"), (c_group, "group"), (c_path, "path")] {
@@ -174,6 +248,7 @@ impl SampleSheet {
                 group: group.to_string(),
                 path,
                 format,
+                line: lineno,
             });
         }
         if samples.is_empty() {
@@ -214,6 +289,103 @@ impl SampleSheet {
     /// Number of groups.
     pub fn n_groups(&self) -> usize {
         self.groups.len()
+    }
+
+    /// Samples per group, in [`groups`](Self::groups) order.
+    pub fn group_sizes(&self) -> Vec<(&str, usize)> {
+        self.groups
+            .iter()
+            .map(|g| {
+                (
+                    g.as_str(),
+                    self.samples.iter().filter(|s| &s.group == g).count(),
+                )
+            })
+            .collect()
+    }
+
+    /// Errors when a group has fewer than `min` samples: with `--min-samples-per-group min`
+    /// every site would then be dropped.
+    pub fn check_samples_per_group(&self, min: usize) -> Result<(), ReadError> {
+        let Some((group, n)) = self.group_sizes().into_iter().find(|&(_, n)| n < min) else {
+            return Ok(());
+        };
+        Err(ReadError::new(
+            &self.path,
+            0,
+            ErrorKind::Sheet(format!(
+                "group {group} has {n} sample{}, fewer than --min-samples-per-group {min}: every \
+                 site would be dropped; lower --min-samples-per-group or add samples to {group}",
+                if n == 1 { "" } else { "s" }
+            )),
+        ))
+    }
+
+    /// Designs that run but are likely not what was meant, each with what to do.
+    pub fn design_warnings(&self) -> Vec<SheetWarning> {
+        let sheet = self.path.display();
+        let mut out = Vec::new();
+        let sizes = self.group_sizes();
+        if let [(group, _)] = sizes.as_slice() {
+            out.push(SheetWarning {
+                code: "single-group",
+                message: format!(
+                    "{sheet}: a single group ({group}): run estimates its methylation but tests \
+                     no difference, so no region is called; to compare groups, add the samples \
+                     of another group to the sheet"
+                ),
+            });
+        }
+        let singles: Vec<&str> = sizes.iter().filter(|g| g.1 == 1).map(|g| g.0).collect();
+        if !singles.is_empty() {
+            let which = if singles.len() == sizes.len() && sizes.len() > 1 {
+                "every group has a single sample".to_string()
+            } else {
+                format!(
+                    "group{} {} {} a single sample",
+                    if singles.len() == 1 { "" } else { "s" },
+                    singles.join(", "),
+                    if singles.len() == 1 { "has" } else { "have" }
+                )
+            };
+            out.push(SheetWarning {
+                code: "group-of-one",
+                message: format!(
+                    "{sheet}: {which}: the between-sample dispersion cannot be learned from the \
+                     data and rests on the prior alone, so intervals are wide and calls few; add \
+                     biological replicates"
+                ),
+            });
+        }
+        // Case and punctuation differences are typos far more often than distinct groups.
+        let key = |g: &str| -> String {
+            g.chars()
+                .filter(|c| c.is_ascii_alphanumeric())
+                .map(|c| c.to_ascii_lowercase())
+                .collect()
+        };
+        let first_line = |g: &str| {
+            self.samples
+                .iter()
+                .find(|s| s.group == g)
+                .map_or(0, |s| s.line)
+        };
+        for (i, b) in self.groups.iter().enumerate() {
+            if let Some(a) = self.groups[..i].iter().find(|a| key(a) == key(b)) {
+                let (la, lb) = (first_line(a), first_line(b));
+                let (first, second, l2) = if la <= lb { (a, b, lb) } else { (b, a, la) };
+                out.push(SheetWarning {
+                    code: "similar-groups",
+                    message: format!(
+                        "{sheet}:{l2}: group {second} differs from group {first} (line {}) only \
+                         in case or punctuation, so they are two groups; if it is a typo, spell \
+                         both the same",
+                        la.min(lb)
+                    ),
+                });
+            }
+        }
+        out
     }
 
     /// Index in [`groups`](Self::groups) of sample `sample_idx`'s group.
@@ -349,6 +521,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("s.csv");
         std::fs::write(&p, "sample,group,path\nA,g,x.txt\n").unwrap();
+        std::fs::write(dir.path().join("x.txt"), "").unwrap();
         let s = SampleSheet::from_path(&p).unwrap();
         assert_eq!(s.samples[0].path, dir.path().join("x.txt"));
     }
@@ -401,6 +574,108 @@ mod tests {
             assert!(matches!(e.kind, ErrorKind::Sheet(_)));
             assert!(e.to_string().starts_with(want), "got {e}\nwant {want}");
         }
+    }
+
+    /// Regression (#18): a space-separated sheet said 'missing column "sample" (... delimiter
+    /// comma)', which sent users looking for a column they had written.
+    #[test]
+    fn space_separated_sheet_is_named_as_such() {
+        let e = parse("# made by hand\nsample group path\nA g a.txt\n").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "dir/sheet.tsv:2: sample sheet: the header looks space-separated (\"sample group \
+             path\"); separate the columns with tabs or commas"
+        );
+        let e = parse("sample\tgroup\tpath\nA g a.txt\n").unwrap_err();
+        assert!(
+            e.to_string().starts_with(
+                "dir/sheet.tsv:2: sample sheet: 1 fields, the header has 3 (the line looks \
+                 space-separated; separate its fields with tabs"
+            ),
+            "{e}"
+        );
+        // A one-column line without spaces gets no such hint.
+        let e = parse("sample\tgroup\tpath\nA\n").unwrap_err();
+        assert!(!e.to_string().contains("space"), "{e}");
+    }
+
+    /// Regression (#18): a path typo gave "opening .../cond2_22.txt: No such file" with neither
+    /// the sheet, its line nor the sample.
+    #[test]
+    fn missing_sample_file_names_sheet_line_sample_and_resolved_path() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.txt"), "chr\tpos\tN\tX\nchr1\t5\t3\t1\n").unwrap();
+        let p = dir.path().join("s.tsv");
+        std::fs::write(
+            &p,
+            "sample\tgroup\tpath\nA\tx\ta.txt\nB\ty\tsub/b_2.txt\nC\ty\tc.txt\n",
+        )
+        .unwrap();
+        let e = SampleSheet::from_path(&p).unwrap_err();
+        assert!(matches!(e.kind, ErrorKind::Sheet(_)));
+        assert_eq!((e.path.as_path(), e.line), (p.as_path(), 3));
+        let msg = e.to_string();
+        let resolved = dir.path().join("sub/b_2.txt");
+        for part in [
+            format!(
+                "{}:3: sample sheet: sample B: cannot open {}: ",
+                p.display(),
+                resolved.display()
+            ),
+            "fix its path (a relative path is relative to the sheet's folder)".to_string(),
+            "also missing: C (line 4)".to_string(),
+        ] {
+            assert!(msg.contains(&part), "{msg}\nlacks {part}");
+        }
+    }
+
+    /// Regression (#18): 1 vs 1 samples, a single group, or a typo `Cond2` next to `cond2` ran
+    /// without a word (no call possible; a third group). Each now has a warning saying what is
+    /// wrong and what to do.
+    #[test]
+    fn design_warnings_say_what_is_wrong_and_what_to_do() {
+        let warnings = |text: &str| -> Vec<(&'static str, String)> {
+            parse(text)
+                .unwrap()
+                .design_warnings()
+                .into_iter()
+                .map(|w| (w.code, w.message))
+                .collect()
+        };
+        assert_eq!(
+            warnings("sample,group,path\nA,g,a\nB,g,b\nC,h,c\nD,h,d\n"),
+            []
+        );
+        let w = warnings("sample,group,path\nA,g,a\nB,h,b\n");
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert_eq!(w[0].0, "group-of-one");
+        assert!(w[0].1.contains("every group has a single sample"), "{w:?}");
+        assert!(w[0].1.contains("add biological replicates"), "{w:?}");
+        let w = warnings("sample,group,path\nA,ctrl,a\nB,ctrl,b\n");
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert_eq!(w[0].0, "single-group");
+        assert!(w[0].1.contains("a single group (ctrl)"), "{w:?}");
+        assert!(w[0].1.contains("add the samples of another group"), "{w:?}");
+        let w =
+            warnings("sample,group,path\nA,cond1,a\nB,cond1,b\nC,cond2,c\nD,Cond2,d\nE,cond2,e\n");
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert_eq!(w[0].0, "group-of-one");
+        assert!(w[0].1.contains("group Cond2 has a single sample"), "{w:?}");
+        assert_eq!(w[1].0, "similar-groups");
+        assert_eq!(
+            w[1].1,
+            "dir/sheet.tsv:5: group Cond2 differs from group cond2 (line 4) only in case or \
+             punctuation, so they are two groups; if it is a typo, spell both the same"
+        );
+        let sheet = parse("sample,group,path\nA,g,a\nB,h,b\nC,h,c\n").unwrap();
+        assert!(sheet.check_samples_per_group(1).is_ok());
+        let e = sheet.check_samples_per_group(2).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "dir/sheet.tsv: sample sheet: group g has 1 sample, fewer than \
+             --min-samples-per-group 2: every site would be dropped; lower \
+             --min-samples-per-group or add samples to g"
+        );
     }
 
     fn merged_rows(mut mg: SiteMerger) -> Result<Vec<(String, u64)>, ReadError> {

@@ -47,6 +47,25 @@ pub fn run_ok(args: &[&str]) -> Output {
     out
 }
 
+/// Simulates `regions` regions (3 vs 3 samples, chr1..chr3) into `dir/name`; returns the
+/// sample sheet.
+pub fn simulate(dir: &Path, name: &str, regions: usize, seed: u64) -> PathBuf {
+    let sim = dir.join(name);
+    run_ok(&[
+        "-q",
+        "simulate",
+        "--out",
+        s(&sim),
+        "--regions",
+        &regions.to_string(),
+        "--seed",
+        &seed.to_string(),
+    ]);
+    let sheet = sim.join("samples.tsv");
+    assert!(sheet.is_file(), "simulate wrote no sample sheet");
+    sheet
+}
+
 /// `p` as &str (temp dirs are UTF-8 on the test machines).
 pub fn s(p: &Path) -> &str {
     p.to_str().expect("test paths are UTF-8")
@@ -290,23 +309,5 @@ pub fn write_dss_sheet(dir: &Path) -> PathBuf {
     }
     let sheet = dir.join("dss_samples.tsv");
     std::fs::write(&sheet, text).expect("writing the DSS sheet");
-    sheet
-}
-
-/// Simulates `regions` regions (3 vs 3 samples, chr1..chr3) into `dir/sim`; returns the sheet.
-pub fn simulate(dir: &Path, regions: usize, seed: u64) -> PathBuf {
-    let sim = dir.join("sim");
-    run_ok(&[
-        "-q",
-        "simulate",
-        "--out",
-        s(&sim),
-        "--regions",
-        &regions.to_string(),
-        "--seed",
-        &seed.to_string(),
-    ]);
-    let sheet = sim.join("samples.tsv");
-    assert!(sheet.is_file(), "simulate wrote no sample sheet");
     sheet
 }
