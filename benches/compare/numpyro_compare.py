@@ -10,10 +10,11 @@ SIZE_DIR is a run.sh size directory (sim/ from `methvb simulate`, methvb/hyper.j
   2. `methvb --threads 1 run --hyper-json hyper.json --mcmc-check N` on the subset: VB of every
      region (run.json pass2.seconds / regions) and methvb's NUTS audit of all of them
      (mcmc_check.parquet, run.json mcmc_check.median_seconds); run twice, with the defaults
-     (PSIS check and refit ladder) and with `--max-refit 0` (one fit, one PSIS check: SVI's
-     work plus the check);
-  3. the same model in NumPyro (MODEL.md): non-centred site effects, spike-and-slab mixture
-     prior on b (MixtureSameFamily = logsumexp of the two weighted normals), beta-binomial
+     (importance sampling and refit ladder) and with `--max-refit 0` (one fit and its 1000
+     importance draws: SVI's work plus the correction);
+  3. the same model in NumPyro (MODEL.md, docs/model.md): non-centred site effects, symmetric
+     group offsets a -/+ b/2, the scale-mixture prior of b from hyper.json's b_prior
+     (MixtureSameFamily over its components with non-zero weight), beta-binomial
      likelihood with missing cells (n = 0) masked. Sites are padded to a fixed count so that
      JAX compiles once; padded sites carry no data and are left out of theta_g / delta.
      NUTS: 4 chains x (500 warm-up + 1000 draws), vectorized chains, target accept 0.8.
@@ -110,19 +111,22 @@ def load_subset(d: Path, n_regions: int, seed: int, out: Path):
 
 
 def make_model(theta: dict, g: np.ndarray):
-    gj = jnp.asarray(g)
-    probs = jnp.array([theta["pi0"], 1.0 - theta["pi0"]])
-    sds = jnp.array([theta["sd_b0"], theta["sd_b1"]])
+    prior = theta["b_prior"]
+    keep = [i for i, w in enumerate(prior["weight"]) if w > 0]
+    probs = jnp.array([prior["weight"][i] for i in keep])
+    sds = jnp.array([prior["sd"][i] for i in keep])
+    # Two groups: offsets -b/2 for the model's group 0, +b/2 for group 1 (docs/model.md).
+    half = jnp.asarray(g) - 0.5
 
     def model(m, n, site_mask):
         a = numpyro.sample("a", dist.Normal(theta["mu_a"], theta["sd_a"]))
         b = numpyro.sample("b", dist.MixtureSameFamily(dist.Categorical(probs=probs),
-                                                       dist.Normal(jnp.zeros(2), sds)))
+                                                       dist.Normal(jnp.zeros(len(keep)), sds)))
         w = numpyro.sample("w", dist.Normal(theta["mu_w"], theta["sd_w"]))
         k = numpyro.sample("k", dist.Normal(theta["mu_k"], theta["sd_k"]))
         with numpyro.plate("sites", m.shape[0]):
             v = numpyro.sample("v", dist.Normal(0.0, 1.0))
-        eta = a + b * gj[None, :] + jnp.exp(w) * v[:, None]
+        eta = a + b * half[None, :] + jnp.exp(w) * v[:, None]
         p = jax.nn.sigmoid(eta)
         kappa = jnp.exp(k)
         obs = (n > 0) & (site_mask[:, None] > 0)
@@ -137,8 +141,8 @@ def delta_draws(a, b, w, v, site_mask):
     """theta_1 - theta_0 per draw; a, b, w: (D,), v: (D, J)."""
     keep = site_mask > 0
     ew = np.exp(w)[:, None] * v[:, keep]
-    t0 = 1 / (1 + np.exp(-(a[:, None] + ew)))
-    t1 = 1 / (1 + np.exp(-(a[:, None] + b[:, None] + ew)))
+    t0 = 1 / (1 + np.exp(-(a[:, None] - 0.5 * b[:, None] + ew)))
+    t1 = 1 / (1 + np.exp(-(a[:, None] + 0.5 * b[:, None] + ew)))
     return t1.mean(axis=1) - t0.mean(axis=1)
 
 
@@ -217,7 +221,7 @@ def main() -> None:
     rows = []
     svi_times, nuts_times = [], []
     rng = np.random.default_rng(args.seed)
-    bq = f"b_{groups[1]}"
+    bq = "b"
     qmap = (("delta", "delta"), ("a", "a"), ("b", bq), ("k", "k"))
     nuts_rhat, nuts_div = [], 0
     for i, (rid, m, n) in enumerate(regions):

@@ -6,6 +6,7 @@ SIZE_DIR is one dataset's working directory written by run.sh:
   sim/truth.tsv                      truth per region (is_dmr, true_delta_treated)
   methvb/regions.parquet             methvb run output
   methvb_norefit/regions.parquet     methvb run --max-refit 0 output (optional)
+  methvb_old/regions.parquet         another methvb version's output (optional)
   dss_smooth.dml.tsv, .dmr.tsv       DSS DMLtest(smoothing=TRUE) + callDMR (optional)
   dss_nosmooth.dml.tsv, .dmr.tsv     DSS DMLtest(smoothing=FALSE) + callDMR
   time_<name>.txt                    /usr/bin/time -v output of each tool run (optional)
@@ -130,7 +131,8 @@ def main() -> None:
     truth["is_dmr"] = truth["is_dmr"].astype(str).str.lower() == "true"
     rows = []
 
-    for name, label_txt in (("methvb", "methvb run"), ("methvb_norefit", "methvb run --max-refit 0")):
+    for name, label_txt in (("methvb", "methvb run"), ("methvb_norefit", "methvb run --max-refit 0"),
+                            ("methvb_old", "methvb (OLD_METHVB)")):
         path = d / name / "regions.parquet"
         if not path.exists():
             continue
@@ -179,6 +181,18 @@ def main() -> None:
         )
         out.append(dict(data=data_label, tool=label_txt, wall_s=wall, cpu_s=cpu, rss_mb=rss, **m))
     pd.DataFrame(out).to_csv(d / "metrics.tsv", sep="\t", index=False)
+    # The NUTS audit of the methvb run, against the issue's agreement targets.
+    run_json = d / "methvb" / "run.json"
+    if run_json.exists():
+        import json
+
+        v = (json.loads(run_json.read_text()).get("mcmc_check") or {}).get("verdict")
+        if v:
+            print(f"| {data_label} | NUTS audit of {v['n_regions']} regions | abs(z) of delta <= 0.3: "
+                  f"{v['frac_delta_z_within_0_3']:.3f}; abs(prob_dm diff) <= 0.05: "
+                  f"{v['frac_prob_dm_within_0_05']:.3f}; off (abs z > 0.5 or prob_dm off by > 0.1): "
+                  f"{v['regions_off']}, of them flagged {v['regions_off_flagged']}; flagged "
+                  f"{v['regions_flagged']} | | | | | | | | | | |")
 
 
 if __name__ == "__main__":

@@ -41,16 +41,26 @@ def expected_schema(groups: list[str], samples: list[str]) -> list[tuple[str, pa
         ("prob_dm", pa.float64()),
         ("lfsr", pa.float64()),
         ("pep", pa.float64()),
+        ("p_null", pa.float64()),
         ("phi_mean", pa.float64()),
         ("phi_sd", pa.float64()),
         ("elbo", pa.float64()),
+        ("expected_loglik", pa.float64()),
+        ("kl", pa.float64()),
         ("iterations", pa.uint32()),
         ("converged", pa.bool_()),
         ("khat", pa.float64()),
         ("khat_threshold", pa.float64()),
+        ("ess", pa.float64()),
         ("reliable", pa.bool_()),
         ("refit", pa.uint32()),
         ("family", pa.string()),
+        ("ppc_dispersion_z", pa.float64()),
+        ("ppc_worst_site", pa.uint32()),
+        ("ppc_worst_site_p", pa.float64()),
+        ("ppc_worst_sample", pa.string()),
+        ("ppc_worst_sample_p", pa.float64()),
+        ("misfit", pa.bool_()),
         ("called", pa.bool_()),
     ]
     return cols
@@ -135,7 +145,8 @@ def test_metadata(con, reference_run: Run, methvb) -> None:
     # Exact float round trip: the Theta of the file is the one of hyper.json and run.json.
     theta = json.loads(kv["methvb.theta"])
     assert theta == reference_run.hyper_info()["theta"] == info["theta"]
-    assert set(theta) == {"mu_a", "sd_a", "pi0", "sd_b0", "sd_b1", "mu_w", "sd_w", "mu_k", "sd_k"}
+    assert set(theta) == {"mu_a", "sd_a", "b_prior", "mu_w", "sd_w", "mu_k", "sd_k"}
+    assert set(theta["b_prior"]) == {"sd", "weight"}
     assert float(kv["methvb.delta0"]) == info["fit_options"]["delta0"] == 0.1
     assert float(kv["methvb.fdr"]) == info["fdr"] == 0.05
     assert json.loads(kv["methvb.fit_options"]) == info["fit_options"]
@@ -284,8 +295,13 @@ def test_posterior_summaries_are_consistent(table: pa.Table, dataset: Dataset) -
         assert math.isclose(r["pep"], 1.0 - r["prob_dm"], abs_tol=eps), rid
         assert 0.0 <= r["phi_mean"] <= 1.0 and r["phi_sd"] >= 0.0, rid
         assert math.isfinite(r["elbo"]) and r["elbo"] < 0.0, rid
+        assert math.isclose(r["elbo"], r["expected_loglik"] - r["kl"], rel_tol=1e-9), rid
+        assert 0.0 <= r["p_null"] <= 1.0, rid
         assert 0.0 < r["khat_threshold"] <= 0.7, rid
-        assert r["reliable"] == (r["khat"] <= r["khat_threshold"]), rid
+        assert 1.0 <= r["ess"] <= 1000.0 + 1e-9, rid
+        # The verdict: trustworthy by PSIS, or weights with a finite mean that move delta little.
+        if r["reliable"]:
+            assert (r["khat"] <= r["khat_threshold"] and r["ess"] >= 100) or r["khat"] < 1.0, rid
         assert r["iterations"] > 0, rid
         # Structured was asked for; a refit of an unreliable fit climbs to the coupled family.
         assert r["family"] == "structured" or (r["family"] == "coupled" and r["refit"] > 0), rid

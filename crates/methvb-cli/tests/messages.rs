@@ -55,7 +55,7 @@ fn model_options_outside_their_range_are_refused_with_the_range() {
             "the effect size delta0, a difference of methylation levels (e.g. 0.1) must be between 0 and 1 (exclusive), got 1.5",
         ),
         ("--delta0", "x", "\"x\" is not a number"),
-        ("--draws", "1", "1 is not in 2.."),
+        ("--draws", "99", "99 is not in 100.."),
         (
             "--spike-sd",
             "0",

@@ -111,7 +111,14 @@ fn issue_19_export_writes_bed9_and_bedgraph_that_tabix_reads() {
         let mut reader = noodles::tabix::io::indexed_reader::Builder::default()
             .build_from_path(&gz)
             .unwrap_or_else(|e| panic!("{}: {e}", gz.display()));
-        for chrom in ["chr1", "chr2", "chr3"] {
+        // The contigs the file has (a contig without calls is not in the index).
+        let mut contigs: Vec<&str> = plain[1..]
+            .iter()
+            .filter_map(|l| l.split('\t').next())
+            .collect();
+        contigs.dedup();
+        assert!(!contigs.is_empty());
+        for chrom in contigs {
             let region: noodles::core::Region = chrom.parse().unwrap();
             let got: Vec<String> = reader
                 .query(&region)

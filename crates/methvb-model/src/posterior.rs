@@ -103,21 +103,33 @@ fn per_component(
     Some(out)
 }
 
-/// `ln Z_k` for every component of `prior` (see [`ComponentPosteriors`]), from the `b` block of
-/// a wide-prior fit `q`; `None` if the block is degenerate. Empirical Bayes learns the mixture
-/// weights from these.
-pub fn component_log_evidence(
-    q: &GaussianQ,
-    n_groups: usize,
-    prior: &ScaleMixture,
-) -> Option<Vec<f64>> {
-    let (m, s) = b_block(q, n_groups);
-    Some(
-        per_component(&m, &s, prior)?
-            .into_iter()
-            .map(|c| c.0)
-            .collect(),
-    )
+/// The posterior of the contrast coordinates `b` under a wide-prior fit: what a region tells
+/// empirical Bayes about the prior of `b`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BPosterior {
+    /// Mean of `b` under q.
+    pub mean: Vec<f64>,
+    /// Covariance of `b` under q (`dim x dim`, row-major).
+    pub cov: Vec<f64>,
+}
+
+impl BPosterior {
+    /// The `b` block of the wide-prior fit `q` of a region with `n_groups` groups.
+    pub fn of(q: &GaussianQ, n_groups: usize) -> Self {
+        let (mean, cov) = b_block(q, n_groups);
+        Self { mean, cov }
+    }
+
+    /// `ln Z_k` for every component of `prior` (see [`ComponentPosteriors`]); `None` if the
+    /// covariance is degenerate.
+    pub fn log_evidence(&self, prior: &ScaleMixture) -> Option<Vec<f64>> {
+        Some(
+            per_component(&self.mean, &self.cov, prior)?
+                .into_iter()
+                .map(|c| c.0)
+                .collect(),
+        )
+    }
 }
 
 /// Mean and covariance of the contrast coordinates `b` under `q`.
