@@ -30,7 +30,7 @@ pub struct AuditArgs {
     /// Regions (a seeded random sample) to cross-check against NUTS; 0 turns the audit off.
     #[arg(long, default_value_t = 16, value_name = "N")]
     pub mcmc_check: usize,
-    /// Also audit regions whose PSIS k-hat is above the threshold (up to --mcmc-flagged-cap).
+    /// Also audit regions the verdict flags (reliable = false), up to --mcmc-flagged-cap.
     #[arg(long)]
     pub mcmc_flagged: bool,
     /// Most flagged regions audited with --mcmc-flagged.

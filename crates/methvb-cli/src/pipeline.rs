@@ -205,7 +205,8 @@ pub struct HyperArgs {
     #[arg(long, default_value_t = 2000, value_name = "N", value_parser = at_least_one)]
     pub hyper_regions: usize,
     /// Standard deviation (logit scale, >= 0.05) of the "no difference" component of the prior
-    /// of group effects (default 0.05); the effect grid above it is fixed, its weights learned.
+    /// of group effects (default: chosen by empirical Bayes among 0.05-0.2); the effect grid
+    /// above it is fixed, its weights learned.
     #[arg(long, value_name = "SD", value_parser = spike_sd_value)]
     pub spike_sd: Option<f64>,
 }
@@ -458,7 +459,7 @@ pub struct FitSummary {
     pub pass: PassSummary,
     /// Regions called at the FDR target.
     pub regions_called: u64,
-    /// Regions whose PSIS k-hat exceeded the threshold after refits.
+    /// Regions the verdict flags (reliable = false) after refits.
     pub regions_unreliable: u64,
     /// Regions whose optimiser did not meet the convergence rule.
     pub regions_not_converged: u64,
@@ -705,7 +706,7 @@ pub struct ShardedPass {
     pub pass: PassSummary,
     /// Every shard, in stream (genomic) order.
     pub shards: Vec<ShardFile>,
-    /// Regions whose PSIS k-hat exceeded the threshold after refits (reused ones included).
+    /// Regions the verdict flags after refits (reused ones included).
     pub regions_unreliable: u64,
     /// Regions whose optimiser did not meet the convergence rule (reused ones included).
     pub regions_not_converged: u64,

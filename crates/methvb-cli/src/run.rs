@@ -718,7 +718,7 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
 
 fn report(summary: &FitSummary, out: &Path) {
     eprintln!(
-        "methvb: {} regions fitted in {:.1} s ({} called, {} unreliable by PSIS, {} not converged) -> {}",
+        "methvb: {} regions fitted in {:.1} s ({} called, {} unreliable, {} not converged) -> {}",
         summary.pass.regions_used,
         summary.pass.seconds,
         summary.regions_called,

@@ -50,10 +50,8 @@ pub struct EbOptions {
     /// Warm-start each local q from the previous epoch's.
     pub warm_start: bool,
     /// Standard deviation of the null component of the prior of `b` (at least
-    /// [`SD_B0_MIN`]); `None` uses [`crate::theta::NULL_SD`]. The grid of effect components
-    /// above it is [`ScaleMixture::grid`]'s. The data inform the width of the null only weakly
-    /// (a null region's `b` has a data sd of ~0.15 at 15x coverage), so it is fixed, not
-    /// learned.
+    /// [`SD_B0_MIN`]); `None` chooses it among 0.05-0.2 by marginal likelihood (see
+    /// `fit_b_prior`). The grid of effect components above it is [`ScaleMixture::grid`]'s.
     pub spike_sd: Option<f64>,
 }
 
@@ -197,7 +195,7 @@ pub fn apply_floors(t: &Theta) -> Theta {
 /// Candidate sds of the null component when the user fixes none: the narrowest is
 /// [`NULL_SD`], the widest a difference of 0.2 on the logit scale (5 percentage points of
 /// methylation at 50%).
-const NULL_SD_CANDIDATES: [f64; 5] = [0.05, 0.07, 0.1, 0.14, 0.2];
+const NULL_SD_CANDIDATES: [f64; 5] = [NULL_SD, 0.07, 0.1, 0.14, 0.2];
 
 /// The prior of `b` given the regions' `b` posteriors: for each candidate null sd (only
 /// `fixed_null` when the user gives one), the grid of [`ScaleMixture::grid`] with its weights by

@@ -262,7 +262,7 @@ fn summary_section(inp: &Inputs<'_>) -> String {
     t.json(
         run,
         "/pass2/regions_unreliable",
-        "unreliable by PSIS (k-hat above threshold)",
+        "unreliable (the verdict: reliable = false)",
     );
     t.json(run, "/pass2/regions_not_converged", "not converged");
     if run.is_none() {
@@ -271,7 +271,7 @@ fn summary_section(inp: &Inputs<'_>) -> String {
         }
         t.row(
             "regions.parquet/unreliable",
-            "unreliable by PSIS (k-hat above threshold)",
+            "unreliable (the verdict: reliable = false)",
             &inp.scan.unreliable.to_string(),
         );
         t.row(
@@ -580,14 +580,16 @@ fn volcano_section(inp: &Inputs<'_>) -> Result<String, ReportError> {
 fn khat_section(inp: &Inputs<'_>) -> Result<String, ReportError> {
     let scan = inp.scan;
     let mut s = String::from(
-        "<section id=\"khat\">\n<h2>Reliability of the variational fit (PSIS k-hat)</h2>\n",
+        "<section id=\"khat\">\n<h2>Reliability of the answer (PSIS k-hat and the verdict)</h2>\n",
     );
     let thresholds: Vec<f64> = scan.thresholds.iter().map(|t| t.0).collect();
     let svg = plots::khat(&scan.khat_reliable, &scan.khat_unreliable, &thresholds)?;
     let mut cap = format!(
-        "PSIS k-hat of every region, stacked by the <code>reliable</code> flag: {} of {} regions \
-         are above their threshold and marked unreliable (their variational posterior may \
-         misstate the uncertainty; the MCMC audit checks a sample).",
+        "PSIS k-hat of the importance weights of every region, stacked by the \
+         <code>reliable</code> flag: {} of {} regions are marked unreliable. A region is \
+         reliable when k-hat is within its threshold, or when k-hat is below 1 and the \
+         importance correction barely moves delta and prob_dm (docs/model.md, \"The \
+         verdict\"); the MCMC audit checks a sample.",
         thousands(scan.unreliable),
         thousands(scan.rows)
     );
@@ -599,8 +601,8 @@ fn khat_section(inp: &Inputs<'_>) -> Result<String, ReportError> {
             .collect();
         let _ = write!(
             cap,
-            " The threshold min(1 − 1/log10 S′, 0.7) depends on the number of draws S′, which \
-             a refit changes; thresholds in this run: {}.",
+            " The threshold min(1 − 1/log10 S, 0.7) depends on the number of draws S; \
+             thresholds in this run: {}.",
             list.join(", ")
         );
     }
@@ -641,7 +643,7 @@ fn mcmc_section(inp: &Inputs<'_>) -> Result<String, ReportError> {
     if sum.regions_flagged > 0 {
         t.row(
             "mcmc/regions_flagged",
-            "of which flagged by k-hat (not a random sample)",
+            "of which flagged by the verdict (not a random sample)",
             &sum.regions_flagged.to_string(),
         );
     }

@@ -673,7 +673,7 @@ pub(crate) fn prob_dm_agreement(rows: &[Row]) -> Result<Option<String>, ReportEr
             .legend(|(x, y)| PathElement::new([(x, y), (x + 18, y)], GREY.stroke_width(1)));
         for (flagged, color, label) in [
             (false, PALETTE[0], "random sample"),
-            (true, RED, "flagged by k-hat"),
+            (true, RED, "flagged (reliable = false)"),
         ] {
             let mut sel = pts.iter().filter(|p| p.2 == flagged).peekable();
             if sel.peek().is_none() {

@@ -170,7 +170,7 @@ pub struct TopRegion {
     pub prob_dm: f64,
     /// Local false sign rate (NaN where the table has none).
     pub lfsr: f64,
-    /// PSIS k-hat within its threshold.
+    /// The verdict: the delta summaries can be used.
     pub reliable: bool,
     /// Per group (reference first): posterior mean of θ_g and its 95% interval.
     pub theta: Vec<(f64, f64, f64)>,
