@@ -15,6 +15,8 @@ Prints Markdown table rows (no header, see HEADER) and writes SIZE_DIR/metrics.t
 Metrics (the posterior issue's definitions):
   AUPRC        true DMR (is_dmr) vs not; methvb ranked by prob_dm, DSS by the Stouffer sum
                |sum stat| / sqrt(J) of its DMLtest statistics over the region's CpGs
+  AUPRC any    the same, methvb ranked by 1 - p_null (the posterior probability of any
+               difference, DSS's question; prob_dm asks |delta| > 0.1); DSS as above
   RMSE         of the region's delta on true DMRs (methvb delta_mean; DSS the mean per-CpG
                diff)
   shrink       mean of |true| - sign(true) * estimate over DMRs with |true delta| > 0.2
@@ -37,9 +39,9 @@ import numpy as np
 import pandas as pd
 
 HEADER = (
-    "| data | tool | wall s | CPU s | peak RSS MB | AUPRC | RMSE DMRs | shrink >0.2 | "
+    "| data | tool | wall s | CPU s | peak RSS MB | AUPRC | AUPRC any | RMSE DMRs | shrink >0.2 | "
     "coverage DMRs / nulls | calls | realised FDR | recall >0.1 | flagged |\n"
-    "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 )
 
 
@@ -105,7 +107,7 @@ def dmr_overlap(truth: pd.DataFrame, dmr: pd.DataFrame) -> np.ndarray:
     return hit
 
 
-def metrics(score, est, lo, hi, called, truth) -> dict:
+def metrics(score, est, lo, hi, called, truth, score_any=None) -> dict:
     label = truth["is_dmr"].to_numpy()
     true_delta = truth["true_delta_treated"].to_numpy()
     big = np.abs(true_delta) > 0.1
@@ -114,6 +116,7 @@ def metrics(score, est, lo, hi, called, truth) -> dict:
     n_calls = int(called.sum())
     return dict(
         auprc=auprc(score, label),
+        auprc_any=auprc(score if score_any is None else score_any, label),
         rmse=float(np.sqrt(np.nanmean((est[label] - true_delta[label]) ** 2))),
         shrink=float(np.nanmean(np.abs(true_delta[large]) - np.sign(true_delta[large]) * est[large])),
         cover_dmr=float(np.mean(covered[label])),
@@ -144,6 +147,7 @@ def main() -> None:
             mv["delta_q975"].to_numpy(),
             mv["called"].fillna(False).to_numpy(bool),
             truth,
+            (1.0 - mv["p_null"]).fillna(0.0).to_numpy() if "p_null" in mv else None,
         )
         m["flagged"] = float(np.mean(~mv["reliable"].fillna(False).to_numpy(bool)))
         rows.append((label_txt, name, m))
@@ -176,6 +180,7 @@ def main() -> None:
         flagged = "-" if np.isnan(m["flagged"]) else f"{m['flagged']:.3f}"
         print(
             f"| {data_label} | {label_txt} | {wall:.1f} | {cpu:.1f} | {rss:.0f} | {m['auprc']:.3f} | "
+            f"{m['auprc_any']:.3f} | "
             f"{m['rmse']:.4f} | {m['shrink']:+.4f} | {m['cover_dmr']:.3f} / {m['cover_null']:.3f} | "
             f"{m['calls']} | {m['fdr']:.3f} | {m['recall']:.3f} | {flagged} |"
         )
@@ -192,7 +197,7 @@ def main() -> None:
                   f"{v['frac_delta_z_within_0_3']:.3f}; abs(prob_dm diff) <= 0.05: "
                   f"{v['frac_prob_dm_within_0_05']:.3f}; off (abs z > 0.5 or prob_dm off by > 0.1): "
                   f"{v['regions_off']}, of them flagged {v['regions_off_flagged']}; flagged "
-                  f"{v['regions_flagged']} | | | | | | | | | | |")
+                  f"{v['regions_flagged']} | | | | | | | | | | | |")
 
 
 if __name__ == "__main__":

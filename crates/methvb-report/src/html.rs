@@ -322,17 +322,42 @@ fn summary_section(inp: &Inputs<'_>) -> String {
         }
         s.push_str("</tr>\n<tr>");
         for (k, v) in theta {
+            let shown = if k == "b_prior" {
+                scale_mixture(v).unwrap_or_else(|| show(v))
+            } else {
+                show(v)
+            };
             let _ = write!(
                 s,
                 "<td class=\"num\" data-key=\"/theta/{}\">{}</td>",
                 esc(k),
-                esc(&show(v))
+                esc(&shown)
             );
         }
         s.push_str("</tr>\n</table>\n");
     }
     s.push_str("</section>\n");
     s
+}
+
+/// The prior of the group effects (`{sd: [...], weight: [...]}`) as its components with
+/// weight: `null sd 0.05: 0.87; sd 1.131: 0.1; ...` (3 decimals).
+fn scale_mixture(v: &Value) -> Option<String> {
+    let nums = |key: &str| -> Option<Vec<f64>> {
+        v.get(key)?.as_array()?.iter().map(Value::as_f64).collect()
+    };
+    let (sd, weight) = (nums("sd")?, nums("weight")?);
+    let parts: Vec<String> = sd
+        .iter()
+        .zip(&weight)
+        .enumerate()
+        .filter(|(_, (_, w))| **w >= 5e-4)
+        .map(|(k, (s, w))| {
+            let name = if k == 0 { "null sd" } else { "sd" };
+            format!("{name} {}: {}", tidy(*s, 3), tidy(*w, 3))
+        })
+        .collect();
+    Some(parts.join("; "))
 }
 
 /// The input files of run.json with their sizes and SHA-256 checksums.
@@ -851,6 +876,20 @@ pub(crate) fn page(inp: &Inputs<'_>) -> Result<String, ReportError> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_prior_of_b_shows_its_components_with_weight() {
+        let v: serde_json::Value = serde_json::from_str(
+            r#"{"sd": [0.07, 0.1414, 0.8, 1.131], "weight": [0.863, 1e-9, 0.119, 0.018]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            super::scale_mixture(&v).as_deref(),
+            Some("null sd 0.07: 0.863; sd 0.8: 0.119; sd 1.131: 0.018")
+        );
+        assert_eq!(super::scale_mixture(&serde_json::json!(1.0)), None);
+    }
+
     use super::*;
 
     #[test]
