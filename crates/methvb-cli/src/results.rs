@@ -94,6 +94,8 @@ impl ResultsLayout {
         fields.push(f64f("khat".into()));
         fields.push(f64f("khat_threshold".into()));
         fields.push(f64f("ess".into()));
+        fields.push(f64f("delta_shift".into()));
+        fields.push(f64f("prob_dm_shift".into()));
         fields.push(Field::new("reliable", DataType::Boolean, false));
         fields.push(Field::new("refit", DataType::UInt32, false));
         fields.push(Field::new("family", DataType::Utf8, false));
@@ -182,6 +184,8 @@ impl ResultsLayout {
         let mut expected_loglik = Float64Builder::with_capacity(rows);
         let mut kl = Float64Builder::with_capacity(rows);
         let mut ess = Float64Builder::with_capacity(rows);
+        let mut delta_shift = Float64Builder::with_capacity(rows);
+        let mut prob_dm_shift = Float64Builder::with_capacity(rows);
         let mut ppc_dispersion = Float64Builder::with_capacity(rows);
         let mut ppc_site = UInt32Builder::with_capacity(rows);
         let mut ppc_site_p = Float64Builder::with_capacity(rows);
@@ -265,6 +269,8 @@ impl ResultsLayout {
             expected_loglik.append_value(fit.expected_loglik);
             kl.append_value(fit.kl);
             ess.append_value(fit.ess);
+            delta_shift.append_value(fit.delta_shift);
+            prob_dm_shift.append_value(fit.prob_dm_shift);
             ppc_dispersion.append_value(fit.ppc.dispersion_z);
             ppc_site.append_value(fit.ppc.worst_site);
             ppc_site_p.append_value(fit.ppc.worst_site_p);
@@ -329,6 +335,8 @@ impl ResultsLayout {
         columns.push(Arc::new(khat.finish()));
         columns.push(Arc::new(khat_threshold.finish()));
         columns.push(Arc::new(ess.finish()));
+        columns.push(Arc::new(delta_shift.finish()));
+        columns.push(Arc::new(prob_dm_shift.finish()));
         columns.push(Arc::new(reliable.finish()));
         columns.push(Arc::new(refit.finish()));
         columns.push(Arc::new(family.finish()));

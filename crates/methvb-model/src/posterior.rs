@@ -379,8 +379,6 @@ pub struct ImportanceDraws {
     pub expected_loglik: f64,
     /// `KL(q_mix || prior)`.
     pub kl: f64,
-    /// Posterior weight of the null component under `q_mix` (before the correction).
-    pub q_null_weight: f64,
 }
 
 /// The wide-prior log density of a region's local parameters, `ln p(a) + ln p(b) + ln p(w) +
@@ -493,7 +491,6 @@ pub fn importance_draws(
         elbo,
         expected_loglik,
         kl,
-        q_null_weight: sampler.components.weight(0),
     })
 }
 
