@@ -12,7 +12,7 @@ use methvb_io::SiteSource;
 use methvb_io::contigs::ContigOrder;
 use methvb_io::merge::SiteMerger;
 use methvb_io::sample::{ContigFilter, ReaderOptions, SampleReader};
-use methvb_io::sheet::SampleSheet;
+use methvb_io::sheet::{SampleSheet, is_alignment_file};
 use serde::{Deserialize, Serialize};
 
 /// Where BAM/SAM calls come from.
@@ -278,11 +278,4 @@ struct BamThreshold {
     sample: String,
     /// Pass threshold on the called-state probability (`None`: every call counted).
     threshold: Option<f32>,
-}
-
-/// Whether a sample is an alignment file (BAM or SAM) rather than a count table.
-fn is_alignment_file(path: &Path) -> bool {
-    path.extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| e.eq_ignore_ascii_case("bam") || e.eq_ignore_ascii_case("sam"))
 }

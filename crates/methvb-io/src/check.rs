@@ -39,7 +39,7 @@ use crate::contigs::{ContigOrder, contig_aliases, natural_cmp};
 use crate::format::BedLayout;
 use crate::regions::BedRegions;
 use crate::sample::{ReaderOptions, SampleReader};
-use crate::sheet::SampleSheet;
+use crate::sheet::{SampleSheet, is_alignment_file};
 
 /// What to check and how to read.
 #[derive(Debug, Clone, Default)]
@@ -392,14 +392,6 @@ pub fn looks_like_spike_in(name: &str) -> bool {
 }
 
 /// Whether a sample is an alignment file (BAM, SAM or CRAM, by extension) rather than a table.
-fn is_alignment_file(path: &Path) -> bool {
-    path.extension().and_then(|e| e.to_str()).is_some_and(|e| {
-        ["bam", "sam", "cram"]
-            .iter()
-            .any(|x| e.eq_ignore_ascii_case(x))
-    })
-}
-
 /// Coverage histogram size: coverages below it are counted exactly.
 const HIST: usize = 1 << 16;
 
@@ -433,7 +425,8 @@ fn check_sample(
         probe: Vec::new(),
     };
     if is_alignment_file(&entry.path) {
-        // BAM/SAM samples are piled up by `run` (methvb-bam); the text doctor skips them.
+        // BAM/SAM samples are piled up by `run` (methvb-bam); the text doctor skips them (a
+        // CRAM sample stopped the sheet already).
         out.format = Some("bam".into());
         return out;
     }

@@ -64,6 +64,18 @@ pub struct SampleSheet {
     path: PathBuf,
 }
 
+/// Whether a sample's file is an alignment file (BAM or SAM, piled up by `methvb-bam`) rather
+/// than a count table, by its extension.
+pub fn is_alignment_file(path: &Path) -> bool {
+    has_extension(path, &["bam", "sam"])
+}
+
+fn has_extension(path: &Path, any_of: &[&str]) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| any_of.iter().any(|x| e.eq_ignore_ascii_case(x)))
+}
+
 /// Whether `s` is a usable sample or group name.
 pub fn is_valid_name(s: &str) -> bool {
     !s.is_empty()
@@ -90,7 +102,32 @@ impl SampleSheet {
         let base = path.parent().unwrap_or(Path::new("")).to_path_buf();
         let sheet = Self::parse(path, &base, &text)?;
         sheet.check_files_exist()?;
+        sheet.check_no_cram()?;
         Ok(sheet)
+    }
+
+    /// Errors at the line of the first CRAM sample: no reader here decodes CRAM, and read as a
+    /// count table it failed with "fits no format".
+    fn check_no_cram(&self) -> Result<(), ReadError> {
+        let Some(cram) = self
+            .samples
+            .iter()
+            .find(|s| has_extension(&s.path, &["cram"]))
+        else {
+            return Ok(());
+        };
+        Err(ReadError::new(
+            &self.path,
+            cram.line,
+            ErrorKind::Sheet(format!(
+                "sample {}: {} is CRAM, which methvb does not read; convert it to BAM \
+                 (samtools view -b -T genome.fa -o {}.bam {}) and name the BAM here",
+                cram.name,
+                cram.path.display(),
+                cram.name,
+                cram.path.display()
+            )),
+        ))
     }
 
     /// Errors at the line of the first sample whose file cannot be found.
@@ -627,6 +664,25 @@ mod tests {
         ] {
             assert!(msg.contains(&part), "{msg}\nlacks {part}");
         }
+    }
+
+    /// A CRAM sample was skipped by `check` and read as a count table by `run` ("fits no
+    /// format"); both now stop at its sheet line with the conversion to BAM.
+    #[test]
+    fn cram_sample_is_an_error_at_its_line_with_the_conversion() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.txt"), "chr\tpos\tN\tX\nchr1\t5\t3\t1\n").unwrap();
+        std::fs::write(dir.path().join("b.CRAM"), b"CRAM\x03\x00").unwrap();
+        let p = dir.path().join("s.tsv");
+        std::fs::write(&p, "sample\tgroup\tpath\nA\tx\ta.txt\nB\ty\tb.CRAM\n").unwrap();
+        let e = SampleSheet::from_path(&p).unwrap_err();
+        assert!(matches!(e.kind, ErrorKind::Sheet(_)));
+        assert_eq!((e.path.as_path(), e.line), (p.as_path(), 3));
+        let msg = e.to_string();
+        assert!(msg.contains("sample B: "), "{msg}");
+        assert!(msg.contains("is CRAM, which methvb does not read; convert it to BAM (samtools view -b -T genome.fa -o B.bam "), "{msg}");
+        assert!(is_alignment_file(Path::new("x.BAM")) && is_alignment_file(Path::new("x.sam")));
+        assert!(!is_alignment_file(Path::new("x.cram")) && !is_alignment_file(Path::new("x.bed")));
     }
 
     /// Regression (#18): 1 vs 1 samples, a single group, or a typo `Cond2` next to `cond2` ran
