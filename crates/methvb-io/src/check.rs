@@ -391,7 +391,6 @@ pub fn looks_like_spike_in(name: &str) -> bool {
     .any(|k| l.contains(k))
 }
 
-/// Whether a sample is an alignment file (BAM, SAM or CRAM, by extension) rather than a table.
 /// Coverage histogram size: coverages below it are counted exactly.
 const HIST: usize = 1 << 16;
 
