@@ -16,7 +16,7 @@ use arrow_array::{Array, RecordBatch};
 use clap::Args;
 use methvb_io::browser::{self, BrowserFile, Row, Table};
 
-use crate::results::CALLED;
+use methvb_pipeline::schema::CALLED;
 
 /// Arguments of `methvb export`.
 #[derive(Debug, Args)]
@@ -33,7 +33,7 @@ pub struct ExportArgs {
 
 /// Reads the rows of `path` that the browser files need, by column name.
 fn read_table(path: &Path) -> Result<Table> {
-    let builder = crate::gather::open(path)?;
+    let builder = methvb_pipeline::gather::open(path)?;
     let schema = builder.schema().clone();
     let contrasts: Vec<String> = schema
         .fields()
@@ -175,7 +175,7 @@ pub fn run(args: &ExportArgs, quiet: bool) -> Result<()> {
             path.display()
         );
     }
-    crate::run_folder::check_consistent(&args.dir).with_context(|| {
+    methvb_pipeline::run_folder::check_consistent(&args.dir).with_context(|| {
         format!(
             "checking that the files in {} are of one run",
             args.dir.display()

@@ -1,18 +1,11 @@
-//! `methvb gather`: concatenates the per-chromosome shards written by `methvb fit` (or by
-//! `methvb run` under `OUT/shards/`) into one results table and recomputes the FDR calls over all
-//! of them, so that a sharded workflow gives the same rows as one `methvb run`.
+//! `methvb gather`: concatenates the per-chromosome shards written by `methvb fit` into one
+//! results table, recomputing the FDR calls over all of them ([`methvb_pipeline::gather`]).
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
-use arrow_array::{Array, BooleanArray, Float64Array, RecordBatch, StringArray};
+use anyhow::Result;
 use clap::Args;
-use methvb_io::parquet_out::AtomicParquetWriter;
-use parquet::arrow::ProjectionMask;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-
-use crate::results::CALLED;
+use methvb_pipeline::gather::{GatherMetadata, gather};
 
 /// Arguments of `methvb gather`.
 #[derive(Debug, Args)]
@@ -21,213 +14,19 @@ pub struct GatherArgs {
     #[arg(required = true, value_name = "SHARD.parquet")]
     shards: Vec<PathBuf>,
     /// Target Bayesian FDR of the region calls (0 < FDR < 1).
-    #[arg(long, default_value_t = 0.05, value_parser = crate::pipeline::fdr_value)]
+    #[arg(long, default_value_t = methvb_pipeline::config::DEFAULT_FDR, value_parser = crate::args::fdr_value)]
     fdr: f64,
     /// Output Parquet file.
     #[arg(long, short, value_name = "FILE.parquet")]
     out: PathBuf,
 }
 
-/// Opens a Parquet file for reading (its footer parsed).
-pub fn open(path: &Path) -> Result<ParquetRecordBatchReaderBuilder<std::fs::File>> {
-    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    ParquetRecordBatchReaderBuilder::try_new(file)
-        .with_context(|| format!("{}: not a readable Parquet file", path.display()))
-}
-
-/// The value of key-value metadata `key` of an opened Parquet file.
-pub fn metadata_value(
-    builder: &ParquetRecordBatchReaderBuilder<std::fs::File>,
-    key: &str,
-) -> Option<String> {
-    builder
-        .metadata()
-        .file_metadata()
-        .key_value_metadata()
-        .and_then(|kv| kv.iter().find(|e| e.key == key))
-        .and_then(|e| e.value.clone())
-}
-
-/// The metadata that must agree between shards for their rows to belong to one run. The run
-/// id covers the inputs and every setting; the others say which of the common ones differ.
-fn shard_identity(
-    builder: &ParquetRecordBatchReaderBuilder<std::fs::File>,
-) -> Vec<(String, String)> {
-    const KEYS: [&str; 6] = [
-        "methvb.version",
-        "methvb.model_version",
-        "methvb.seed",
-        "methvb.theta",
-        "methvb.delta0",
-        crate::run_folder::RUN_ID_KEY,
-    ];
-    KEYS.iter()
-        .map(|&k| {
-            (
-                k.to_string(),
-                metadata_value(builder, k).unwrap_or_default(),
-            )
-        })
-        .collect()
-}
-
-/// What [`gather`] wrote.
-#[derive(Debug, Clone, Copy)]
-pub struct Gathered {
-    /// Rows (regions) written.
-    pub rows: u64,
-    /// Regions called at the FDR target over all shards.
-    pub called: u64,
-}
-
-/// Concatenates `shards` (in order) into `out` with `called` recomputed over all of them at
-/// target `fdr`. `metadata` is the key-value metadata of `out`; `None` takes the first shard's
-/// `methvb.*` entries with this command line and `fdr`. Streams the rows (memory: one batch and
-/// one PEP per region).
-pub fn gather(
-    shards: &[PathBuf],
-    fdr: f64,
-    out: &Path,
-    metadata: Option<Vec<(String, String)>>,
-) -> Result<Gathered> {
-    let Some(first_path) = shards.first() else {
-        bail!("no shards to gather");
-    };
-    // First pass: every PEP, and a check that the shards share one schema.
-    let first = open(first_path)?;
-    // The file-level key-value metadata describes the gathered file; the shards' embedded Arrow
-    // schema metadata (if any) would contradict it, so the schema is taken without it.
-    let schema = std::sync::Arc::new(arrow_schema::Schema::new(first.schema().fields().clone()));
-    let first_meta = shard_identity(&first);
-    let metadata = metadata.unwrap_or_else(|| {
-        let mut metadata: Vec<(String, String)> = first
-            .metadata()
-            .file_metadata()
-            .key_value_metadata()
-            .map(|kv| {
-                kv.iter()
-                    .filter(|e| {
-                        e.key.starts_with("methvb.")
-                            && e.key != "methvb.command"
-                            && e.key != "methvb.fdr"
-                    })
-                    .map(|e| (e.key.clone(), e.value.clone().unwrap_or_default()))
-                    .collect()
-            })
-            .unwrap_or_default();
-        metadata.push(("methvb.command".into(), crate::command_line()));
-        metadata.push(("methvb.fdr".into(), fdr.to_string()));
-        metadata
-    });
-    let pep_index = schema.index_of("pep").ok();
-    let mut peps: Vec<f64> = Vec::new();
-    let chrom_index = schema
-        .index_of("chrom")
-        .context("shards lack a chrom column")?;
-    let mut chrom_owner: HashMap<String, usize> = HashMap::new();
-    for (shard_idx, shard) in shards.iter().enumerate() {
-        let builder = open(shard)?;
-        if builder.schema().fields() != schema.fields() {
-            bail!(
-                "{}: columns differ from {}",
-                shard.display(),
-                first_path.display()
-            );
-        }
-        let identity = shard_identity(&builder);
-        if identity != first_meta {
-            let differ: Vec<String> = identity
-                .iter()
-                .zip(&first_meta)
-                .filter(|(a, b)| a != b)
-                .map(|((key, a), (_, b))| format!("{key} {a:?} vs {b:?}"))
-                .collect();
-            bail!(
-                "{}: from another run than {} ({}): its rows were fitted from other inputs or \
-                 settings; gather the shards of one workflow only",
-                shard.display(),
-                first_path.display(),
-                differ.join(", ")
-            );
-        }
-        let chrom_only = open(shard)?;
-        let mask = ProjectionMask::roots(chrom_only.parquet_schema(), [chrom_index]);
-        for batch in chrom_only.with_projection(mask).build()? {
-            let batch = batch.with_context(|| format!("reading {}", shard.display()))?;
-            let chroms = batch
-                .column(0)
-                .as_any()
-                .downcast_ref::<StringArray>()
-                .context("column chrom is not utf8")?;
-            for chrom in chroms.iter().flatten() {
-                if let Some(&other) = chrom_owner.get(chrom) {
-                    if other != shard_idx {
-                        bail!(
-                            "contig {chrom} appears in both {} and {}: each contig must be in exactly one shard",
-                            shards[other].display(),
-                            shard.display()
-                        );
-                    }
-                } else {
-                    chrom_owner.insert(chrom.to_string(), shard_idx);
-                }
-            }
-        }
-        let Some(pep_index) = pep_index else { continue };
-        let mask = ProjectionMask::roots(builder.parquet_schema(), [pep_index]);
-        for batch in builder.with_projection(mask).build()? {
-            let batch = batch.with_context(|| format!("reading {}", shard.display()))?;
-            let pep = batch
-                .column(0)
-                .as_any()
-                .downcast_ref::<Float64Array>()
-                .context("column pep is not Float64")?;
-            peps.extend(pep.iter().map(|v| v.unwrap_or(f64::NAN)));
-        }
-    }
-    let calls = if pep_index.is_some() {
-        methvb_model::call_by_pep(&peps, fdr)
-    } else {
-        Vec::new()
-    };
-    // Second pass: copy the rows, replacing `called` by the genome-wide calls.
-    let called_index = schema.index_of(CALLED).ok();
-    let mut writer = AtomicParquetWriter::create(
-        out,
-        schema.clone(),
-        metadata,
-        crate::results::RESULTS_ROW_GROUP_ROWS,
-    )?;
-    let mut offset = 0usize;
-    for shard in shards {
-        for batch in open(shard)?.build()? {
-            let batch = batch.with_context(|| format!("reading {}", shard.display()))?;
-            let rows = batch.num_rows();
-            let batch = match called_index {
-                Some(i) => {
-                    let mut columns = batch.columns().to_vec();
-                    let slice = calls.get(offset..offset + rows).with_context(|| {
-                        format!("{}: changed while it was being gathered", shard.display())
-                    })?;
-                    columns[i] = std::sync::Arc::new(BooleanArray::from(slice.to_vec()));
-                    RecordBatch::try_new(schema.clone(), columns)?
-                }
-                None => batch,
-            };
-            writer.write(&batch)?;
-            offset += rows;
-        }
-    }
-    let rows = writer.finish()?;
-    Ok(Gathered {
-        rows,
-        called: calls.iter().filter(|&&c| c).count() as u64,
-    })
-}
-
 /// Runs `methvb gather`.
 pub fn run(args: &GatherArgs, quiet: bool) -> Result<()> {
-    let gathered = gather(&args.shards, args.fdr, &args.out, None)?;
+    let metadata = GatherMetadata::FromShards {
+        command: crate::command_line(),
+    };
+    let gathered = gather(&args.shards, args.fdr, &args.out, metadata)?;
     if !quiet {
         eprintln!(
             "methvb gather: {} regions from {} shards ({} called at FDR {}) -> {}",

@@ -1,19 +1,18 @@
 //! `methvb`: Bayesian differential methylation from count tables, fitted by stochastic
-//! variational Bayes. This binary only parses arguments, wires the library crates together and
-//! reports errors; the work lives in `methvb-io`, `methvb-model` and `methvb-sim`.
+//! variational Bayes. This binary only parses arguments, turns them into the library's
+//! configuration and prints messages and errors; the work lives in `methvb-pipeline` (the
+//! jobs) and the crates below it.
 
-mod audit;
+mod args;
 mod check;
 mod export;
+#[cfg(test)]
+mod flags;
 mod gather;
-mod inputs;
 mod pileup;
-mod pipeline;
+mod progress;
 mod report;
-mod results;
 mod run;
-mod run_folder;
-mod shards;
 mod simulate;
 mod sites;
 
@@ -26,7 +25,7 @@ use clap::{Parser, Subcommand};
 #[command(name = "methvb", version, about, long_about = None)]
 struct Cli {
     /// Worker threads for parallel work (default: all cores).
-    #[arg(long, global = true, value_parser = pipeline::at_least_one)]
+    #[arg(long, global = true, value_parser = args::at_least_one)]
     threads: Option<usize>,
     /// Print nothing but errors.
     #[arg(long, short, global = true)]

@@ -8,7 +8,9 @@ use clap::Args;
 use methvb_bam::bedmethyl::BedMethylWriter;
 use methvb_bam::{BamOptions, CpgFilter, PileupOptions, pileup_file};
 
-use crate::inputs::{BamFilterArgs, resolve_bam_filter};
+use methvb_pipeline::inputs::resolve_bam_filter;
+
+use crate::args::BamFilterArgs;
 
 /// Arguments of `methvb pileup`.
 #[derive(Debug, Args)]
@@ -68,7 +70,7 @@ pub fn run(args: &PileupArgs, quiet: bool) -> Result<()> {
         },
         ..BamOptions::default()
     };
-    args.filters.apply(&mut opts)?;
+    args.filters.config().apply(&mut opts)?;
     let (opts, threshold) = resolve_bam_filter(&args.bam, &opts)?;
     let to_stdout = args.out.as_os_str() == "-";
     let mut writer = if to_stdout {

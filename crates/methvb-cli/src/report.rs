@@ -11,8 +11,9 @@ use anyhow::{Context, Result};
 use clap::Args;
 use methvb_report::{CpgData, RegionSites, TopRegion};
 
-use crate::inputs::InputArgs;
-use crate::pipeline::{RegionArgs, Samples};
+use methvb_pipeline::config::{InputConfig, RegionConfig};
+use methvb_pipeline::gather::{metadata_value, open};
+use methvb_pipeline::samples::{Samples, region_stream};
 
 /// Arguments of `methvb report`.
 #[derive(Debug, Args)]
@@ -41,8 +42,8 @@ pub struct ReportArgs {
 
 /// The `methvb.*` metadata value `key` of `path`, parsed as JSON.
 fn metadata_json<T: serde::de::DeserializeOwned>(path: &Path, key: &str) -> Result<Option<T>> {
-    let builder = crate::gather::open(path)?;
-    match crate::gather::metadata_value(&builder, key) {
+    let builder = open(path)?;
+    match metadata_value(&builder, key) {
         Some(text) => serde_json::from_str(&text).map(Some).with_context(|| {
             format!(
                 "{}: metadata {key} is not what methvb writes",
@@ -57,8 +58,8 @@ fn metadata_json<T: serde::de::DeserializeOwned>(path: &Path, key: &str) -> Resu
 fn read_sites(dir: &Path, top: &[TopRegion]) -> Result<CpgData> {
     let table = dir.join(methvb_report::files::REGIONS);
     let (Some(input), Some(regions)) = (
-        metadata_json::<InputArgs>(&table, "methvb.input_options")?,
-        metadata_json::<RegionArgs>(&table, "methvb.region_options")?,
+        metadata_json::<InputConfig>(&table, "methvb.input_options")?,
+        metadata_json::<RegionConfig>(&table, "methvb.region_options")?,
     ) else {
         anyhow::bail!(
             "{} does not record its inputs (written by an older methvb?); rerun it to get the \
@@ -71,7 +72,7 @@ fn read_sites(dir: &Path, top: &[TopRegion]) -> Result<CpgData> {
         top.iter().map(|t| (t.region_id.as_str(), t)).collect();
     let mut found: HashMap<String, RegionSites> = HashMap::new();
     let mut changed = Vec::new();
-    for region in crate::pipeline::region_stream(&input, &regions, &samples)? {
+    for region in region_stream(&input, &regions, &samples)? {
         let region = region?;
         let Some(t) = wanted.remove(region.id.as_str()) else {
             continue;
@@ -125,7 +126,7 @@ fn read_sites(dir: &Path, top: &[TopRegion]) -> Result<CpgData> {
 
 /// Runs `methvb report`.
 pub fn run(args: &ReportArgs, quiet: bool) -> Result<()> {
-    crate::run_folder::check_consistent(&args.dir).with_context(|| {
+    methvb_pipeline::run_folder::check_consistent(&args.dir).with_context(|| {
         format!(
             "checking that the files in {} are of one run",
             args.dir.display()

@@ -6,7 +6,7 @@ use anyhow::Result;
 use clap::Args;
 use methvb_io::parquet_out::{AtomicParquetWriter, DEFAULT_ROW_GROUP_ROWS};
 
-use crate::inputs::InputArgs;
+use crate::args::InputArgs;
 
 /// Arguments of `methvb sites`.
 #[derive(Debug, Args)]
@@ -20,8 +20,9 @@ pub struct SitesArgs {
 
 /// Runs `methvb sites`.
 pub fn run(args: &SitesArgs, quiet: bool) -> Result<()> {
-    let sheet = args.input.sheet()?;
-    let mut merger = args.input.open_merger(&sheet)?;
+    let input = args.input.config();
+    let sheet = input.sheet()?;
+    let mut merger = input.open_merger(&sheet)?;
     let metadata = vec![
         (
             "methvb.version".to_string(),
@@ -30,7 +31,7 @@ pub fn run(args: &SitesArgs, quiet: bool) -> Result<()> {
         ("methvb.command".to_string(), crate::command_line()),
         (
             "methvb.input_options".to_string(),
-            args.input.provenance(&sheet)?.to_string(),
+            input.provenance(&sheet)?.to_string(),
         ),
     ];
     let mut writer =

@@ -42,19 +42,8 @@ pub use error::ReportError;
 pub use mcmc::{McmcSummary, RHAT_LIMIT};
 pub use regions::TopRegion;
 
-/// File names read from (and written to) the run directory.
-pub mod files {
-    /// The results table (required).
-    pub const REGIONS: &str = "regions.parquet";
-    /// Provenance and counts of the run (optional).
-    pub const RUN: &str = "run.json";
-    /// Learned hyperparameters (optional).
-    pub const HYPER: &str = "hyper.json";
-    /// The MCMC audit (optional).
-    pub const MCMC: &str = "mcmc_check.parquet";
-    /// The report written by default.
-    pub const REPORT: &str = "report.html";
-}
+/// File names read from (and written to) the run directory (the pipeline's contract).
+pub use methvb_pipeline::schema::files;
 
 /// Options of [`write_report`] and [`render_report`].
 #[derive(Debug, Clone, PartialEq, Eq)]

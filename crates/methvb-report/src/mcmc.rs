@@ -1,5 +1,6 @@
 //! `mcmc_check.parquet`: the NUTS audit of a sample of regions, one row per (region, quantity).
 
+use methvb_pipeline::schema::audit_columns as a;
 use std::fs::File;
 use std::path::Path;
 
@@ -110,22 +111,22 @@ pub(crate) fn read(path: &Path) -> Result<Vec<Row>, ReportError> {
     let mut rows = Vec::new();
     for batch in reader {
         let batch = batch.map_err(|e| pq(e.into()))?;
-        let region = utf8(&batch, "region_id", path)?;
-        let quantity = utf8(&batch, "quantity", path)?;
+        let region = utf8(&batch, a::REGION_ID, path)?;
+        let quantity = utf8(&batch, a::QUANTITY, path)?;
         let family = batch
-            .column_by_name("family")
-            .and_then(|_| utf8(&batch, "family", path).ok());
+            .column_by_name(a::FAMILY)
+            .and_then(|_| utf8(&batch, a::FAMILY, path).ok());
         let selected_by = batch
-            .column_by_name("selected_by")
-            .and_then(|_| utf8(&batch, "selected_by", path).ok());
-        let vb_mean = num(&batch, "vb_mean", path)?;
-        let vb_sd = num(&batch, "vb_sd", path)?;
-        let mcmc_mean = num(&batch, "mcmc_mean", path)?;
-        let mcmc_sd = num(&batch, "mcmc_sd", path)?;
-        let rhat = num(&batch, "rhat", path)?;
+            .column_by_name(a::SELECTED_BY)
+            .and_then(|_| utf8(&batch, a::SELECTED_BY, path).ok());
+        let vb_mean = num(&batch, a::VB_MEAN, path)?;
+        let vb_sd = num(&batch, a::VB_SD, path)?;
+        let mcmc_mean = num(&batch, a::MCMC_MEAN, path)?;
+        let mcmc_sd = num(&batch, a::MCMC_SD, path)?;
+        let rhat = num(&batch, a::RHAT, path)?;
         let ess_bulk = num(&batch, "ess_bulk", path)?;
-        let z_bias = num(&batch, "z_bias", path)?;
-        let sd_ratio = num(&batch, "sd_ratio", path)?;
+        let z_bias = num(&batch, a::Z_BIAS, path)?;
+        let sd_ratio = num(&batch, a::SD_RATIO, path)?;
         let divergences = num(&batch, "divergences", path)?;
         let optional = |name: &str| {
             batch
@@ -133,8 +134,8 @@ pub(crate) fn read(path: &Path) -> Result<Vec<Row>, ReportError> {
                 .map(|_| num(&batch, name, path))
                 .transpose()
         };
-        let vb_prob_dm = optional("vb_prob_dm")?;
-        let mcmc_prob_dm = optional("mcmc_prob_dm")?;
+        let vb_prob_dm = optional(a::VB_PROB_DM)?;
+        let mcmc_prob_dm = optional(a::MCMC_PROB_DM)?;
         for i in 0..batch.num_rows() {
             let text = |a: &arrow_array::StringArray| {
                 if a.is_null(i) {

@@ -1,6 +1,7 @@
 //! One streaming pass over `regions.parquet` that fills fixed-size accumulators (histograms and
 //! a binned volcano), so memory and report size do not grow with the number of regions.
 
+use methvb_pipeline::schema::columns as c;
 use std::fs::File;
 use std::path::Path;
 
@@ -270,15 +271,15 @@ pub(crate) fn scan(path: &Path, max_points: usize, top: usize) -> Result<Regions
         .iter()
         .filter_map(|f| f.name().strip_prefix("coverage_").map(str::to_string))
         .collect();
-    let contrast = if has("delta_mean") && has("prob_dm") {
+    let contrast = if has(c::DELTA_MEAN) && has(c::PROB_DM) {
         let label = match (groups.first(), groups.get(1)) {
             (Some(r), Some(g)) => format!("{g} − {r}"),
             _ => "Δ".to_string(),
         };
         Some(Contrast {
             label,
-            mean_col: "delta_mean".into(),
-            prob_col: "prob_dm".into(),
+            mean_col: c::DELTA_MEAN.into(),
+            prob_col: c::PROB_DM.into(),
             note: None,
         })
     } else {
@@ -299,15 +300,15 @@ pub(crate) fn scan(path: &Path, max_points: usize, top: usize) -> Result<Regions
             })
         })
     };
-    let has_called = has("called");
+    let has_called = has(c::CALLED);
     let mut wanted: Vec<String> = groups.iter().map(|g| format!("coverage_{g}")).collect();
     for name in [
-        "phi_mean",
-        "khat",
+        c::PHI_MEAN,
+        c::KHAT,
         "khat_threshold",
-        "reliable",
-        "converged",
-        "called",
+        c::RELIABLE,
+        c::CONVERGED,
+        c::CALLED,
     ] {
         wanted.push(name.to_string());
     }
@@ -319,11 +320,11 @@ pub(crate) fn scan(path: &Path, max_points: usize, top: usize) -> Result<Regions
     let prefix = contrast
         .as_ref()
         .map(|c| c.mean_col.trim_end_matches("_mean").to_string());
-    let top_cols = TopColumns::names(&groups, prefix.as_deref(), has("lfsr"));
+    let top_cols = TopColumns::names(&groups, prefix.as_deref(), has(c::LFSR));
     // The table needs the coordinates, prob_dm and Δ; lfsr, n_sites and θ read as NaN if absent.
     let top_ok = has_called
         && contrast.is_some()
-        && ["region_id", "chrom", "start", "end", "prob_dm"]
+        && [c::REGION_ID, c::CHROM, c::START, c::END, c::PROB_DM]
             .iter()
             .all(|c| has(c))
         && top_cols.delta.iter().all(|c| has(c));
@@ -364,13 +365,13 @@ pub(crate) fn scan(path: &Path, max_points: usize, top: usize) -> Result<Regions
     let cov_names: Vec<String> = groups.iter().map(|g| format!("coverage_{g}")).collect();
     for batch in reader {
         let batch = batch.map_err(|e| pq(e.into()))?;
-        let khat = num(&batch, "khat", path)?;
+        let khat = num(&batch, c::KHAT, path)?;
         let threshold = num(&batch, "khat_threshold", path)?;
-        let phi = num(&batch, "phi_mean", path)?;
-        let reliable = boolean(&batch, "reliable", path)?;
-        let converged = boolean(&batch, "converged", path)?;
+        let phi = num(&batch, c::PHI_MEAN, path)?;
+        let reliable = boolean(&batch, c::RELIABLE, path)?;
+        let converged = boolean(&batch, c::CONVERGED, path)?;
         let called = if has_called {
-            Some(boolean(&batch, "called", path)?)
+            Some(boolean(&batch, c::CALLED, path)?)
         } else {
             None
         };
@@ -459,7 +460,7 @@ impl TopColumns {
         TopColumns {
             delta: stats(p),
             lfsr: if has_lfsr {
-                "lfsr".into()
+                c::LFSR.into()
             } else {
                 format!("{p}_lfsr")
             },
@@ -471,10 +472,17 @@ impl TopColumns {
     }
 
     fn all(&self) -> Vec<String> {
-        let mut v: Vec<String> = ["region_id", "chrom", "start", "end", "n_sites", "prob_dm"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let mut v: Vec<String> = [
+            c::REGION_ID,
+            c::CHROM,
+            c::START,
+            c::END,
+            c::N_SITES,
+            c::PROB_DM,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         v.extend(self.delta.iter().cloned());
         v.push(self.lfsr.clone());
         v.extend(self.theta.iter().flatten().cloned());
@@ -511,12 +519,12 @@ impl<'a> TopBatch<'a> {
             Ok([optional(&n[0])?, optional(&n[1])?, optional(&n[2])?])
         };
         Ok(TopBatch {
-            id: utf8(batch, "region_id", path)?,
-            chrom: utf8(batch, "chrom", path)?,
-            start: num(batch, "start", path)?,
-            end: num(batch, "end", path)?,
-            n_sites: optional("n_sites")?,
-            prob_dm: num(batch, "prob_dm", path)?,
+            id: utf8(batch, c::REGION_ID, path)?,
+            chrom: utf8(batch, c::CHROM, path)?,
+            start: num(batch, c::START, path)?,
+            end: num(batch, c::END, path)?,
+            n_sites: optional(c::N_SITES)?,
+            prob_dm: num(batch, c::PROB_DM, path)?,
             delta: three(&c.delta)?,
             lfsr: optional(&c.lfsr)?,
             theta: c.theta.iter().map(three).collect::<Result<_, _>>()?,

@@ -19,7 +19,6 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
 use arrow_array::{Array, BooleanArray, RecordBatch, StringArray};
 use arrow_schema::SchemaRef;
 use parquet::arrow::ProjectionMask;
@@ -27,7 +26,9 @@ use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchR
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::error::{Context, Result, bail};
 use crate::gather::{metadata_value, open};
+use crate::resume::differing_keys;
 
 /// Folder of the shards inside the output directory.
 pub const SHARDS_DIR: &str = "shards";
@@ -53,10 +54,7 @@ pub fn file_name(contig: &str) -> String {
         safe.replace_range(0..1, "_");
     }
     if safe != contig || safe.len() > 100 {
-        let hash: String = Sha256::digest(contig.as_bytes())[..4]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let hash = crate::resume::hex(&Sha256::digest(contig.as_bytes())[..4]);
         safe.truncate(100);
         safe = format!("{safe}-{hash}");
     }
@@ -70,23 +68,6 @@ pub struct Rejected {
     pub file: PathBuf,
     /// Why it was not reused.
     pub reason: String,
-}
-
-/// The top-level keys whose values differ between two JSON objects (all of them, with `*`, if
-/// either is not an object).
-pub fn differing_keys(found: &serde_json::Value, wanted: &serde_json::Value) -> Vec<String> {
-    let (Some(f), Some(w)) = (found.as_object(), wanted.as_object()) else {
-        return vec!["*".into()];
-    };
-    let mut keys: Vec<String> = w
-        .keys()
-        .chain(f.keys())
-        .filter(|k| f.get(*k) != w.get(*k))
-        .cloned()
-        .collect();
-    keys.sort();
-    keys.dedup();
-    keys
 }
 
 /// Checks one shard file against this run; `Ok((contig, rows))` if it can be reused.
@@ -209,7 +190,7 @@ pub fn remove_all(dir: &Path) -> Result<()> {
     for path in shard_files(dir)? {
         std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
     }
-    crate::pipeline::remove_stale_temporaries(dir, |name| name.ends_with(".parquet"));
+    crate::pass2::remove_stale_temporaries(dir, |name| name.ends_with(".parquet"));
     // Fails (and is left alone) when something else is in there.
     let _ = std::fs::remove_dir(dir);
     Ok(())
@@ -355,13 +336,5 @@ mod tests {
         unique.dedup();
         assert_eq!(unique.len(), names.len(), "{names:?}");
         assert!(file_name(&"x".repeat(300)).len() < 120);
-    }
-
-    #[test]
-    fn differing_keys_names_the_changed_fields() {
-        let a = serde_json::json!({"seed": 1, "theta": {"a": 1.0}, "draws": 10});
-        let b = serde_json::json!({"seed": 2, "theta": {"a": 1.0}, "fdr": 0.05, "draws": 10});
-        assert_eq!(differing_keys(&a, &b), ["fdr", "seed"]);
-        assert!(differing_keys(&a, &a).is_empty());
     }
 }

@@ -16,11 +16,11 @@
 
 use std::path::Path;
 
-use anyhow::{Result, bail};
-use methvb_report::files::{HYPER, MCMC, REGIONS, REPORT, RUN};
 use sha2::{Digest, Sha256};
 
+use crate::error::{Error, Result, bail};
 use crate::gather::{metadata_value, open};
+use crate::schema::files::{HYPER, MCMC, REGIONS, REPORT, RUN};
 
 /// Parquet metadata key (and `run.json` field `run_id`): the run the file belongs to.
 pub const RUN_ID_KEY: &str = "methvb.run_id";
@@ -31,10 +31,7 @@ const OUTPUTS: [&str; 5] = [REGIONS, RUN, HYPER, MCMC, REPORT];
 /// The run id of the rows described by `rows_key` (every input digest and setting the rows
 /// depend on): the first 16 hex digits of its SHA-256.
 pub fn run_id(rows_key: &serde_json::Value) -> String {
-    Sha256::digest(rows_key.to_string().as_bytes())[..8]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::resume::hex(&Sha256::digest(rows_key.to_string().as_bytes())[..8])
 }
 
 /// Removes from `dir` the outputs of an earlier run, except those named in `keep`; returns the
@@ -70,7 +67,7 @@ fn read_json(path: &Path) -> Result<Option<serde_json::Value>> {
     match std::fs::read_to_string(path) {
         Ok(text) => serde_json::from_str(&text)
             .map(Some)
-            .map_err(|e| anyhow::anyhow!("{}: not valid JSON: {e}", path.display())),
+            .map_err(|e| Error::Invalid(format!("{}: not valid JSON: {e}", path.display()))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => bail!("{}: {e}", path.display()),
     }

@@ -1,5 +1,7 @@
-//! The per-region results table: Arrow schema and record batches of `regions.parquet`
-//! (documented in `docs/output.md`).
+//! The output contracts: the file names of a run folder, the columns of `regions.parquet`
+//! ([`ResultsLayout`]: schema and record batches) and of `mcmc_check.parquet`
+//! ([`audit_schema`]), all documented in `docs/output.md`. `methvb-report` and the tests read
+//! the tables by these names.
 
 use std::sync::Arc;
 
@@ -16,7 +18,123 @@ use methvb_model::RegionFit;
 pub const RESULTS_ROW_GROUP_ROWS: usize = 65_536;
 
 /// Name of the boolean column added once the genome-wide FDR threshold is known.
-pub const CALLED: &str = "called";
+pub const CALLED: &str = columns::CALLED;
+
+/// File names of a run folder.
+pub mod files {
+    /// The results table.
+    pub const REGIONS: &str = "regions.parquet";
+    /// Provenance and counts of the run.
+    pub const RUN: &str = "run.json";
+    /// Theta and how it was learned.
+    pub const HYPER: &str = "hyper.json";
+    /// The MCMC audit table.
+    pub const MCMC: &str = "mcmc_check.parquet";
+    /// The HTML report (`methvb report`).
+    pub const REPORT: &str = "report.html";
+}
+
+/// Columns of `regions.parquet` that every layout has (the per-group and per-contrast ones are
+/// named after the groups: see [`ResultsLayout::new`]).
+pub mod columns {
+    /// Region id (BED name, else `chrom:start-end`).
+    pub const REGION_ID: &str = "region_id";
+    /// Contig.
+    pub const CHROM: &str = "chrom";
+    /// 0-based start.
+    pub const START: &str = "start";
+    /// End (exclusive).
+    pub const END: &str = "end";
+    /// Sites of the region.
+    pub const N_SITES: &str = "n_sites";
+    /// Posterior mean of delta (two groups).
+    pub const DELTA_MEAN: &str = "delta_mean";
+    /// P(|delta| > delta0) (any group differs, for more than two groups).
+    pub const PROB_DM: &str = "prob_dm";
+    /// Local false sign rate (two groups).
+    pub const LFSR: &str = "lfsr";
+    /// Posterior error probability of a call.
+    pub const PEP: &str = "pep";
+    /// Posterior mean of the region's dispersion.
+    pub const PHI_MEAN: &str = "phi_mean";
+    /// PSIS k-hat.
+    pub const KHAT: &str = "khat";
+    /// The verdict on the posterior.
+    pub const RELIABLE: &str = "reliable";
+    /// Whether the optimiser met its convergence rule.
+    pub const CONVERGED: &str = "converged";
+    /// The FDR call.
+    pub const CALLED: &str = "called";
+}
+
+/// Columns of `mcmc_check.parquet`, one row per audited region and quantity.
+pub mod audit_columns {
+    /// Region id.
+    pub const REGION_ID: &str = "region_id";
+    /// Why the region was audited (`sample` or `flagged`).
+    pub const SELECTED_BY: &str = "selected_by";
+    /// The quantity (`a`, `b`, `delta`, `k`, ...).
+    pub const QUANTITY: &str = "quantity";
+    /// VB posterior mean.
+    pub const VB_MEAN: &str = "vb_mean";
+    /// VB posterior sd.
+    pub const VB_SD: &str = "vb_sd";
+    /// NUTS posterior mean.
+    pub const MCMC_MEAN: &str = "mcmc_mean";
+    /// NUTS posterior sd.
+    pub const MCMC_SD: &str = "mcmc_sd";
+    /// Split R-hat of the chains.
+    pub const RHAT: &str = "rhat";
+    /// Bulk effective sample size.
+    pub const ESS_BULK: &str = "ess_bulk";
+    /// Tail effective sample size.
+    pub const ESS_TAIL: &str = "ess_tail";
+    /// Monte Carlo standard error of the NUTS mean.
+    pub const MCSE_MEAN: &str = "mcse_mean";
+    /// (VB mean - NUTS mean) / NUTS sd.
+    pub const Z_BIAS: &str = "z_bias";
+    /// VB sd / NUTS sd.
+    pub const SD_RATIO: &str = "sd_ratio";
+    /// VB prob_dm (delta rows only).
+    pub const VB_PROB_DM: &str = "vb_prob_dm";
+    /// NUTS prob_dm (delta rows only).
+    pub const MCMC_PROB_DM: &str = "mcmc_prob_dm";
+    /// Divergent NUTS transitions.
+    pub const DIVERGENCES: &str = "divergences";
+    /// The VB family.
+    pub const FAMILY: &str = "family";
+    /// Effective sample size of the importance weights.
+    pub const WEIGHT_ESS: &str = "weight_ess";
+    /// The VB verdict.
+    pub const VB_RELIABLE: &str = "vb_reliable";
+}
+
+/// The schema of `mcmc_check.parquet`.
+pub fn audit_schema() -> SchemaRef {
+    use audit_columns as c;
+    let float = |n: &str, nullable: bool| Field::new(n, DataType::Float64, nullable);
+    Arc::new(Schema::new(vec![
+        Field::new(c::REGION_ID, DataType::Utf8, false),
+        Field::new(c::SELECTED_BY, DataType::Utf8, false),
+        Field::new(c::QUANTITY, DataType::Utf8, false),
+        float(c::VB_MEAN, false),
+        float(c::VB_SD, false),
+        float(c::MCMC_MEAN, false),
+        float(c::MCMC_SD, false),
+        float(c::RHAT, false),
+        float(c::ESS_BULK, false),
+        float(c::ESS_TAIL, false),
+        float(c::MCSE_MEAN, false),
+        float(c::Z_BIAS, false),
+        float(c::SD_RATIO, false),
+        float(c::VB_PROB_DM, true),
+        float(c::MCMC_PROB_DM, true),
+        Field::new(c::DIVERGENCES, DataType::UInt32, false),
+        Field::new(c::FAMILY, DataType::Utf8, false),
+        float(c::WEIGHT_ESS, false),
+        Field::new(c::VB_RELIABLE, DataType::Boolean, false),
+    ]))
+}
 
 /// Columns of the results table for a given set of groups (reference first).
 #[derive(Debug, Clone)]
@@ -38,11 +156,11 @@ impl ResultsLayout {
     pub fn new(groups: &[String], samples: &[String]) -> Self {
         let f64f = |name: String| Field::new(name, DataType::Float64, false);
         let mut fields = vec![
-            Field::new("region_id", DataType::Utf8, false),
-            Field::new("chrom", DataType::Utf8, false),
-            Field::new("start", DataType::UInt64, false),
-            Field::new("end", DataType::UInt64, false),
-            Field::new("n_sites", DataType::UInt32, false),
+            Field::new(columns::REGION_ID, DataType::Utf8, false),
+            Field::new(columns::CHROM, DataType::Utf8, false),
+            Field::new(columns::START, DataType::UInt64, false),
+            Field::new(columns::END, DataType::UInt64, false),
+            Field::new(columns::N_SITES, DataType::UInt32, false),
             Field::new("n_samples", DataType::UInt32, false),
         ];
         for g in groups {
@@ -79,24 +197,24 @@ impl ResultsLayout {
             }
         }
         if groups.len() >= 2 {
-            fields.push(f64f("prob_dm".into()));
+            fields.push(f64f(columns::PROB_DM.into()));
             if groups.len() == 2 {
-                fields.push(f64f("lfsr".into()));
+                fields.push(f64f(columns::LFSR.into()));
             }
-            fields.push(f64f("pep".into()));
+            fields.push(f64f(columns::PEP.into()));
             fields.push(f64f("p_null".into()));
         }
-        for name in ["phi_mean", "phi_sd", "elbo", "expected_loglik", "kl"] {
+        for name in [columns::PHI_MEAN, "phi_sd", "elbo", "expected_loglik", "kl"] {
             fields.push(f64f(name.into()));
         }
         fields.push(Field::new("iterations", DataType::UInt32, false));
-        fields.push(Field::new("converged", DataType::Boolean, false));
-        fields.push(f64f("khat".into()));
+        fields.push(Field::new(columns::CONVERGED, DataType::Boolean, false));
+        fields.push(f64f(columns::KHAT.into()));
         fields.push(f64f("khat_threshold".into()));
         fields.push(f64f("ess".into()));
         fields.push(f64f("delta_shift".into()));
         fields.push(f64f("prob_dm_shift".into()));
-        fields.push(Field::new("reliable", DataType::Boolean, false));
+        fields.push(Field::new(columns::RELIABLE, DataType::Boolean, false));
         fields.push(Field::new("refit", DataType::UInt32, false));
         fields.push(Field::new("family", DataType::Utf8, false));
         fields.push(f64f("ppc_dispersion_z".into()));

@@ -11,32 +11,18 @@ use std::collections::BinaryHeap;
 use std::path::Path;
 use std::sync::Arc;
 
-use anyhow::{Context, Result};
 use arrow_array::builder::{BooleanBuilder, Float64Builder, StringBuilder, UInt32Builder};
 use arrow_array::{ArrayRef, RecordBatch};
-use arrow_schema::{DataType, Field, Schema};
-use clap::Args;
 use methvb_io::parquet_out::AtomicParquetWriter;
 use methvb_io::regions::Region;
 use methvb_mcmc::{AuditOptions, AuditSummary, RegionAudit, audit_priority};
 use methvb_model::{RegionFit, Theta};
 use rayon::prelude::*;
 
-use crate::pipeline::Samples;
-
-/// Options of the MCMC audit.
-#[derive(Debug, Clone, Args)]
-pub struct AuditArgs {
-    /// Regions (a seeded random sample) to cross-check against NUTS; 0 turns the audit off.
-    #[arg(long, default_value_t = 16, value_name = "N")]
-    pub mcmc_check: usize,
-    /// Also audit regions the verdict flags (reliable = false), up to --mcmc-flagged-cap.
-    #[arg(long)]
-    pub mcmc_flagged: bool,
-    /// Most flagged regions audited with --mcmc-flagged.
-    #[arg(long, default_value_t = 64, value_name = "N")]
-    pub mcmc_flagged_cap: usize,
-}
+use crate::config::AuditConfig;
+use crate::error::{Context, Result};
+use crate::samples::Samples;
+use crate::schema::{RESULTS_ROW_GROUP_ROWS, audit_schema};
 
 /// A region kept for the audit, ordered by its priority (then stream position) so the heaps
 /// keep the smallest.
@@ -102,13 +88,13 @@ fn offer(
 }
 
 impl AuditPicker {
-    /// A picker for `args` and the run's `seed`.
-    pub fn new(args: &AuditArgs, seed: u64) -> Self {
+    /// A picker for `config` and the run's `seed`.
+    pub fn new(config: &AuditConfig, seed: u64) -> Self {
         Self {
             seed,
-            sample_size: args.mcmc_check,
-            flagged_cap: if args.mcmc_flagged {
-                args.mcmc_flagged_cap
+            sample_size: config.mcmc_check,
+            flagged_cap: if config.mcmc_flagged {
+                config.mcmc_flagged_cap
             } else {
                 0
             },
@@ -218,17 +204,10 @@ pub fn run_audit(
         })
         .collect::<Result<_>>()?;
     let reasons: Vec<&str> = chosen.iter().map(|(_, why)| *why).collect();
-    let mut model_names = vec![""; samples.groups.len()];
-    for (g, name) in samples.groups.iter().enumerate() {
-        model_names[samples.model_index[g]] = name;
-    }
+    let model_names = samples.model_names();
     let batch = audit_batch(&audits, &reasons, &model_names)?;
-    let mut writer = AtomicParquetWriter::create(
-        out,
-        batch.schema(),
-        metadata,
-        crate::results::RESULTS_ROW_GROUP_ROWS,
-    )?;
+    let mut writer =
+        AtomicParquetWriter::create(out, batch.schema(), metadata, RESULTS_ROW_GROUP_ROWS)?;
     writer.write(&batch)?;
     writer.finish()?;
     Ok(Some(methvb_mcmc::summarize(&audits)))
@@ -260,28 +239,7 @@ fn audit_batch(
     reasons: &[&str],
     model_names: &[&str],
 ) -> Result<RecordBatch> {
-    let float = |n: &str, nullable: bool| Field::new(n, DataType::Float64, nullable);
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("region_id", DataType::Utf8, false),
-        Field::new("selected_by", DataType::Utf8, false),
-        Field::new("quantity", DataType::Utf8, false),
-        float("vb_mean", false),
-        float("vb_sd", false),
-        float("mcmc_mean", false),
-        float("mcmc_sd", false),
-        float("rhat", false),
-        float("ess_bulk", false),
-        float("ess_tail", false),
-        float("mcse_mean", false),
-        float("z_bias", false),
-        float("sd_ratio", false),
-        float("vb_prob_dm", true),
-        float("mcmc_prob_dm", true),
-        Field::new("divergences", DataType::UInt32, false),
-        Field::new("family", DataType::Utf8, false),
-        float("weight_ess", false),
-        Field::new("vb_reliable", DataType::Boolean, false),
-    ]));
+    let schema = audit_schema();
     let mut strings: Vec<StringBuilder> = (0..3).map(|_| StringBuilder::new()).collect();
     let mut floats: Vec<Float64Builder> = (0..12).map(|_| Float64Builder::new()).collect();
     let mut divergences = UInt32Builder::new();
