@@ -1,11 +1,13 @@
-//! modkit-style 18-column bedMethyl output, written atomically (temporary file + rename);
-//! `.gz` / `.bgz` paths are BGZF-compressed (readable by gzip, indexable by tabix). Or to
-//! standard output ([`BedMethylWriter::stdout`]), like `modkit pileup ... -`.
+//! modkit-style 18-column bedMethyl output, written atomically through
+//! [`methvb_io::atomic::AtomicFile`] (the hidden `.<name>.tmp-<pid>`, fsynced and renamed on
+//! [`BedMethylWriter::finish`]); `.gz` / `.bgz` paths are BGZF-compressed (readable by gzip,
+//! indexable by tabix). Or to standard output ([`BedMethylWriter::stdout`]), like
+//! `modkit pileup ... -`.
 
-use std::fs::File;
 use std::io::{self, BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use methvb_io::atomic::AtomicFile;
 use noodles::bgzf;
 
 use crate::pileup::PileupRow;
@@ -40,45 +42,44 @@ pub fn format_row(row: &PileupRow, contig: &str, mixed_delim: bool, line: &mut S
 }
 
 enum Sink {
-    Plain(BufWriter<File>),
-    Bgzf(Box<bgzf::io::Writer<File>>),
+    Plain(AtomicFile),
+    Bgzf(Box<bgzf::io::Writer<AtomicFile>>),
     Stdout(BufWriter<io::Stdout>),
 }
 
-/// A bedMethyl writer that only appears at its final path on [`BedMethylWriter::finish`].
+/// A bedMethyl writer that only appears at its final path on [`BedMethylWriter::finish`];
+/// dropped unfinished, it removes its temporary file.
 pub struct BedMethylWriter {
-    sink: Option<Sink>,
-    tmp: PathBuf,
-    dest: PathBuf,
+    sink: Sink,
     mixed_delim: bool,
     line: String,
 }
 
 impl std::fmt::Debug for BedMethylWriter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let dest = match &self.sink {
+            Sink::Plain(file) => file.path(),
+            Sink::Bgzf(w) => w.get_ref().path(),
+            Sink::Stdout(_) => Path::new("-"),
+        };
         f.debug_struct("BedMethylWriter")
-            .field("dest", &self.dest)
+            .field("dest", &dest)
             .finish_non_exhaustive()
     }
 }
 
 impl BedMethylWriter {
-    /// Creates `dest.tmp.<pid>` beside `dest`.
+    /// Creates the hidden temporary `.<name>.tmp-<pid>` beside `dest`.
     pub fn create(dest: &Path, mixed_delim: bool) -> io::Result<BedMethylWriter> {
-        let mut tmp = dest.as_os_str().to_owned();
-        tmp.push(format!(".tmp.{}", std::process::id()));
-        let tmp = PathBuf::from(tmp);
-        let file = File::create(&tmp)?;
+        let file = AtomicFile::create(dest)?;
         let name = dest.to_string_lossy();
         let sink = if name.ends_with(".gz") || name.ends_with(".bgz") {
             Sink::Bgzf(Box::new(bgzf::io::Writer::new(file)))
         } else {
-            Sink::Plain(BufWriter::new(file))
+            Sink::Plain(file)
         };
         Ok(BedMethylWriter {
-            sink: Some(sink),
-            tmp,
-            dest: dest.to_path_buf(),
+            sink,
             mixed_delim,
             line: String::new(),
         })
@@ -87,12 +88,7 @@ impl BedMethylWriter {
     /// Writes plain text to standard output (no temporary file, nothing to rename).
     pub fn stdout(mixed_delim: bool) -> BedMethylWriter {
         BedMethylWriter {
-            sink: Some(Sink::Stdout(BufWriter::with_capacity(
-                1 << 16,
-                io::stdout(),
-            ))),
-            tmp: PathBuf::new(),
-            dest: PathBuf::from("-"),
+            sink: Sink::Stdout(BufWriter::with_capacity(1 << 16, io::stdout())),
             mixed_delim,
             line: String::new(),
         }
@@ -102,39 +98,95 @@ impl BedMethylWriter {
     pub fn write(&mut self, row: &PileupRow, contig: &str) -> io::Result<()> {
         format_row(row, contig, self.mixed_delim, &mut self.line);
         self.line.push('\n');
-        match self.sink.as_mut() {
-            Some(Sink::Plain(w)) => w.write_all(self.line.as_bytes()),
-            Some(Sink::Bgzf(w)) => w.write_all(self.line.as_bytes()),
-            Some(Sink::Stdout(w)) => w.write_all(self.line.as_bytes()),
-            None => Err(io::Error::other("writer already finished")),
+        match &mut self.sink {
+            Sink::Plain(w) => w.write_all(self.line.as_bytes()),
+            Sink::Bgzf(w) => w.write_all(self.line.as_bytes()),
+            Sink::Stdout(w) => w.write_all(self.line.as_bytes()),
         }
     }
 
-    /// Flushes, closes and renames the file into place.
-    pub fn finish(mut self) -> io::Result<()> {
-        match self.sink.take() {
-            Some(Sink::Plain(mut w)) => {
-                w.flush()?;
-                w.get_ref().sync_all()?;
-            }
-            Some(Sink::Bgzf(w)) => {
-                let f = w.finish()?;
-                f.sync_all()?;
-            }
-            Some(Sink::Stdout(mut w)) => return w.flush(),
-            None => {}
+    /// Flushes, syncs and renames the file into place (or flushes standard output).
+    pub fn finish(self) -> io::Result<()> {
+        match self.sink {
+            Sink::Plain(file) => file.commit(),
+            Sink::Bgzf(w) => w.finish()?.commit(),
+            Sink::Stdout(mut w) => w.flush(),
         }
-        std::fs::rename(&self.tmp, &self.dest)
     }
 }
 
-impl Drop for BedMethylWriter {
-    fn drop(&mut self) {
-        if let Some(sink) = self.sink.take()
-            && !matches!(sink, Sink::Stdout(_))
-        {
-            drop(sink);
-            let _ = std::fs::remove_file(&self.tmp);
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mm::ModCode;
+    use crate::pileup::RowStrand;
+
+    fn row(pos: u64) -> PileupRow {
+        PileupRow {
+            tid: 0,
+            pos,
+            strand: RowStrand::Plus,
+            code: ModCode::Code(b'm'),
+            n_valid: 4,
+            n_mod: 1,
+            n_canonical: 3,
+            n_other_mod: 0,
+            n_delete: 0,
+            n_fail: 0,
+            n_diff: 0,
+            n_nocall: 0,
         }
+    }
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn appears_on_finish_under_the_shared_temporary_name_until_then() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["p.bed", "p.bed.gz"] {
+            let dest = dir.path().join(name);
+            let mut w = BedMethylWriter::create(&dest, false).unwrap();
+            w.write(&row(10), "chr1").unwrap();
+            let tmp = format!(".{name}.tmp-{}", std::process::id());
+            assert!(names(dir.path()).contains(&tmp), "{:?}", names(dir.path()));
+            assert!(!dest.exists());
+            w.finish().unwrap();
+            assert!(!names(dir.path()).contains(&tmp));
+        }
+        assert_eq!(names(dir.path()), ["p.bed", "p.bed.gz"]);
+        let plain = std::fs::read_to_string(dir.path().join("p.bed")).unwrap();
+        assert!(plain.starts_with("chr1\t10\t11\tm\t4\t+\t"), "{plain}");
+        let mut text = String::new();
+        io::Read::read_to_string(
+            &mut bgzf::io::Reader::new(std::fs::File::open(dir.path().join("p.bed.gz")).unwrap()),
+            &mut text,
+        )
+        .unwrap();
+        assert_eq!(text, plain);
+    }
+
+    #[test]
+    fn dropped_unfinished_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["p.bed", "p.bed.gz"] {
+            let mut w = BedMethylWriter::create(&dir.path().join(name), true).unwrap();
+            w.write(&row(3), "chr2").unwrap();
+        }
+        assert_eq!(names(dir.path()), Vec::<String>::new());
+    }
+
+    #[test]
+    fn errors_name_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("no-such-dir").join("p.bed");
+        let e = BedMethylWriter::create(&dest, false).unwrap_err();
+        assert!(e.to_string().contains("no-such-dir"), "{e}");
     }
 }

@@ -1,15 +1,14 @@
 //! Atomic Parquet output: a file appears under its final name only once it is complete.
 //!
-//! [`AtomicParquetWriter`] writes to the hidden `.<out>.tmp-<pid>` in the directory of `<out>` and renames it
-//! to `<out>` in [`AtomicParquetWriter::finish`] (after an fsync). A writer dropped without
-//! `finish` — an error, a panic, Ctrl-C unwinding — removes its temporary file, so a reader never
-//! sees a truncated Parquet file under the final name. Compression is zstd (level 3), row groups
-//! are capped at a row count, and the caller's key-value pairs go into the file's metadata and
-//! into the embedded Arrow schema (`ARROW:schema`) as well, where pyarrow, polars and pandas look
-//! for them (`pyarrow.parquet.read_table(p).schema.metadata`).
+//! [`AtomicParquetWriter`] streams into an [`AtomicFile`] (the hidden `.<out>.tmp-<pid>` beside
+//! `<out>`), which [`AtomicParquetWriter::finish`] syncs and renames to `<out>`. A writer dropped
+//! without `finish` — an error, a panic, Ctrl-C unwinding — removes its temporary file, so a
+//! reader never sees a truncated Parquet file under the final name. Compression is zstd (level
+//! 3), row groups are capped at a row count, and the caller's key-value pairs go into the file's
+//! metadata and into the embedded Arrow schema (`ARROW:schema`) as well, where pyarrow, polars
+//! and pandas look for them (`pyarrow.parquet.read_table(p).schema.metadata`).
 
-use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
@@ -18,6 +17,7 @@ use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 
+use crate::atomic::AtomicFile;
 use crate::error::{ErrorKind, ReadError};
 
 /// Default cap on rows per row group.
@@ -25,20 +25,23 @@ pub const DEFAULT_ROW_GROUP_ROWS: usize = 262_144;
 
 /// A Parquet writer that publishes its file atomically on [`finish`](Self::finish).
 pub struct AtomicParquetWriter {
-    out: PathBuf,
-    tmp: PathBuf,
-    writer: Option<ArrowWriter<File>>,
+    writer: ArrowWriter<AtomicFile>,
     rows: u64,
 }
 
 impl std::fmt::Debug for AtomicParquetWriter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AtomicParquetWriter")
-            .field("out", &self.out)
-            .field("tmp", &self.tmp)
+            .field("out", &self.path())
             .field("rows", &self.rows)
             .finish_non_exhaustive()
     }
+}
+
+/// An output error of `out` (the message of a failing [`AtomicFile`] step also names the
+/// temporary it concerned).
+fn output_error(out: &Path, message: impl ToString) -> ReadError {
+    ReadError::new(out, 0, ErrorKind::Output(message.to_string()))
 }
 
 impl AtomicParquetWriter {
@@ -51,19 +54,7 @@ impl AtomicParquetWriter {
         metadata: Vec<(String, String)>,
         max_row_group_rows: usize,
     ) -> Result<Self, ReadError> {
-        let err = |p: &Path, e: String| ReadError::new(p, 0, ErrorKind::Output(e));
-        let file_name = out
-            .file_name()
-            .ok_or_else(|| err(out, "output path has no file name".into()))?;
-        // Hidden (a leading dot), unless the name already is.
-        let mut tmp_name = std::ffi::OsString::new();
-        if !file_name.to_string_lossy().starts_with('.') {
-            tmp_name.push(".");
-        }
-        tmp_name.push(file_name);
-        tmp_name.push(format!(".tmp-{}", std::process::id()));
-        let tmp = out.with_file_name(tmp_name);
-        let zstd = ZstdLevel::try_new(3).map_err(|e| err(out, e.to_string()))?;
+        let zstd = ZstdLevel::try_new(3).map_err(|e| output_error(out, e))?;
         let kv: Vec<KeyValue> = metadata
             .iter()
             .map(|(k, v)| KeyValue::new(k.clone(), v.clone()))
@@ -77,23 +68,16 @@ impl AtomicParquetWriter {
             .set_statistics_enabled(EnabledStatistics::Page)
             .set_key_value_metadata((!kv.is_empty()).then_some(kv))
             .build();
-        let file = File::create(&tmp).map_err(|e| ReadError::new(&tmp, 0, e.into()))?;
-        // From here on the temporary file exists: build `Self` first so Drop removes it on error.
-        let mut me = Self {
-            out: out.to_path_buf(),
-            tmp,
-            writer: None,
-            rows: 0,
-        };
-        let writer = ArrowWriter::try_new(file, schema, Some(props))
-            .map_err(|e| err(&me.tmp, e.to_string()))?;
-        me.writer = Some(writer);
-        Ok(me)
+        let file = AtomicFile::create(out).map_err(|e| ReadError::new(out, 0, e.into()))?;
+        // `try_new` drops `file` on error, which removes the temporary.
+        let writer =
+            ArrowWriter::try_new(file, schema, Some(props)).map_err(|e| output_error(out, e))?;
+        Ok(Self { writer, rows: 0 })
     }
 
     /// The final output path.
     pub fn path(&self) -> &Path {
-        &self.out
+        self.writer.inner().path()
     }
 
     /// Rows written so far.
@@ -103,49 +87,30 @@ impl AtomicParquetWriter {
 
     /// Appends one batch (its schema must match the writer's).
     pub fn write(&mut self, batch: &RecordBatch) -> Result<(), ReadError> {
-        let w = self.writer.as_mut().ok_or_else(|| {
-            ReadError::new(
-                &self.out,
-                0,
-                ErrorKind::Output("writer already closed".into()),
-            )
-        })?;
-        w.write(batch)
-            .map_err(|e| ReadError::new(&self.tmp, 0, ErrorKind::Output(e.to_string())))?;
+        self.writer
+            .write(batch)
+            .map_err(|e| output_error(self.path(), e))?;
         self.rows += batch.num_rows() as u64;
         Ok(())
     }
 
     /// Closes the current row group early (e.g. at a contig boundary).
     pub fn flush(&mut self) -> Result<(), ReadError> {
-        if let Some(w) = self.writer.as_mut() {
-            w.flush()
-                .map_err(|e| ReadError::new(&self.tmp, 0, ErrorKind::Output(e.to_string())))?;
-        }
-        Ok(())
+        self.writer
+            .flush()
+            .map_err(|e| output_error(self.path(), e))
     }
 
     /// Writes the footer, syncs the file and renames it to the final path. Returns the number
     /// of rows written.
-    pub fn finish(mut self) -> Result<u64, ReadError> {
-        let out_err = |p: &Path, e: String| ReadError::new(p, 0, ErrorKind::Output(e));
-        let mut w = self
+    pub fn finish(self) -> Result<u64, ReadError> {
+        let out = self.path().to_path_buf();
+        let file = self
             .writer
-            .take()
-            .ok_or_else(|| out_err(&self.out, "writer already closed".into()))?;
-        w.finish().map_err(|e| out_err(&self.tmp, e.to_string()))?;
-        w.inner()
-            .sync_all()
-            .map_err(|e| ReadError::new(&self.tmp, 0, e.into()))?;
-        drop(w);
-        std::fs::rename(&self.tmp, &self.out).map_err(|e| {
-            out_err(
-                &self.out,
-                format!("renaming {} into place: {e}", self.tmp.display()),
-            )
-        })?;
-        // Renamed: nothing left for Drop to remove.
-        self.tmp = PathBuf::new();
+            .into_inner()
+            .map_err(|e| output_error(&out, e))?;
+        file.commit()
+            .map_err(|e| ReadError::new(&out, 0, e.into()))?;
         Ok(self.rows)
     }
 }
@@ -165,18 +130,10 @@ pub fn write_merged(
     Ok(rows)
 }
 
-impl Drop for AtomicParquetWriter {
-    fn drop(&mut self) {
-        self.writer = None;
-        if !self.tmp.as_os_str().is_empty() {
-            // Best effort: the file may not exist if creation failed half-way.
-            let _ = std::fs::remove_file(&self.tmp);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use std::fs::File;
+
     use super::*;
     use crate::SiteSource;
     use crate::contigs::ContigOrder;
@@ -227,8 +184,12 @@ mod tests {
             w.write(b).unwrap();
         }
         assert!(!out.exists(), "final file must not exist before finish");
-        let listing: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
-        assert_eq!(listing.len(), 1);
+        let listing: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        let tmp = format!(".sites.parquet.tmp-{}", std::process::id());
+        assert_eq!(listing, [tmp.as_str()], "only the hidden temporary");
         let total = w.finish().unwrap();
         assert_eq!(total, bs.iter().map(|b| b.num_rows() as u64).sum::<u64>());
         // Only the final file remains.

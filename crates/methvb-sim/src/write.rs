@@ -18,12 +18,14 @@
 //! - `sim.json`: the [`crate::SimConfig`] (pretty JSON).
 //!
 //! Rows follow the region order of the data (contig order of the config, then position).
-//! Every file is written to a hidden temporary file in `dir` and renamed into place.
+//! Every file is written through [`methvb_io::atomic::AtomicFile`]: to the hidden
+//! `.<name>.tmp-<pid>` in `dir`, fsynced and renamed into place, so an interrupted run leaves
+//! no half-written file under a final name.
 
-use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use methvb_io::atomic::AtomicFile;
 use rand_distr::{Binomial, Distribution, Hypergeometric};
 use serde::{Deserialize, Serialize};
 
@@ -73,29 +75,16 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> SimError + '_ {
     }
 }
 
-/// Writes `path` through a temporary file in the same directory, renamed on success.
+/// Writes `path` through an [`AtomicFile`] (a hidden temporary beside it, fsynced and renamed
+/// on success, removed on error).
 fn write_atomic<T>(
     path: &Path,
-    body: impl FnOnce(&mut BufWriter<File>) -> Result<T, SimError>,
+    body: impl FnOnce(&mut AtomicFile) -> Result<T, SimError>,
 ) -> Result<T, SimError> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
-    let result = (|| {
-        let file = File::create(&tmp).map_err(io_err(&tmp))?;
-        let mut out = BufWriter::with_capacity(1 << 16, file);
-        let value = body(&mut out)?;
-        out.flush().map_err(io_err(&tmp))?;
-        std::fs::rename(&tmp, path).map_err(io_err(path))?;
-        Ok(value)
-    })();
-    if result.is_err() {
-        // Best effort: the temporary may not exist.
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    let mut out = AtomicFile::create(path).map_err(io_err(path))?;
+    let value = body(&mut out)?;
+    out.commit().map_err(io_err(path))?;
+    Ok(value)
 }
 
 fn valid_file_name(s: &str) -> bool {

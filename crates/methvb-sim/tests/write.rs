@@ -230,6 +230,30 @@ fn rewriting_replaces_files_and_bad_names_are_rejected() {
 }
 
 #[test]
+fn a_failed_write_names_the_file_and_leaves_no_temporary() {
+    let data = simulate(&SimConfig {
+        n_regions: 5,
+        ..SimConfig::default()
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    // A non-empty directory where the first sample's file goes: its rename fails.
+    let taken = tmp.path().join("control_1.bed");
+    std::fs::create_dir(&taken).unwrap();
+    std::fs::write(taken.join("inside"), "x").unwrap();
+    let err = write_dataset(&data, tmp.path(), &WriteOptions::default()).unwrap_err();
+    let methvb_sim::SimError::Io { path, source } = &err else {
+        panic!("{err}");
+    };
+    assert_eq!(path, &taken);
+    assert!(source.to_string().contains("control_1.bed"), "{source}");
+    let names: Vec<String> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["control_1.bed"]);
+}
+
+#[test]
 fn bundled_size_dataset_is_small() {
     // The shape of the project's test-data: 500 regions x 6 samples, BGZF-compressed.
     let data = simulate(&SimConfig::default());
