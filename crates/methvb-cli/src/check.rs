@@ -1,12 +1,12 @@
 //! `methvb check`: a pre-flight report on the inputs of a run (the logic lives in
-//! [`methvb_io::check`]). Exit code 0 with warnings, 1 when a problem would stop a run or corrupt
+//! [`methvb_doctor`]). Exit code 0 with warnings, 1 when a problem would stop a run or corrupt
 //! its results.
 
 use std::path::PathBuf;
 
 use anyhow::{Result, bail};
 use clap::Args;
-use methvb_io::check::{CheckOptions, check};
+use methvb_doctor::{CheckOptions, check};
 use methvb_io::sample::ReaderOptions;
 
 /// Arguments of `methvb check`.

@@ -13,7 +13,7 @@
 //!   pUC19, phiX): a warning that suggests `--exclude-contigs`;
 //! * **contigs missing from the reference** (`--contigs FAI|DICT`): an error, as in the merge;
 //! * **contig order** across samples, by replaying the merge's contig rule
-//!   ([`crate::contigs`]): an error when the merge would stop;
+//!   ([`methvb_io::contigs`]): an error when the merge would stop;
 //! * **groups**: the reference group exists, enough groups (`min_groups`) and enough samples per
 //!   group (`min_samples_per_group`), and the sheet's design warnings
 //!   ([`SampleSheet::design_warnings`]: a single group, groups of one sample, group names that
@@ -34,12 +34,12 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::SiteSource;
-use crate::contigs::{ContigOrder, contig_aliases, natural_cmp};
-use crate::format::BedLayout;
-use crate::regions::BedRegions;
-use crate::sample::{ReaderOptions, SampleReader};
-use crate::sheet::{SampleSheet, is_alignment_file};
+use methvb_io::SiteSource;
+use methvb_io::contigs::{ContigOrder, contig_aliases, natural_cmp};
+use methvb_io::format::BedLayout;
+use methvb_io::regions::BedRegions;
+use methvb_io::sample::{ReaderOptions, SampleReader};
+use methvb_io::sheet::{SampleSheet, is_alignment_file};
 
 /// What to check and how to read.
 #[derive(Debug, Clone, Default)]
@@ -396,7 +396,7 @@ const HIST: usize = 1 << 16;
 
 /// Streams one sample and summarises it. Reader errors end the sample and are kept in `error`.
 fn check_sample(
-    entry: &crate::sheet::SampleEntry,
+    entry: &methvb_io::sheet::SampleEntry,
     opts: &CheckOptions,
     exclude: &HashSet<String>,
     hist: &mut [u64],
@@ -532,7 +532,7 @@ fn check_sample(
 
 /// Looks the probe sites of every sample up in the FASTA `path` (streamed once, only the bases
 /// needed are kept) and fills each sample's `cpg_fraction`.
-fn fasta_cpg_check(path: &Path, samples: &mut [SampleCheck]) -> Result<(), crate::ReadError> {
+fn fasta_cpg_check(path: &Path, samples: &mut [SampleCheck]) -> Result<(), methvb_io::ReadError> {
     use std::io::BufRead;
     // Wanted positions per contig name: p - 2 ..= p + 3 around each probe site.
     let mut wanted: HashMap<String, Vec<u64>> = HashMap::new();
@@ -547,7 +547,7 @@ fn fasta_cpg_check(path: &Path, samples: &mut [SampleCheck]) -> Result<(), crate
         v.dedup();
     }
     let mut bases: HashMap<String, Vec<u8>> = HashMap::new();
-    let mut reader = crate::input::open(path)?;
+    let mut reader = methvb_io::input::open(path)?;
     let mut line = Vec::with_capacity(256);
     let mut line_no = 0u64;
     // Current contig: its wanted positions, the next one to fill, the bases, the offset.
@@ -563,12 +563,12 @@ fn fasta_cpg_check(path: &Path, samples: &mut [SampleCheck]) -> Result<(), crate
         line.clear();
         let n = reader
             .read_until(b'\n', &mut line)
-            .map_err(|e| crate::input::map_read_error(path, line_no + 1, e))?;
+            .map_err(|e| methvb_io::input::map_read_error(path, line_no + 1, e))?;
         if n == 0 {
             break;
         }
         line_no += 1;
-        let l = crate::format::trim_eol(&line);
+        let l = methvb_io::format::trim_eol(&line);
         if let Some(h) = l.strip_prefix(b">") {
             finish(&mut cur, &mut bases);
             let name =
