@@ -134,6 +134,31 @@ pub fn resolve_bam_filter(path: &Path, opts: &BamOptions) -> Result<(BamOptions,
     ))
 }
 
+/// How BAM/SAM samples of a sheet are read: `--mod-code`, `--any-mod`, the BAM filter flags,
+/// strands combined unless `--no-combine-strands`, CpG context from `--fasta` when given (else
+/// from the read sequence). Shared by the commands that read a sheet and by `check`.
+pub fn bam_sample_options(
+    mod_code: &str,
+    any_mod: bool,
+    bam: &BamFilterArgs,
+    no_combine_strands: bool,
+    fasta: Option<&Path>,
+) -> Result<BamOptions> {
+    let code = ModCode::parse(mod_code)
+        .with_context(|| format!("--mod-code {mod_code:?} is not a modification code"))?;
+    let mut opts = BamOptions {
+        mod_code: code,
+        any_mod,
+        ..BamOptions::default()
+    };
+    bam.apply(&mut opts)?;
+    opts.pileup.combine_strands = !no_combine_strands;
+    if let Some(fasta) = fasta {
+        opts.pileup.cpg = CpgFilter::Reference(fasta.to_path_buf());
+    }
+    Ok(opts)
+}
+
 /// How to find and read the samples.
 #[derive(Debug, Clone, Args, Serialize, Deserialize)]
 pub struct InputArgs {
@@ -212,20 +237,13 @@ impl InputArgs {
     }
 
     fn bam_options(&self) -> Result<BamOptions> {
-        let mod_code = ModCode::parse(&self.mod_code).with_context(|| {
-            format!("--mod-code {:?} is not a modification code", self.mod_code)
-        })?;
-        let mut opts = BamOptions {
-            mod_code,
-            any_mod: self.any_mod,
-            ..BamOptions::default()
-        };
-        self.bam.apply(&mut opts)?;
-        opts.pileup.combine_strands = !self.no_combine_strands;
-        if let Some(fasta) = &self.fasta {
-            opts.pileup.cpg = CpgFilter::Reference(fasta.clone());
-        }
-        Ok(opts)
+        bam_sample_options(
+            &self.mod_code,
+            self.any_mod,
+            &self.bam,
+            self.no_combine_strands,
+            self.fasta.as_deref(),
+        )
     }
 
     /// The call threshold used for each BAM/SAM sample of `sheet`, in sheet order (`null`: no

@@ -1,12 +1,15 @@
 //! The input doctor behind `methvb check`: a cheap pre-flight report on a sample sheet, its
-//! sample files, an optional regions BED and an optional reference index.
+//! sample files, an optional regions BED and an optional reference index. It returns a
+//! [`CheckReport`] (data, with a text rendering); it prints nothing.
 //!
-//! Every sample file is streamed once (or only its first `max_lines` lines) through the same
-//! [`SampleReader`] that `run` uses, so every reader error (malformed line, unsorted or duplicate
-//! positions, m > n, truncated gzip, unknown format ...) is found here too. On top of that the
-//! report compares the inputs with each other:
+//! Every sample file is streamed once (or only its first `max_lines` lines) through the reader
+//! that `run` uses, so every reader error is found here too: a count table goes through
+//! [`methvb_io::sample::SampleReader`] (malformed line, unsorted or duplicate positions, m > n, truncated gzip,
+//! unknown format ...), a BAM/SAM through [`methvb_bam::BamSampleReader`] with the options `run` reads it
+//! with (no `MM`/`ML` or `XM` calls, malformed tags, records out of coordinate order, a reference
+//! FASTA without its `.fai` ...). On top of that the report compares the inputs with each other:
 //!
-//! * **contig naming**: a contig of one input whose alias ([`contig_aliases`]: `1` ↔ `chr1`,
+//! * **contig naming**: a contig of one input whose alias ([`methvb_io::contigs::contig_aliases`]: `1` ↔ `chr1`,
 //!   `MT` ↔ `chrM`) is in another input while its own name is not — an error (the merge stops on
 //!   it, and regions or a `.fai` with the other naming would match nothing);
 //! * **contigs in only some samples**, and contigs that look like spike-in controls (lambda,
@@ -26,31 +29,44 @@
 //!   default or 0-based `--zero_based`, from the start/end pattern), number of sites, coverage
 //!   summary (mean, median, fraction with `n >= 10`, over sites with `n > 0`).
 //!
+//! A BAM/SAM sample's contigs are the `@SQ` lines of its header, in header order, each with the
+//! sites read on it: all of them take part in the naming comparison (a header names the
+//! contigs whatever the records cover); the other comparisons take the contigs with sites, and
+//! while the file was not read to its end every header contig (later records may reach it).
+//!
 //! Problems that would stop a run or corrupt its results are [`Severity::Error`]; the caller
 //! (`methvb check`) exits with code 1 when there is one.
 
-use std::collections::{HashMap, HashSet};
+mod contigs;
+mod fasta;
+mod render;
+mod samples;
+
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
-
-use methvb_io::SiteSource;
-use methvb_io::contigs::{ContigOrder, contig_aliases, natural_cmp};
-use methvb_io::format::BedLayout;
+use methvb_bam::BamOptions;
+use methvb_io::contigs::ContigOrder;
 use methvb_io::regions::BedRegions;
-use methvb_io::sample::{ReaderOptions, SampleReader};
-use methvb_io::sheet::{SampleSheet, is_alignment_file};
+use methvb_io::sample::ReaderOptions;
+use methvb_io::sheet::SampleSheet;
+use serde::Serialize;
 
 /// What to check and how to read.
 #[derive(Debug, Clone, Default)]
 pub struct CheckOptions {
-    /// Reader options, as `run` would use them (a format named in the sheet overrides
-    /// `reader.format`).
+    /// Reader options of count tables, as `run` would use them (a format named in the sheet
+    /// overrides `reader.format`).
     pub reader: ReaderOptions,
+    /// How BAM/SAM samples are read, as `run` reads them (modification code, call filter,
+    /// record filters, strands, CpG context). A BAM/SAM without calls is an error whether or not
+    /// `bam.pileup.require_calls` is set: it would give no sites.
+    pub bam: BamOptions,
     /// Contigs to leave out (`--exclude-contigs`): their sites are counted apart and they take
     /// no part in the cross-input comparisons.
     pub exclude_contigs: Vec<String>,
-    /// Read at most this many lines of each sample file (`None`: whole files).
+    /// Read at most this many lines of each sample file, records of a BAM/SAM (`None`: whole
+    /// files).
     pub max_lines: Option<u64>,
     /// Regions BED to compare with the samples.
     pub regions: Option<PathBuf>,
@@ -64,7 +80,8 @@ pub struct CheckOptions {
     /// Groups the analysis needs (e.g. 2 for a contrast); fewer is an error. 0 is treated as 1.
     pub min_groups: usize,
     /// Reference FASTA (plain, gzip or BGZF): the first [`FASTA_SITES`] covered sites of each
-    /// sample are looked up there to tell whether positions sit on CpGs, or one base off.
+    /// sample are looked up there to tell whether positions sit on CpGs, or one base off. (The
+    /// CpG context of BAM/SAM samples is `bam.pileup.cpg`; `methvb check --fasta` sets both.)
     pub fasta: Option<PathBuf>,
 }
 
@@ -123,14 +140,15 @@ pub struct SampleCheck {
     pub group: String,
     /// File path (resolved against the sheet).
     pub path: String,
-    /// Format read (`bedmethyl`, `bismark-cov`, ...), `None` when the file could not be opened.
+    /// Format read (`bedmethyl`, `bismark-cov`, ..., `bam` or `sam`), `None` when the file could
+    /// not be opened.
     pub format: Option<String>,
     /// bedMethyl layout (`modkit` or `encode`), Bismark `.cov` convention (`1-based` or
-    /// `0-based`), else `None`.
+    /// `0-based`), else `None` (BAM/SAM too).
     pub layout: Option<String>,
     /// Whether the whole file was read (false when `max_lines` stopped early or on an error).
     pub complete: bool,
-    /// Physical lines read.
+    /// Physical lines read (records of a BAM/SAM).
     pub lines_read: u64,
     /// Sites read (after strand merging), excluded contigs left out.
     pub sites: u64,
@@ -147,7 +165,8 @@ pub struct SampleCheck {
     pub frac_coverage_ge_10: f64,
     /// Mean methylation level `sum m / sum n` over covered sites.
     pub mean_methylation: f64,
-    /// Contigs in file order (excluded ones left out).
+    /// Contigs in file order (excluded ones left out); of a BAM/SAM, every contig of its
+    /// header (`@SQ`) in header order, with 0 sites where none was read.
     pub contigs: Vec<ContigCount>,
     /// Rows skipped as another bedMethyl modification code.
     pub skipped_other_mod_code: u64,
@@ -162,6 +181,17 @@ pub struct SampleCheck {
     /// check.
     #[serde(skip)]
     probe: Vec<(usize, u64)>,
+}
+
+impl SampleCheck {
+    /// The contigs the sample has data on as far as is known: those with sites, and every
+    /// contig of a BAM/SAM header while the file was not read to its end (later records may
+    /// reach any of them). A count table lists only contigs with sites.
+    fn covered_contigs(&self) -> impl Iterator<Item = &ContigCount> {
+        self.contigs
+            .iter()
+            .filter(|c| c.sites > 0 || !self.complete)
+    }
 }
 
 /// One group of the sheet.
@@ -180,7 +210,8 @@ pub struct GroupCheck {
 pub struct ContigCheck {
     /// Contig name.
     pub name: String,
-    /// Names of the samples that have it.
+    /// Names of the samples that have it (have sites on it; a BAM/SAM sample not read to its
+    /// end: has it in its header).
     pub samples: Vec<String>,
     /// Sites over all samples.
     pub sites: u64,
@@ -237,138 +268,6 @@ impl CheckReport {
             .map(|i| i.message.as_str())
             .collect()
     }
-
-    /// The report as text for a terminal.
-    pub fn render(&self) -> String {
-        use std::fmt::Write;
-        let mut o = String::new();
-        let _ = writeln!(
-            o,
-            "methvb check: {} ({} samples, {} groups){}",
-            self.sheet,
-            self.samples.len(),
-            self.groups.len(),
-            if self.complete {
-                ""
-            } else {
-                "; only the head of some files was read"
-            }
-        );
-        if !self.samples.is_empty() {
-            let _ = writeln!(o, "\nSamples");
-            let _ = writeln!(
-                o,
-                "  {:<16} {:<12} {:<12} {:<8} {:>12} {:>9} {:>7} {:>7} {:>6} {:>7}  file",
-                "sample",
-                "group",
-                "format",
-                "layout",
-                "sites",
-                "mean n",
-                "median",
-                "n>=10",
-                "meth",
-                "contigs"
-            );
-            for s in &self.samples {
-                let _ = writeln!(
-                    o,
-                    "  {:<16} {:<12} {:<12} {:<8} {:>12} {:>9.2} {:>7} {:>6.1}% {:>6.3} {:>7}  {}{}",
-                    s.name,
-                    s.group,
-                    s.format.as_deref().unwrap_or("?"),
-                    s.layout.as_deref().unwrap_or("-"),
-                    s.sites,
-                    s.mean_coverage,
-                    s.median_coverage,
-                    100.0 * s.frac_coverage_ge_10,
-                    s.mean_methylation,
-                    s.contigs.len(),
-                    s.path,
-                    if s.complete { "" } else { " (head only)" }
-                );
-            }
-        }
-        if self.samples.iter().any(|s| s.cpg_fraction.is_some()) {
-            let _ = writeln!(
-                o,
-                "\nPositions on a CpG of the reference (as read; shifted by -1 / +1)"
-            );
-            for s in &self.samples {
-                if let Some(([lo, mid, hi], n)) = s.cpg_fraction {
-                    let _ = writeln!(
-                        o,
-                        "  {:<16} {:>6.1}%  ({:.1}% / {:.1}%) of {n} sites",
-                        s.name,
-                        100.0 * mid,
-                        100.0 * lo,
-                        100.0 * hi
-                    );
-                }
-            }
-        }
-        if !self.groups.is_empty() {
-            let _ = writeln!(o, "\nGroups");
-            for g in &self.groups {
-                let _ = writeln!(
-                    o,
-                    "  {:<16} {} sample{}{}",
-                    g.name,
-                    g.samples,
-                    if g.samples == 1 { "" } else { "s" },
-                    if g.reference { " (reference)" } else { "" }
-                );
-            }
-        }
-        if !self.contigs.is_empty() {
-            let n = self.samples.len();
-            let _ = writeln!(o, "\nContigs (samples having it of {n})");
-            const SHOWN: usize = 40;
-            for c in self.contigs.iter().take(SHOWN) {
-                let mut line = format!(
-                    "  {:<24} {:>3}/{n} samples {:>12} sites",
-                    c.name,
-                    c.samples.len(),
-                    c.sites
-                );
-                if let Some(r) = c.regions {
-                    let _ = write!(line, " {r:>8} regions");
-                }
-                match c.in_reference {
-                    Some(true) => line.push_str("  in reference"),
-                    Some(false) => line.push_str("  NOT in reference"),
-                    None => {}
-                }
-                let _ = writeln!(o, "{line}");
-            }
-            if self.contigs.len() > SHOWN {
-                let _ = writeln!(o, "  ... {} more", self.contigs.len() - SHOWN);
-            }
-        }
-        if let Some((p, n)) = &self.regions {
-            let _ = writeln!(o, "\nRegions: {n} in {p}");
-        }
-        if let Some((p, n)) = &self.reference {
-            let _ = writeln!(o, "Reference: {n} contigs in {p}");
-        }
-        if !self.excluded_contigs.is_empty() {
-            let _ = writeln!(o, "Excluded contigs: {}", self.excluded_contigs.join(","));
-        }
-        let _ = writeln!(o);
-        for i in &self.issues {
-            let _ = writeln!(o, "{}: {}", i.severity.name(), i.message);
-        }
-        let _ = writeln!(
-            o,
-            "{}: {} error{}, {} warning{}",
-            if self.n_errors() > 0 { "FAILED" } else { "OK" },
-            self.n_errors(),
-            if self.n_errors() == 1 { "" } else { "s" },
-            self.n_warnings(),
-            if self.n_warnings() == 1 { "" } else { "s" },
-        );
-        o
-    }
 }
 
 /// Names that suggest a spike-in control rather than a contig of the genome studied.
@@ -391,861 +290,178 @@ pub fn looks_like_spike_in(name: &str) -> bool {
     .any(|k| l.contains(k))
 }
 
-/// Coverage histogram size: coverages below it are counted exactly.
-const HIST: usize = 1 << 16;
+/// The findings gathered so far, in the order they were made.
+#[derive(Debug, Default)]
+struct Findings(Vec<Issue>);
 
-/// Streams one sample and summarises it. Reader errors end the sample and are kept in `error`.
-fn check_sample(
-    entry: &methvb_io::sheet::SampleEntry,
-    opts: &CheckOptions,
-    exclude: &HashSet<String>,
-    hist: &mut [u64],
-) -> SampleCheck {
-    let mut out = SampleCheck {
-        name: entry.name.clone(),
-        group: entry.group.clone(),
-        path: entry.path.display().to_string(),
-        format: None,
-        layout: None,
-        complete: false,
-        lines_read: 0,
-        sites: 0,
-        covered_sites: 0,
-        excluded_sites: 0,
-        mean_coverage: 0.0,
-        median_coverage: 0,
-        frac_coverage_ge_10: 0.0,
-        mean_methylation: 0.0,
-        contigs: Vec::new(),
-        skipped_other_mod_code: 0,
-        skipped_non_cg: 0,
-        error: None,
-        cpg_fraction: None,
-        probe: Vec::new(),
-    };
-    if is_alignment_file(&entry.path) {
-        // BAM/SAM samples are piled up by `run` (methvb-bam); the text doctor skips them (a
-        // CRAM sample stopped the sheet already).
-        out.format = Some("bam".into());
-        return out;
-    }
-    let mut ro = opts.reader.clone();
-    if entry.format.is_some() {
-        ro.format = entry.format;
-    }
-    let mut reader = match SampleReader::open(&entry.path, &ro) {
-        Ok(r) => r,
-        Err(e) => {
-            out.error = Some(e.to_string());
-            return out;
-        }
-    };
-    out.format = Some(reader.format().name().to_string());
-    hist.fill(0);
-    let (mut sum_n, mut sum_m) = (0u64, 0u64);
-    let mut ge10 = 0u64;
-    // Per local contig id: index into out.contigs, or usize::MAX when excluded.
-    let mut local: Vec<usize> = Vec::new();
-    let max_lines = opts.max_lines.unwrap_or(u64::MAX);
-    loop {
-        match reader.next_site() {
-            // The reader may look one line ahead (strand merging): sites are cut by their line.
-            Ok(Some(site)) if site.line > max_lines => break,
-            Ok(Some(site)) => {
-                if local.len() <= site.contig {
-                    local.resize(site.contig + 1, usize::MAX - 1);
-                }
-                if local[site.contig] == usize::MAX - 1 {
-                    let name = reader.contig_name(site.contig);
-                    local[site.contig] = if exclude.contains(name) {
-                        usize::MAX
-                    } else {
-                        out.contigs.push(ContigCount {
-                            name: name.to_string(),
-                            sites: 0,
-                        });
-                        out.contigs.len() - 1
-                    };
-                }
-                let k = local[site.contig];
-                if k == usize::MAX {
-                    out.excluded_sites += 1;
-                    continue;
-                }
-                out.contigs[k].sites += 1;
-                out.sites += 1;
-                let n = site.coverage;
-                if n > 0 {
-                    if opts.fasta.is_some() && out.probe.len() < FASTA_SITES {
-                        out.probe.push((k, site.pos));
-                    }
-                    out.covered_sites += 1;
-                    sum_n += u64::from(n);
-                    sum_m += u64::from(site.methylated);
-                    if n >= 10 {
-                        ge10 += 1;
-                    }
-                    if let Some(h) = hist.get_mut(n as usize) {
-                        *h += 1;
-                    }
-                }
-            }
-            Ok(None) => {
-                out.complete = true;
-                break;
-            }
-            Err(e) => {
-                out.error = Some(e.to_string());
-                break;
-            }
-        }
-    }
-    out.lines_read = reader.lines_read();
-    out.layout = match (reader.bed_layout(), reader.cov_zero_based()) {
-        (Some(BedLayout::Modkit), _) => Some("modkit".into()),
-        (Some(BedLayout::Encode), _) => Some("encode".into()),
-        (None, Some(true)) => Some("0-based".into()),
-        (None, Some(false)) => Some("1-based".into()),
-        (None, None) => None,
-    };
-    out.skipped_other_mod_code = reader.skipped().other_mod_code;
-    out.skipped_non_cg = reader.skipped().non_cg_context;
-    if out.covered_sites > 0 {
-        let c = out.covered_sites as f64;
-        out.mean_coverage = sum_n as f64 / c;
-        out.mean_methylation = sum_m as f64 / sum_n as f64;
-        out.frac_coverage_ge_10 = ge10 as f64 / c;
-        // Lower median: the ceil(c/2)-th smallest coverage.
-        let half = out.covered_sites.div_ceil(2);
-        let mut acc = 0u64;
-        out.median_coverage = u32::MAX;
-        for (v, &h) in hist.iter().enumerate() {
-            acc += h;
-            if acc >= half {
-                out.median_coverage = v as u32;
-                break;
-            }
-        }
-    }
-    out
-}
-
-/// Looks the probe sites of every sample up in the FASTA `path` (streamed once, only the bases
-/// needed are kept) and fills each sample's `cpg_fraction`.
-fn fasta_cpg_check(path: &Path, samples: &mut [SampleCheck]) -> Result<(), methvb_io::ReadError> {
-    use std::io::BufRead;
-    // Wanted positions per contig name: p - 2 ..= p + 3 around each probe site.
-    let mut wanted: HashMap<String, Vec<u64>> = HashMap::new();
-    for s in samples.iter() {
-        for &(k, p) in &s.probe {
-            let v = wanted.entry(s.contigs[k].name.clone()).or_default();
-            v.extend((p.saturating_sub(2))..=p.saturating_add(3));
-        }
-    }
-    for v in wanted.values_mut() {
-        v.sort_unstable();
-        v.dedup();
-    }
-    let mut bases: HashMap<String, Vec<u8>> = HashMap::new();
-    let mut reader = methvb_io::input::open(path)?;
-    let mut line = Vec::with_capacity(256);
-    let mut line_no = 0u64;
-    // Current contig: its wanted positions, the next one to fill, the bases, the offset.
-    let mut cur: Option<(String, usize, Vec<u8>)> = None;
-    let mut offset = 0u64;
-    let finish = |cur: &mut Option<(String, usize, Vec<u8>)>,
-                  bases: &mut HashMap<String, Vec<u8>>| {
-        if let Some((name, _, b)) = cur.take() {
-            bases.insert(name, b);
-        }
-    };
-    loop {
-        line.clear();
-        let n = reader
-            .read_until(b'\n', &mut line)
-            .map_err(|e| methvb_io::input::map_read_error(path, line_no + 1, e))?;
-        if n == 0 {
-            break;
-        }
-        line_no += 1;
-        let l = methvb_io::format::trim_eol(&line);
-        if let Some(h) = l.strip_prefix(b">") {
-            finish(&mut cur, &mut bases);
-            let name =
-                String::from_utf8_lossy(h.split(|b| b.is_ascii_whitespace()).next().unwrap_or(b""))
-                    .into_owned();
-            offset = 0;
-            if let Some(w) = wanted.get(&name) {
-                cur = Some((name, 0, vec![b'N'; w.len()]));
-            }
-            continue;
-        }
-        let end = offset + l.len() as u64;
-        if let Some((name, next, b)) = cur.as_mut() {
-            // `cur` is only set for contigs with wanted positions.
-            let w = &wanted[name.as_str()];
-            while *next < w.len() && w[*next] < end {
-                if w[*next] >= offset {
-                    b[*next] = l[(w[*next] - offset) as usize].to_ascii_uppercase();
-                }
-                *next += 1;
-            }
-        }
-        offset = end;
-    }
-    finish(&mut cur, &mut bases);
-    let base_at = |name: &str, q: u64| -> u8 {
-        match (wanted.get(name), bases.get(name)) {
-            (Some(w), Some(b)) => w.binary_search(&q).map_or(b'N', |i| b[i]),
-            _ => b'N',
-        }
-    };
-    for s in samples.iter_mut() {
-        let mut hits = [0usize; 3];
-        let mut looked = 0usize;
-        for &(k, p) in &s.probe {
-            let name = s.contigs[k].name.as_str();
-            if !bases.contains_key(name) {
-                continue;
-            }
-            looked += 1;
-            for (i, d) in [-1i64, 0, 1].into_iter().enumerate() {
-                let Some(q) = p.checked_add_signed(d) else {
-                    continue;
-                };
-                let here = base_at(name, q);
-                let on_cpg = (here == b'C' && base_at(name, q + 1) == b'G')
-                    || (here == b'G' && q > 0 && base_at(name, q - 1) == b'C');
-                if on_cpg {
-                    hits[i] += 1;
-                }
-            }
-        }
-        if looked > 0 {
-            let f = |h: usize| h as f64 / looked as f64;
-            s.cpg_fraction = Some(([f(hits[0]), f(hits[1]), f(hits[2])], looked));
-        }
-    }
-    Ok(())
-}
-
-/// Replays the merge's learned contig rule on the samples' contig sequences: returns the first
-/// conflict as (sample that would fail, contig, contig it comes after, sample that had it first).
-fn order_conflict(
-    seqs: &[Vec<&str>],
-    order: &ContigOrder,
-) -> Option<(usize, String, String, usize)> {
-    let mut next = vec![0usize; seqs.len()];
-    let mut finished: HashMap<&str, usize> = HashMap::new();
-    loop {
-        // Heads; a head at a finished contig means the merge stops there.
-        for (i, s) in seqs.iter().enumerate() {
-            if let Some(&c) = s.get(next[i])
-                && let Some(&first) = finished.get(c)
-            {
-                let before = s[next[i] - 1].to_string();
-                return Some((i, c.to_string(), before, first));
-            }
-        }
-        let mut best: Option<(&str, usize)> = None;
-        for (i, s) in seqs.iter().enumerate() {
-            if let Some(&c) = s.get(next[i]) {
-                best = match best {
-                    Some((b, j)) if order.cmp_names(b, c).is_le() => Some((b, j)),
-                    _ => Some((c, i)),
-                };
-            }
-        }
-        let (c, first) = best?;
-        for (i, s) in seqs.iter().enumerate() {
-            if s.get(next[i]) == Some(&c) {
-                next[i] += 1;
-            }
-        }
-        finished.insert(c, first);
-    }
-}
-
-/// Up to `k` names, comma-separated, with "and N more".
-fn some(names: &[String], k: usize) -> String {
-    let mut s = names.iter().take(k).cloned().collect::<Vec<_>>().join(", ");
-    if names.len() > k {
-        s.push_str(&format!(" and {} more", names.len() - k));
-    }
-    s
-}
-
-/// Checks the sample sheet at `sheet` with `opts`; never fails (every problem is an [`Issue`]).
-pub fn check(sheet_path: &Path, opts: &CheckOptions) -> CheckReport {
-    let mut issues: Vec<Issue> = Vec::new();
-    let mut push = |severity, code, message: String| {
-        issues.push(Issue {
+impl Findings {
+    fn push(&mut self, severity: Severity, code: &'static str, message: String) {
+        self.0.push(Issue {
             severity,
             code,
             message,
-        })
+        });
+    }
+
+    /// Errors first; the sort is stable, so within a severity the order of discovery stays.
+    fn sorted(mut self) -> Vec<Issue> {
+        self.0.sort_by_key(|i| i.severity);
+        self.0
+    }
+}
+
+/// Checks the sample sheet at `sheet_path` with `opts`; never fails (every problem is an [`Issue`]).
+pub fn check(sheet_path: &Path, opts: &CheckOptions) -> CheckReport {
+    let mut found = Findings::default();
+    let exclude: HashSet<String> = opts.exclude_contigs.iter().cloned().collect();
+    let sheet = read_sheet(sheet_path, opts, &mut found);
+    let groups = match &sheet {
+        Some(sheet) => check_groups(sheet, sheet_path, opts, &mut found),
+        None => Vec::new(),
     };
+    let (order, reference) = read_reference(opts, &mut found);
+    let (regions, regions_summary) = read_regions(opts, &mut found);
+    let mut samples = Vec::new();
+    if let Some(sheet) = &sheet {
+        samples = samples::check_samples(sheet, opts, &exclude, &mut found);
+        if let Some(fa) = &opts.fasta {
+            fasta::check_positions(fa, &mut samples, &mut found);
+        }
+        samples::note_cov_convention(&samples, &mut found);
+    }
     let mut report = CheckReport {
         sheet: sheet_path.display().to_string(),
-        samples: Vec::new(),
-        groups: Vec::new(),
+        complete: samples.iter().all(|s| s.complete),
+        samples,
+        groups,
         contigs: Vec::new(),
-        regions: None,
-        reference: None,
+        regions: regions_summary,
+        reference,
         excluded_contigs: opts.exclude_contigs.clone(),
-        complete: true,
         issues: Vec::new(),
     };
-    let exclude: HashSet<String> = opts.exclude_contigs.iter().cloned().collect();
+    let inputs = contigs::Inputs {
+        order: &order,
+        regions: regions.as_ref(),
+        reference: opts.contigs.as_deref(),
+        exclude: &exclude,
+    };
+    report.contigs = contigs::compare(&report, &inputs, &mut found);
+    samples::warn_unused_excludes(&report, &exclude, &mut found);
+    report.issues = found.sorted();
+    report
+}
 
-    // Sheet and groups.
-    let sheet = match SampleSheet::from_path(sheet_path)
+/// Reads the sheet and puts the reference group first; a failure is the `sheet` error.
+fn read_sheet(sheet_path: &Path, opts: &CheckOptions, found: &mut Findings) -> Option<SampleSheet> {
+    match SampleSheet::from_path(sheet_path)
         .and_then(|s| s.with_reference(opts.reference.as_deref()))
     {
         Ok(s) => Some(s),
         Err(e) => {
-            push(Severity::Error, "sheet", e.to_string());
+            found.push(Severity::Error, "sheet", e.to_string());
             None
         }
-    };
-    if let Some(sheet) = &sheet {
-        for (k, (g, n)) in sheet.group_sizes().into_iter().enumerate() {
-            report.groups.push(GroupCheck {
-                name: g.to_string(),
-                samples: n,
-                reference: k == 0,
-            });
-        }
-        let min_groups = opts.min_groups.max(1);
-        let too_few_groups = sheet.n_groups() < min_groups;
-        if too_few_groups {
-            push(
-                Severity::Error,
-                "groups",
-                format!(
-                    "{}: {} group{} ({}), but {min_groups} are needed for a contrast; add samples \
-                     of another group to the sheet",
-                    sheet_path.display(),
-                    sheet.n_groups(),
-                    if sheet.n_groups() == 1 { "" } else { "s" },
-                    sheet.groups().join(", ")
-                ),
-            );
-        }
-        if let Err(e) = sheet.check_samples_per_group(opts.min_samples_per_group.max(1)) {
-            push(Severity::Error, "group-size", e.to_string());
-        }
-        for w in sheet.design_warnings() {
-            if !(too_few_groups && w.code == "single-group") {
-                push(Severity::Warning, w.code, w.message);
-            }
-        }
     }
+}
 
-    // Reference and regions.
-    let order = match &opts.contigs {
-        Some(p) => match ContigOrder::from_path(p) {
-            Ok(o) => {
-                report.reference = o
-                    .fixed()
-                    .map(|f| (p.display().to_string(), f.names().len()));
-                o
-            }
-            Err(e) => {
-                push(Severity::Error, "reference", e.to_string());
-                ContigOrder::Learned
-            }
-        },
-        None => ContigOrder::Learned,
-    };
-    let regions = match &opts.regions {
-        Some(p) => match BedRegions::from_path(p) {
-            Ok(r) => {
-                report.regions = Some((p.display().to_string(), r.len()));
-                if let Some(w) = r.repeated_names_warning() {
-                    push(Severity::Warning, "region-names", w);
-                }
-                Some(r)
-            }
-            Err(e) => {
-                push(Severity::Error, "regions", e.to_string());
-                None
-            }
-        },
-        None => None,
-    };
-
-    // Samples.
-    if let Some(sheet) = &sheet {
-        let mut hist = vec![0u64; HIST];
-        for entry in &sheet.samples {
-            let s = check_sample(entry, opts, &exclude, &mut hist);
-            if s.format.as_deref() == Some("bam") {
-                push(
-                    Severity::Note,
-                    "bam-not-checked",
-                    format!(
-                        "{}: BAM/SAM sample not read by check (run piles it up); its contigs are \
-                         left out of the comparisons",
-                        s.path
-                    ),
-                );
-            } else if let Some(e) = &s.error {
-                push(Severity::Error, "read-error", e.clone());
-            } else if s.sites == 0 && s.complete {
-                let why = if s.excluded_sites > 0 {
-                    "every site is on an excluded contig"
-                } else {
-                    "the file holds no data line (empty, header only, or no CpG-context row)"
-                };
-                push(
-                    Severity::Error,
-                    "no-sites",
-                    format!("{}: no sites: {why}", s.path),
-                );
-            } else if s.covered_sites == 0 && s.sites > 0 {
-                push(
-                    Severity::Warning,
-                    "no-coverage",
-                    format!("{}: every site read has coverage 0", s.path),
-                );
-            }
-            report.complete &= s.complete;
-            report.samples.push(s);
-        }
-        if let Some(fa) = &opts.fasta {
-            match fasta_cpg_check(fa, &mut report.samples) {
-                Ok(()) => {
-                    for s in &report.samples {
-                        let Some(([lo, mid, hi], n)) = s.cpg_fraction else {
-                            continue;
-                        };
-                        let (d, best) = if lo >= hi { (-1, lo) } else { (1, hi) };
-                        if n >= 20 && best >= 0.8 && mid < 0.5 {
-                            let (seen, truth) = if d == 1 {
-                                ("one base before", "0-based read as 1-based")
-                            } else {
-                                ("one base after", "1-based read as 0-based")
-                            };
-                            push(
-                                Severity::Error,
-                                "off-by-one",
-                                format!(
-                                    "{}: positions sit {seen} the CpGs of {} ({:.0}% on a CpG \
-                                     shifted by {d:+}, {:.0}% as read, of {n} sites): the \
-                                     coordinates look {truth}; fix the file or name its format",
-                                    s.path,
-                                    fa.display(),
-                                    100.0 * best,
-                                    100.0 * mid
-                                ),
-                            );
-                        } else if n >= 20 && mid < 0.5 {
-                            push(
-                                Severity::Warning,
-                                "not-cpg",
-                                format!(
-                                    "{}: only {:.0}% of {n} sites fall on a CpG of {}: not \
-                                     CpG data, or another reference assembly",
-                                    s.path,
-                                    100.0 * mid,
-                                    fa.display()
-                                ),
-                            );
-                        }
-                    }
-                    if report.samples.iter().all(|s| s.cpg_fraction.is_none())
-                        && report.samples.iter().any(|s| !s.probe.is_empty())
-                    {
-                        push(
-                            Severity::Warning,
-                            "fasta-contigs",
-                            format!(
-                                "{}: none of the samples' contigs is in this FASTA",
-                                fa.display()
-                            ),
-                        );
-                    }
-                }
-                Err(e) => push(Severity::Error, "fasta", e.to_string()),
-            }
-        }
-        // Bismark .cov conventions that differ between samples (both are read correctly).
-        let conv: Vec<&SampleCheck> = report
-            .samples
-            .iter()
-            .filter(|s| s.format.as_deref() == Some("bismark-cov") && s.layout.is_some())
-            .collect();
-        if let Some(z) = conv.iter().find(|s| s.layout.as_deref() == Some("0-based")) {
-            push(
-                Severity::Note,
-                "cov-0-based",
-                format!(
-                    "{}: Bismark .cov with end = start + 1: read as 0-based \
-                     (bismark2bedGraph --zero_based)",
-                    z.path
-                ),
-            );
-        }
-    }
-
-    // Contigs across inputs.
-    // BAM samples were not read: they take no part in the contig comparisons.
-    let n_samples = report
-        .samples
-        .iter()
-        .filter(|s| s.format.as_deref() != Some("bam"))
-        .count();
-    let mut index: HashMap<String, usize> = HashMap::new();
-    let mut contigs: Vec<ContigCheck> = Vec::new();
-    for s in &report.samples {
-        for c in &s.contigs {
-            let k = *index.entry(c.name.clone()).or_insert_with(|| {
-                contigs.push(ContigCheck {
-                    name: c.name.clone(),
-                    samples: Vec::new(),
-                    sites: 0,
-                    regions: None,
-                    in_reference: None,
-                });
-                contigs.len() - 1
-            });
-            contigs[k].samples.push(s.name.clone());
-            contigs[k].sites += c.sites;
-        }
-    }
-    let region_counts: HashMap<String, usize> = regions
-        .as_ref()
-        .map(|r| r.contigs().map(|(c, n)| (c.to_string(), n)).collect())
-        .unwrap_or_default();
-    if regions.is_some() {
-        for c in &mut contigs {
-            c.regions = Some(region_counts.get(&c.name).copied().unwrap_or(0));
-        }
-    }
-    if let Some(f) = order.fixed() {
-        for c in &mut contigs {
-            c.in_reference = Some(f.rank(&c.name).is_some());
-        }
-    }
-    // Naming: each input's contig set against every other input's.
-    let mut inputs: Vec<(String, HashSet<String>)> = Vec::new();
-    for s in &report.samples {
-        // A file listed for several samples is compared once.
-        if !inputs.iter().any(|(p, _)| *p == s.path) {
-            inputs.push((
-                s.path.clone(),
-                s.contigs.iter().map(|c| c.name.clone()).collect(),
-            ));
-        }
-    }
-    // The regions are compared one way only: a BED contig whose alias a sample has is an error
-    // even when the BED also has the sample's name (those regions would be dropped).
-    let regions_input = regions.as_ref().map(|_| inputs.len());
-    if let Some(r) = &regions {
-        inputs.push((
-            r.path().display().to_string(),
-            r.contigs()
-                .map(|(c, _)| c.to_string())
-                .filter(|c| !exclude.contains(c))
-                .collect(),
-        ));
-    }
-    if let (Some(f), Some(p)) = (order.fixed(), &opts.contigs) {
-        inputs.push((
-            p.display().to_string(),
-            f.names()
-                .iter()
-                .filter(|c| !exclude.contains(*c))
-                .cloned()
-                .collect(),
-        ));
-    }
-    let mut seen_pairs: HashSet<(usize, usize)> = HashSet::new();
-    for a in 0..inputs.len() {
-        for b in 0..inputs.len() {
-            if a == b || seen_pairs.contains(&(b, a)) {
-                continue;
-            }
-            let mut pairs: Vec<String> = Vec::new();
-            let mut names_a: Vec<&String> = inputs[a].1.iter().collect();
-            names_a.sort_by(|x, y| natural_cmp(x, y));
-            for name in names_a {
-                if inputs[b].1.contains(name) {
-                    continue;
-                }
-                if let Some(alias) = contig_aliases(name).into_iter().find(|al| {
-                    inputs[b].1.contains(al)
-                        && (Some(a) == regions_input || !inputs[a].1.contains(al))
-                }) {
-                    pairs.push(format!("{name} ↔ {alias}"));
-                }
-            }
-            if !pairs.is_empty() {
-                seen_pairs.insert((a, b));
-                push(
-                    Severity::Error,
-                    "contig-naming",
-                    format!(
-                        "contig naming differs: {} vs {}: {} — rename one side (add or strip \
-                         the `chr` prefix; chrM ↔ MT) so both use the same names",
-                        inputs[a].0,
-                        inputs[b].0,
-                        some(&pairs, 6)
-                    ),
-                );
-            }
-        }
-    }
-    // Contigs in only some samples; spike-ins.
-    let complete = report.complete;
-    if n_samples > 1 {
-        let partial: Vec<&ContigCheck> = contigs
-            .iter()
-            .filter(|c| c.samples.len() < n_samples)
-            .collect();
-        if !partial.is_empty() {
-            let names: Vec<String> = partial
-                .iter()
-                .map(|c| format!("{} ({}/{n_samples} samples)", c.name, c.samples.len()))
-                .collect();
-            // Small contigs (under 1% of all sites) and spike-ins are worth excluding; large
-            // ones missing from some samples point at different references or subsets.
-            let total: u64 = contigs.iter().map(|c| c.sites).sum();
-            let (minor, major): (Vec<&ContigCheck>, Vec<&ContigCheck>) =
-                partial.iter().partition(|c| {
-                    looks_like_spike_in(&c.name) || (c.sites as f64) < 0.01 * total as f64
-                });
-            let mut advice = Vec::new();
-            if !minor.is_empty() {
-                let list: Vec<&str> = minor.iter().map(|c| c.name.as_str()).collect();
-                advice.push(format!(
-                    "if the small ones are spike-ins or unplaced scaffolds, drop them with \
-                     --exclude-contigs {}",
-                    if list.len() <= 30 {
-                        list.join(",")
-                    } else {
-                        format!("{},... ({} in all)", list[..30].join(","), list.len())
-                    }
-                ));
-            }
-            if !major.is_empty() {
-                let list: Vec<String> = major.iter().map(|c| c.name.clone()).collect();
-                advice.push(format!(
-                    "{} hold{} many sites: the samples may come from different references or \
-                     be cut to different regions",
-                    some(&list, 5),
-                    if major.len() == 1 { "s" } else { "" }
-                ));
-            }
-            let advice = advice.join("; ");
-            push(
-                if complete {
-                    Severity::Warning
-                } else {
-                    Severity::Note
-                },
-                "partial-contigs",
-                format!(
-                    "contigs present in only some samples{}: {}; the others count as missing \
-                     there — {advice}",
-                    if complete { "" } else { " (in the lines read)" },
-                    some(&names, 8),
-                ),
-            );
-        }
-    }
-    let spikes: Vec<&str> = contigs
-        .iter()
-        .filter(|c| looks_like_spike_in(&c.name))
-        .map(|c| c.name.as_str())
+/// The groups of the sheet (the reference first), with the group-count, group-size and design
+/// findings.
+fn check_groups(
+    sheet: &SampleSheet,
+    sheet_path: &Path,
+    opts: &CheckOptions,
+    found: &mut Findings,
+) -> Vec<GroupCheck> {
+    let groups = sheet
+        .group_sizes()
+        .into_iter()
+        .enumerate()
+        .map(|(k, (g, n))| GroupCheck {
+            name: g.to_string(),
+            samples: n,
+            reference: k == 0,
+        })
         .collect();
-    if !spikes.is_empty() {
-        push(
-            Severity::Warning,
-            "spike-in",
-            format!(
-                "{} {} like {} (a conversion control, not the genome studied): exclude {} \
-                 with --exclude-contigs {}",
-                spikes.join(", "),
-                if spikes.len() == 1 { "looks" } else { "look" },
-                if spikes.len() == 1 {
-                    "a spike-in control"
-                } else {
-                    "spike-in controls"
-                },
-                if spikes.len() == 1 { "it" } else { "them" },
-                spikes.join(",")
-            ),
-        );
-    }
-    // Some contig must be covered in every group, or every site fails the group filter.
-    if report.groups.len() > 1
-        && report
-            .samples
-            .iter()
-            .all(|s| s.error.is_none() && s.format.as_deref() != Some("bam"))
-    {
-        let shared = contigs.iter().any(|c| {
-            report.groups.iter().all(|g| {
-                report
-                    .samples
-                    .iter()
-                    .any(|s| s.group == g.name && c.samples.contains(&s.name))
-            })
-        });
-        if !shared && !contigs.is_empty() {
-            push(
-                if complete {
-                    Severity::Error
-                } else {
-                    Severity::Warning
-                },
-                "no-shared-contig",
-                format!(
-                    "no contig has data in every group{}: every site would be dropped by the \
-                     group filter — check that the samples come from the same reference and \
-                     regions",
-                    if complete { "" } else { " (in the lines read)" }
-                ),
-            );
-        }
-    }
-    // Reference: every sample contig must be listed.
-    if let (Some(f), Some(p)) = (order.fixed(), &opts.contigs) {
-        let missing: Vec<String> = contigs
-            .iter()
-            .filter(|c| f.rank(&c.name).is_none())
-            .map(|c| c.name.clone())
-            .collect();
-        if !missing.is_empty() {
-            push(
-                Severity::Error,
-                "not-in-reference",
-                format!(
-                    "contigs of the samples not in {}: {} — the merge stops on them; use the \
-                     reference the data were aligned to, or drop them with --exclude-contigs {}",
-                    p.display(),
-                    some(&missing, 8),
-                    missing.join(",")
-                ),
-            );
-        }
-    }
-    // Regions on contigs no sample has; samples' contigs without regions.
-    if let Some(r) = &regions {
-        let absent: Vec<String> = r
-            .contigs()
-            .filter(|(c, _)| !index.contains_key(*c) && !exclude.contains(*c))
-            .map(|(c, n)| format!("{c} ({n} regions)"))
-            .collect();
-        // Every region on such contigs: the run would stop with "no region" (an error once
-        // the whole files were read; BAM samples are not read, so their contigs are unknown).
-        let every = absent.len() == r.contigs().count()
-            && report
-                .samples
-                .iter()
-                .all(|s| s.format.as_deref() != Some("bam"));
-        if !absent.is_empty() {
-            push(
-                match (complete, every) {
-                    (true, true) => Severity::Error,
-                    (true, false) => Severity::Warning,
-                    (false, _) => Severity::Note,
-                },
-                "regions-without-sites",
-                format!(
-                    "{}: {}regions on contigs no sample has{}: {} — {}",
-                    r.path().display(),
-                    if every { "all " } else { "" },
-                    if complete { "" } else { " (in the lines read)" },
-                    some(&absent, 8),
-                    if every {
-                        "every region would be dropped and the run stop; use a BED made for the \
-                         samples' reference"
-                    } else {
-                        "they will be dropped"
-                    }
-                ),
-            );
-        }
-    }
-    // Contig order across samples, replaying the merge's rule.
-    let seqs: Vec<Vec<&str>> = report
-        .samples
-        .iter()
-        .map(|s| s.contigs.iter().map(|c| c.name.as_str()).collect())
-        .collect();
-    if let Some(f) = order.fixed() {
-        for (s, seq) in report.samples.iter().zip(&seqs) {
-            if let Some(w) = seq
-                .windows(2)
-                .find(|w| matches!((f.rank(w[0]), f.rank(w[1])), (Some(a), Some(b)) if b < a))
-            {
-                push(
-                    Severity::Error,
-                    "contig-order",
-                    format!(
-                        "{}: contig {} comes after {} here, but {} lists {} first: sort the \
-                         file in the reference's order",
-                        s.path,
-                        w[1],
-                        w[0],
-                        f.path.display(),
-                        w[1]
-                    ),
-                );
-            }
-        }
-    } else if let Some((i, c, before, first)) = order_conflict(&seqs, &order) {
-        push(
+    let min_groups = opts.min_groups.max(1);
+    let too_few_groups = sheet.n_groups() < min_groups;
+    if too_few_groups {
+        found.push(
             Severity::Error,
-            "contig-order",
+            "groups",
             format!(
-                "{}: contig {c} comes after {before} here, but the merge would already have \
-                 finished {c} (taken from {}): contig order differs between samples; pass \
-                 --contigs genome.fai",
-                report.samples[i].path, report.samples[first].path
+                "{}: {} group{} ({}), but {min_groups} are needed for a contrast; add samples \
+                 of another group to the sheet",
+                sheet_path.display(),
+                sheet.n_groups(),
+                if sheet.n_groups() == 1 { "" } else { "s" },
+                sheet.groups().join(", ")
             ),
         );
     }
-    // Contigs only in the regions file, listed after the samples' contigs.
-    if let Some(r) = &regions {
-        for (c, n) in r.contigs() {
-            if !index.contains_key(c) && !exclude.contains(c) {
-                contigs.push(ContigCheck {
-                    name: c.to_string(),
-                    samples: Vec::new(),
-                    sites: 0,
-                    regions: Some(n),
-                    in_reference: order.fixed().map(|f| f.rank(c).is_some()),
-                });
+    if let Err(e) = sheet.check_samples_per_group(opts.min_samples_per_group.max(1)) {
+        found.push(Severity::Error, "group-size", e.to_string());
+    }
+    for w in sheet.design_warnings() {
+        // "A single group" says again what the groups error said.
+        if !(too_few_groups && w.code == "single-group") {
+            found.push(Severity::Warning, w.code, w.message);
+        }
+    }
+    groups
+}
+
+/// The contig order of `--contigs` (learned from the samples without one, or when it cannot be
+/// read: a `reference` error) and the index's path and number of contigs.
+fn read_reference(
+    opts: &CheckOptions,
+    found: &mut Findings,
+) -> (ContigOrder, Option<(String, usize)>) {
+    let Some(p) = &opts.contigs else {
+        return (ContigOrder::Learned, None);
+    };
+    match ContigOrder::from_path(p) {
+        Ok(o) => {
+            let summary = o
+                .fixed()
+                .map(|f| (p.display().to_string(), f.names().len()));
+            (o, summary)
+        }
+        Err(e) => {
+            found.push(Severity::Error, "reference", e.to_string());
+            (ContigOrder::Learned, None)
+        }
+    }
+}
+
+/// The regions BED (a `regions` error when it cannot be read; a warning for names shared by
+/// several regions) and its path and number of regions.
+fn read_regions(
+    opts: &CheckOptions,
+    found: &mut Findings,
+) -> (Option<BedRegions>, Option<(String, usize)>) {
+    let Some(p) = &opts.regions else {
+        return (None, None);
+    };
+    match BedRegions::from_path(p) {
+        Ok(r) => {
+            if let Some(w) = r.repeated_names_warning() {
+                found.push(Severity::Warning, "region-names", w);
             }
+            let summary = (p.display().to_string(), r.len());
+            (Some(r), Some(summary))
+        }
+        Err(e) => {
+            found.push(Severity::Error, "regions", e.to_string());
+            (None, None)
         }
     }
-    // Excluded contigs never seen.
-    if !exclude.is_empty() && report.complete && !report.samples.is_empty() {
-        let total_excluded: u64 = report.samples.iter().map(|s| s.excluded_sites).sum();
-        if total_excluded == 0 {
-            push(
-                Severity::Warning,
-                "exclude-unused",
-                format!(
-                    "--exclude-contigs {}: no sample has any of these contigs",
-                    opts.exclude_contigs.join(",")
-                ),
-            );
-        }
-    }
-    report.contigs = contigs;
-    issues.sort_by_key(|i| i.severity);
-    report.issues = issues;
-    report
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::contigs::order_conflict;
 
     #[test]
     fn order_conflict_replays_the_merge() {
@@ -1614,8 +830,10 @@ mod tests {
         assert!(r.render().contains("100.0%"));
     }
 
+    /// A BAM/SAM sample is read (tests/bam.rs has the real ones): an empty `.BAM` is an error
+    /// naming the file, no longer a note that it was skipped.
     #[test]
-    fn bam_samples_are_left_to_run() {
+    fn an_empty_bam_sample_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
         let a = write(dir.path(), "a.txt", &format!("{DSS}chr1\t5\t3\t1\n"));
         let sheet = write(
@@ -1628,9 +846,15 @@ mod tests {
         );
         write(dir.path(), "reads.BAM", "");
         let r = check(&sheet, &CheckOptions::default());
-        assert_eq!(r.n_errors(), 0, "{:?}", r.issues);
-        assert!(codes(&r, Severity::Note).contains(&"bam-not-checked"));
-        assert!(!codes(&r, Severity::Warning).contains(&"partial-contigs"));
+        // Its contigs (none) take part: no contig has data in both groups.
+        assert_eq!(codes(&r, Severity::Error), ["no-sites", "no-shared-contig"]);
+        let msgs = r.error_messages();
+        assert!(
+            msgs[0].ends_with("reads.BAM: no sites: the file holds no record"),
+            "{}",
+            msgs[0]
+        );
+        assert_eq!(r.samples[1].format.as_deref(), Some("sam"));
     }
 
     #[test]
