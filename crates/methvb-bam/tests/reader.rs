@@ -193,3 +193,39 @@ fn missing_file_is_a_typed_error() {
     .unwrap_err();
     assert!(matches!(err.kind, methvb_io::ErrorKind::Io(_)), "{err}");
 }
+
+/// `stop_after(n)`: the first n records only, their sites flushed, `truncated` set when records
+/// were left and the no-calls rule not applied to the head; the header's contigs and the file
+/// kind are known before any record is read.
+#[test]
+fn stop_after_reads_the_head_only() {
+    let path = data("methylkit/test.bismark_single_end.sorted.bam");
+    let opts = BamOptions {
+        pileup: PileupOptions {
+            require_calls: true,
+            ..BamOptions::default().pileup
+        },
+        ..BamOptions::default()
+    };
+    let mut whole = BamSampleReader::open(&path, &opts).unwrap();
+    assert!(whole.is_bam());
+    assert!(whole.header_contigs().contains(&"GK000010.2".to_string()));
+    let all = collect(&mut whole, true);
+    let records = whole.stats().records;
+    assert!(!whole.truncated() && records > 2);
+    let mut head = BamSampleReader::open(&path, &opts).unwrap().stop_after(2);
+    let some = collect(&mut head, true);
+    assert!(head.truncated());
+    assert_eq!(head.stats().records, 2);
+    assert!(!some.is_empty() && some.len() < all.len());
+    // Sites of the head are counted from its two records: never more than the whole file's.
+    for (k, (m, n)) in &some {
+        assert!(*n <= all[k].1 && *m <= all[k].0, "{k:?}");
+    }
+    // A limit beyond the file: read to its end, not truncated.
+    let mut beyond = BamSampleReader::open(&path, &opts)
+        .unwrap()
+        .stop_after(records);
+    assert_eq!(collect(&mut beyond, true), all);
+    assert!(!beyond.truncated());
+}

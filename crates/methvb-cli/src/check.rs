@@ -1,13 +1,16 @@
 //! `methvb check`: a pre-flight report on the inputs of a run (the logic lives in
-//! [`methvb_io::check`]). Exit code 0 with warnings, 1 when a problem would stop a run or corrupt
-//! its results.
+//! [`methvb_doctor`]; this prints its report). Exit code 0 with warnings, 1 when a problem would
+//! stop a run or corrupt its results.
 
 use std::path::PathBuf;
 
 use anyhow::{Result, bail};
 use clap::Args;
-use methvb_io::check::{CheckOptions, check};
+use methvb_doctor::{CheckOptions, check};
 use methvb_io::sample::ReaderOptions;
+use methvb_pipeline::config::InputConfig;
+
+use crate::args::BamFilterArgs;
 
 /// Arguments of `methvb check`.
 #[derive(Debug, Args)]
@@ -23,6 +26,7 @@ pub struct CheckArgs {
     contigs: Option<PathBuf>,
     /// Reference genome FASTA (plain, gzip or BGZF; the file `run --fasta` takes): tells
     /// whether positions sit on CpGs or one base off (0- vs 1-based coordinates); streamed once.
+    /// BAM/SAM samples take their CpG context from it, as in `run` (it then needs its .fai).
     #[arg(long, value_name = "FASTA")]
     fasta: Option<PathBuf>,
     /// Contigs to leave out (comma-separated), as `run --exclude-contigs` would.
@@ -31,7 +35,8 @@ pub struct CheckArgs {
     /// Reference group (default: the group of the first sample); an unknown group is an error.
     #[arg(long, value_name = "GROUP", alias = "reference")]
     reference_group: Option<String>,
-    /// bedMethyl modification code counted as methylated (as for `run`).
+    /// Modification code counted as methylated, in bedMethyl rows and BAM/SAM calls (as for
+    /// `run`).
     #[arg(long, default_value = "m", value_name = "CODE")]
     mod_code: String,
     /// Count any modification as methylated (as for `run`).
@@ -46,16 +51,29 @@ pub struct CheckArgs {
     /// Groups the analysis needs (2 for a contrast): fewer is an error.
     #[arg(long, default_value_t = 1, value_name = "N")]
     min_groups: usize,
-    /// Read only the first N lines of each sample file (quick look at large files).
+    /// Read only the first N lines of each sample file, records of a BAM/SAM (quick look at
+    /// large files).
     #[arg(long, value_name = "N")]
     max_lines: Option<u64>,
     /// Print the report as JSON instead of text.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    bam: BamFilterArgs,
 }
 
 /// Runs `methvb check`: prints the report to stdout, fails (exit code 1) on errors.
 pub fn run(args: &CheckArgs, quiet: bool) -> Result<()> {
+    // BAM samples are read as `run` reads them: the same settings, the same options.
+    let bam = InputConfig {
+        mod_code: args.mod_code.clone(),
+        any_mod: args.any_mod,
+        no_combine_strands: args.no_combine_strands,
+        fasta: args.fasta.clone().map(Into::into),
+        bam: args.bam.config(),
+        ..InputConfig::new(&args.samples)
+    }
+    .bam_options()?;
     let opts = CheckOptions {
         reader: ReaderOptions {
             mod_code: args.mod_code.clone(),
@@ -63,6 +81,7 @@ pub fn run(args: &CheckArgs, quiet: bool) -> Result<()> {
             merge_strands: !args.no_combine_strands,
             ..ReaderOptions::default()
         },
+        bam,
         exclude_contigs: args
             .exclude_contigs
             .iter()

@@ -58,7 +58,8 @@ enum Command {
     Report(report::ReportArgs),
     /// Simulate a dataset (bedMethyl per sample, sample sheet, regions, truth) from the model.
     Simulate(simulate::SimulateArgs),
-    /// Pre-flight report on the inputs: contig naming and sets, order, groups, coverage.
+    /// Pre-flight report on the inputs (count tables and BAM/SAM samples, read as `run` reads
+    /// them): reader errors, contig naming and sets, order, groups, regions, coverage.
     Check(check::CheckArgs),
 }
 

@@ -10,7 +10,6 @@
 pub mod atomic;
 pub mod batch;
 pub mod browser;
-pub mod check;
 pub mod contigs;
 pub mod error;
 pub mod format;
