@@ -17,7 +17,7 @@ use crate::args::BamFilterArgs;
 pub struct CheckArgs {
     /// Sample sheet (TSV or CSV with columns sample, group, path and optionally format).
     #[arg(long, value_name = "SHEET")]
-    samples: PathBuf,
+    pub(crate) samples: PathBuf,
     /// Regions BED to compare with the samples' contigs.
     #[arg(long, value_name = "BED")]
     regions: Option<PathBuf>,
@@ -57,14 +57,14 @@ pub struct CheckArgs {
     max_lines: Option<u64>,
     /// Print the report as JSON instead of text.
     #[arg(long)]
-    json: bool,
+    pub(crate) json: bool,
     #[command(flatten)]
     bam: BamFilterArgs,
 }
 
-/// Runs `methvb check`: prints the report to stdout, fails (exit code 1) on errors.
-pub fn run(args: &CheckArgs, quiet: bool) -> Result<()> {
-    // BAM samples are read as `run` reads them: the same settings, the same options.
+/// The doctor's options for `args`: BAM samples are read as `run` reads them (the same
+/// settings, the same options).
+pub(crate) fn options(args: &CheckArgs) -> Result<CheckOptions> {
     let bam = InputConfig {
         mod_code: args.mod_code.clone(),
         any_mod: args.any_mod,
@@ -74,7 +74,7 @@ pub fn run(args: &CheckArgs, quiet: bool) -> Result<()> {
         ..InputConfig::new(&args.samples)
     }
     .bam_options()?;
-    let opts = CheckOptions {
+    Ok(CheckOptions {
         reader: ReaderOptions {
             mod_code: args.mod_code.clone(),
             any_mod: args.any_mod,
@@ -95,7 +95,12 @@ pub fn run(args: &CheckArgs, quiet: bool) -> Result<()> {
         min_samples_per_group: args.min_samples_per_group,
         min_groups: args.min_groups,
         fasta: args.fasta.clone(),
-    };
+    })
+}
+
+/// Runs `methvb check`: prints the report to stdout, fails (exit code 1) on errors.
+pub fn run(args: &CheckArgs, quiet: bool) -> Result<()> {
+    let opts = options(args)?;
     let report = check(&args.samples, &opts);
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);

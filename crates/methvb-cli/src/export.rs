@@ -24,11 +24,11 @@ pub struct ExportArgs {
     /// Folder holding regions.parquet (a `methvb run --out` folder, or the folder of a
     /// `methvb gather --out` file); the files are written there.
     #[arg(value_name = "DIR")]
-    dir: PathBuf,
+    pub(crate) dir: PathBuf,
     /// Also write BGZF-compressed copies with tabix indexes (`.gz` + `.gz.tbi`), for IGV and
     /// `tabix` queries.
     #[arg(long)]
-    bgzip: bool,
+    pub(crate) bgzip: bool,
 }
 
 /// Reads the rows of `path` that the browser files need, by column name.

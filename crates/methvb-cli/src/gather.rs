@@ -12,13 +12,13 @@ use methvb_pipeline::gather::{GatherMetadata, gather};
 pub struct GatherArgs {
     /// Shards from `methvb fit`, in genomic order.
     #[arg(required = true, value_name = "SHARD.parquet")]
-    shards: Vec<PathBuf>,
+    pub(crate) shards: Vec<PathBuf>,
     /// Target Bayesian FDR of the region calls (0 < FDR < 1).
     #[arg(long, default_value_t = methvb_pipeline::config::DEFAULT_FDR, value_parser = crate::args::fdr_value)]
-    fdr: f64,
+    pub(crate) fdr: f64,
     /// Output Parquet file.
     #[arg(long, short, value_name = "FILE.parquet")]
-    out: PathBuf,
+    pub(crate) out: PathBuf,
 }
 
 /// Runs `methvb gather`.

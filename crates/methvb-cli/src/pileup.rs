@@ -18,11 +18,11 @@ pub struct PileupArgs {
     /// Input BAM or SAM (coordinate-sorted BAMs are streamed with bounded memory; unsorted
     /// inputs, e.g. Bismark's paired output, are held in memory).
     #[arg(value_name = "BAM")]
-    bam: PathBuf,
+    pub(crate) bam: PathBuf,
     /// Output bedMethyl (`.gz`/`.bgz`: BGZF-compressed), written to a temporary file and
     /// renamed; `-` writes plain text to standard output.
     #[arg(long, short, value_name = "OUT.bed[.gz]|-")]
-    out: PathBuf,
+    pub(crate) out: PathBuf,
     /// Reference genome FASTA, indexed (.fai beside it), for CpG context (with --cpg).
     #[arg(long, value_name = "FASTA", alias = "reference")]
     fasta: Option<PathBuf>,
@@ -37,23 +37,23 @@ pub struct PileupArgs {
     filters: BamFilterArgs,
     /// Single spaces between columns 10-18 (modkit's default layout) instead of tabs.
     #[arg(long)]
-    mixed_delim: bool,
+    pub(crate) mixed_delim: bool,
     /// With a .bai/.csi index and more than one thread: bases per region processed in
     /// parallel.
     #[arg(long, default_value_t = 1_000_000)]
-    chunk_size: u64,
+    pub(crate) chunk_size: u64,
     /// One sequential pass even when an index is present.
     #[arg(long, conflicts_with = "region")]
-    sequential: bool,
+    pub(crate) sequential: bool,
     /// Only this region: `CHROM`, `CHROM:START-END` (1-based, inclusive, as samtools) or
     /// `CHROM:START`. Needs a coordinate-sorted BAM with an index beside it (`x.bam.bai`,
     /// `x.bam.csi` or Picard's `x.bai`; `samtools index x.bam` makes one).
     #[arg(long, value_name = "CHROM[:START-END]")]
-    region: Option<String>,
+    pub(crate) region: Option<String>,
 }
 
-/// Runs `methvb pileup`.
-pub fn run(args: &PileupArgs, quiet: bool) -> Result<()> {
+/// The pileup's options for `args` (before the call filter is resolved on the BAM).
+pub(crate) fn options(args: &PileupArgs) -> Result<BamOptions> {
     if args.fasta.is_some() && !args.cpg {
         bail!("--fasta is only used with --cpg");
     }
@@ -71,6 +71,12 @@ pub fn run(args: &PileupArgs, quiet: bool) -> Result<()> {
         ..BamOptions::default()
     };
     args.filters.config().apply(&mut opts)?;
+    Ok(opts)
+}
+
+/// Runs `methvb pileup`.
+pub fn run(args: &PileupArgs, quiet: bool) -> Result<()> {
+    let opts = options(args)?;
     let (opts, threshold) = resolve_bam_filter(&args.bam, &opts)?;
     let to_stdout = args.out.as_os_str() == "-";
     let mut writer = if to_stdout {

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::Args;
-use methvb_report::{CpgData, RegionSites, TopRegion};
+use methvb_report::{CpgData, RegionSites, ReportOptions, TopRegion};
 
 use methvb_pipeline::config::{InputConfig, RegionConfig};
 use methvb_pipeline::gather::{metadata_value, open};
@@ -22,7 +22,7 @@ pub struct ReportArgs {
     /// mcmc_check.parquet are used when present). A folder whose files come from different
     /// runs (a file run.json does not list, another run id or Theta) is refused.
     #[arg(value_name = "DIR")]
-    dir: PathBuf,
+    pub(crate) dir: PathBuf,
     /// Write the report here instead of DIR/report.html.
     #[arg(long, short, value_name = "FILE.html")]
     out: Option<PathBuf>,
@@ -37,7 +37,7 @@ pub struct ReportArgs {
     /// more (one streaming pass; the input files must still be where the run read them); 0
     /// skips that pass.
     #[arg(long, value_name = "N", default_value_t = 6)]
-    plot_regions: usize,
+    pub(crate) plot_regions: usize,
 }
 
 /// The `methvb.*` metadata value `key` of `path`, parsed as JSON.
@@ -124,6 +124,16 @@ fn read_sites(dir: &Path, top: &[TopRegion]) -> Result<CpgData> {
     })
 }
 
+/// The report's options for `args`, with the per-CpG data of the top regions.
+pub(crate) fn options(args: &ReportArgs, sites: Option<CpgData>) -> ReportOptions {
+    ReportOptions {
+        output: args.out.clone(),
+        max_points: args.max_points,
+        table_regions: args.table_regions,
+        sites,
+    }
+}
+
 /// Runs `methvb report`.
 pub fn run(args: &ReportArgs, quiet: bool) -> Result<()> {
     methvb_pipeline::run_folder::check_consistent(&args.dir).with_context(|| {
@@ -155,13 +165,7 @@ pub fn run(args: &ReportArgs, quiet: bool) -> Result<()> {
     } else {
         None
     };
-    let options = methvb_report::ReportOptions {
-        output: args.out.clone(),
-        max_points: args.max_points,
-        table_regions: args.table_regions,
-        sites,
-    };
-    let outcome = methvb_report::write_report(&args.dir, &options)
+    let outcome = methvb_report::write_report(&args.dir, &options(args, sites))
         .with_context(|| format!("writing the report of {}", args.dir.display()))?;
     if !quiet {
         let audit = match &outcome.mcmc {

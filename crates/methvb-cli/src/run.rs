@@ -19,7 +19,7 @@ pub struct RunArgs {
     #[command(flatten)]
     regions: RegionArgs,
     #[command(flatten)]
-    model: ModelArgs,
+    pub(crate) model: ModelArgs,
     #[command(flatten)]
     hyper: HyperArgs,
     #[command(flatten)]
@@ -52,7 +52,7 @@ pub struct HyperCmdArgs {
     #[command(flatten)]
     regions: RegionArgs,
     #[command(flatten)]
-    model: ModelArgs,
+    pub(crate) model: ModelArgs,
     #[command(flatten)]
     hyper: HyperArgs,
     /// Output JSON (Theta and how it was learned).
@@ -68,7 +68,7 @@ pub struct FitArgs {
     #[command(flatten)]
     regions: RegionArgs,
     #[command(flatten)]
-    model: ModelArgs,
+    pub(crate) model: ModelArgs,
     /// Theta from `methvb hyper` (or a run's hyper.json).
     #[arg(long, value_name = "JSON")]
     hyper: PathBuf,

@@ -21,7 +21,7 @@ enum Mode {
 pub struct SimulateArgs {
     /// Output directory (created if needed).
     #[arg(long, short, value_name = "DIR")]
-    out: PathBuf,
+    pub(crate) out: PathBuf,
     /// Full simulation settings as JSON (the `sim.json` of an earlier run); the flags below
     /// override its fields.
     #[arg(long, value_name = "JSON")]
@@ -55,8 +55,9 @@ pub struct SimulateArgs {
     seed: Option<u64>,
 }
 
-/// Runs `methvb simulate`.
-pub fn run(args: &SimulateArgs, quiet: bool) -> Result<()> {
+/// The simulation settings and write options of `args`: `--config` (or the defaults), then
+/// the flags over it.
+pub(crate) fn settings(args: &SimulateArgs) -> Result<(SimConfig, WriteOptions)> {
     let mut cfg = match &args.config {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -100,12 +101,18 @@ pub fn run(args: &SimulateArgs, quiet: bool) -> Result<()> {
     if args.config.is_none() {
         lengthen_contigs_to_fit(&mut cfg);
     }
-    let data = try_simulate(&cfg)?;
     let opts = WriteOptions {
         split_strands: args.split_strands,
         split_seed: cfg.seed,
         bgzip: args.bgzip,
     };
+    Ok((cfg, opts))
+}
+
+/// Runs `methvb simulate`.
+pub fn run(args: &SimulateArgs, quiet: bool) -> Result<()> {
+    let (cfg, opts) = settings(args)?;
+    let data = try_simulate(&cfg)?;
     let written = write_dataset(&data, &args.out, &opts)?;
     if !quiet {
         let dmrs = data.regions.iter().filter(|r| r.is_dmr).count();

@@ -12,10 +12,10 @@ use crate::args::InputArgs;
 #[derive(Debug, Args)]
 pub struct SitesArgs {
     #[command(flatten)]
-    input: InputArgs,
+    pub(crate) input: InputArgs,
     /// Output Parquet file: columns chrom, pos (0-based), then `<sample>_m`, `<sample>_n`.
     #[arg(long, short, value_name = "FILE.parquet")]
-    out: PathBuf,
+    pub(crate) out: PathBuf,
 }
 
 /// Runs `methvb sites`.
