@@ -11,6 +11,7 @@ use methvb_pipeline::config::{
     self, AuditConfig, BamFilterConfig, FitConfig, HyperConfig, InputConfig, ModelConfig,
     RegionConfig,
 };
+use methvb_pipeline::design::DesignConfig;
 
 /// Where BAM/SAM calls come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -75,6 +76,37 @@ pub struct BamFilterArgs {
 }
 
 /// How to find and read the samples.
+/// The experimental design: sample-sheet columns as covariates and pairs.
+#[derive(Debug, Clone, Args)]
+pub struct DesignArgs {
+    /// Sample-sheet columns to adjust for (e.g. batch,age): a column of numbers enters
+    /// linearly, centred on its mean; any other is categorical, its first level in sheet order
+    /// the reference. Delta is then the group difference at the reference level / mean of
+    /// every covariate.
+    #[arg(long, value_name = "COL[,COL...]", value_delimiter = ',')]
+    pub covariates: Vec<String>,
+    /// Sample-sheet column pairing the samples (e.g. donor, for paired or repeated-measures
+    /// designs): one effect per level, shared by a region's CpGs; delta is for the average
+    /// level.
+    #[arg(long, value_name = "COL")]
+    pub pair_by: Option<String>,
+}
+
+impl DesignArgs {
+    /// The library's design settings (column names trimmed, empty ones dropped).
+    pub fn config(&self) -> DesignConfig {
+        DesignConfig {
+            covariates: self
+                .covariates
+                .iter()
+                .map(|c| c.trim().to_string())
+                .filter(|c| !c.is_empty())
+                .collect(),
+            pair_by: self.pair_by.clone(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct InputArgs {
     /// Sample sheet (TSV or CSV with columns sample, group, path and optionally format;
@@ -155,6 +187,9 @@ pub enum FamilyArg {
 /// Options of the model fit.
 #[derive(Debug, Clone, Args)]
 pub struct ModelArgs {
+    /// Covariates and pairs from the sheet's columns.
+    #[command(flatten)]
+    pub design: DesignArgs,
     /// Master seed: every region's random stream derives from (seed, region id).
     #[arg(long, default_value_t = ModelConfig::default().seed)]
     pub seed: u64,
@@ -291,6 +326,7 @@ impl InputArgs {
         InputConfig {
             samples: self.samples.clone().into(),
             reference_group: self.reference_group.clone(),
+            design: DesignConfig::default(),
             contigs: self.contigs.clone().map(Into::into),
             mod_code: self.mod_code.clone(),
             any_mod: self.any_mod,
@@ -323,7 +359,10 @@ impl ModelArgs {
     /// The settings every job shares, for `input` and `regions`.
     pub fn analysis(&self, input: &InputArgs, regions: &RegionArgs) -> Analysis {
         Analysis {
-            input: input.config(),
+            input: InputConfig {
+                design: self.design.config(),
+                ..input.config()
+            },
             regions: regions.config(),
             model: ModelConfig {
                 seed: self.seed,

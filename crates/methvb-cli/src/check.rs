@@ -10,7 +10,7 @@ use methvb_doctor::{CheckOptions, check};
 use methvb_io::sample::ReaderOptions;
 use methvb_pipeline::config::InputConfig;
 
-use crate::args::BamFilterArgs;
+use crate::args::{BamFilterArgs, DesignArgs};
 
 /// Arguments of `methvb check`.
 #[derive(Debug, Args)]
@@ -35,6 +35,10 @@ pub struct CheckArgs {
     /// Reference group (default: the group of the first sample); an unknown group is an error.
     #[arg(long, value_name = "GROUP", alias = "reference")]
     reference_group: Option<String>,
+    /// The design `run` would fit (as for `run`): a missing or constant column, a covariate
+    /// confounded with the group, a pair of one sample or a missing value is an error.
+    #[command(flatten)]
+    pub(crate) design: DesignArgs,
     /// Modification code counted as methylated, in bedMethyl rows and BAM/SAM calls (as for
     /// `run`).
     #[arg(long, default_value = "m", value_name = "CODE")]
@@ -98,16 +102,42 @@ pub(crate) fn options(args: &CheckArgs) -> Result<CheckOptions> {
     })
 }
 
+/// The design of `args` checked against the sheet (`None` when none is asked for).
+fn design_check(
+    args: &CheckArgs,
+) -> std::result::Result<Option<methvb_pipeline::design::DesignRecord>, methvb_pipeline::Error> {
+    let input = InputConfig {
+        reference_group: args.reference_group.clone(),
+        design: args.design.config(),
+        ..InputConfig::new(&args.samples)
+    };
+    methvb_pipeline::design::check_sheet(&input)
+}
+
 /// Runs `methvb check`: prints the report to stdout, fails (exit code 1) on errors.
 pub fn run(args: &CheckArgs, quiet: bool) -> Result<()> {
     let opts = options(args)?;
     let report = check(&args.samples, &opts);
+    let design = design_check(args);
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        let mut value = serde_json::to_value(&report)?;
+        if let (Some(map), Ok(Some(record))) = (value.as_object_mut(), &design) {
+            map.insert("design".into(), serde_json::to_value(record)?);
+        }
+        println!("{}", serde_json::to_string_pretty(&value)?);
     } else if !quiet {
         print!("{}", report.render());
+        if let Ok(Some(record)) = &design {
+            println!(
+                "design: columns {}; delta is the {}",
+                record.columns.join(", "),
+                record.delta_at
+            );
+        }
     }
-    let errors = report.error_messages();
+    let design_error = design.err().map(|e| format!("design: {e}"));
+    let mut errors = report.error_messages();
+    errors.extend(design_error.as_deref());
     if !errors.is_empty() {
         bail!(
             "check found {} problem{} that would stop or corrupt a run:\n  {}",

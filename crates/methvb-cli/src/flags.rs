@@ -23,7 +23,7 @@ use methvb_pipeline::config::{
     self, BamFilterConfig, FileRef, HyperConfig, InputConfig, RegionConfig,
 };
 use methvb_report::ReportOptions;
-use methvb_sim::{SimConfig, SimMode, WriteOptions};
+use methvb_sim::{BatchParams, PairedParams, SimConfig, SimMode, WriteOptions};
 
 use crate::check::CheckArgs;
 use crate::export::ExportArgs;
@@ -379,6 +379,16 @@ const BAM: &[Case] = &[
 
 /// `RegionArgs` and `ModelArgs`: the settings `run`, `hyper` and `fit` share.
 const ANALYSIS: &[Case] = &[
+    ("covariates", &["--covariates", "batch, age,"], |a| {
+        let design = analysis(a).input.design;
+        assert_eq!(design.covariates, ["batch", "age"]);
+        assert_eq!(design.pair_by, None)
+    }),
+    ("pair-by", &["--pair-by", "donor"], |a| {
+        let design = analysis(a).input.design;
+        assert_eq!(design.pair_by.as_deref(), Some("donor"));
+        assert!(design.covariates.is_empty())
+    }),
     ("regions", &["--regions", "r.bed"], |a| {
         assert_eq!(analysis(a).regions.regions, file("r.bed"))
     }),
@@ -603,6 +613,59 @@ const SIMULATE: &[Case] = &[
     ("mean-coverage", &["--mean-coverage", "9.5"], |a| {
         assert_eq!(sim(a).0.mean_coverage, 9.5)
     }),
+    ("batch", &["--batch", "A,A,B,A,B,B"], |a| {
+        let labels = ["A", "A", "B", "A", "B", "B"].map(String::from).to_vec();
+        assert_eq!(sim(a).0.realistic.batch, Some(BatchParams::new(labels)));
+        // Over a config's batch design, the labels replace its labels only.
+        let mut file = sim(&["--config", SIM_JSON]).0;
+        let tuned = BatchParams {
+            fraction: 0.5,
+            ..BatchParams::new(vec!["X".into(); 6])
+        };
+        file.realistic.batch = Some(tuned.clone());
+        let dir = tempfile::tempdir().unwrap();
+        let json = dir.path().join("sim.json");
+        std::fs::write(&json, serde_json::to_string(&file).unwrap()).unwrap();
+        let mut extra = vec!["--config", json.to_str().unwrap()];
+        extra.extend(a);
+        let batch = sim(&extra).0.realistic.batch.unwrap();
+        assert_eq!((batch.labels[2].as_str(), batch.fraction), ("B", 0.5))
+    }),
+    (
+        "batch-fraction",
+        &["--batch", "A,B", "--batch-fraction", "0.5"],
+        |a| {
+            assert_eq!(sim(a).0.realistic.batch.unwrap().fraction, 0.5);
+            let alone = simulate(&["--batch-fraction", "0.5"]);
+            let error = refused(crate::simulate::settings(&alone));
+            assert!(error.contains("--batch-fraction needs --batch"), "{error}")
+        },
+    ),
+    (
+        "batch-effect",
+        &["--batch", "A,B", "--batch-effect", "0.1,0.2"],
+        |a| {
+            assert_eq!(sim(a).0.realistic.batch.unwrap().effect, (0.1, 0.2));
+            let one = simulate(&["--batch", "A,B", "--batch-effect", "0.1"]);
+            let error = refused(crate::simulate::settings(&one));
+            assert!(
+                error.contains("--batch-effect takes two numbers"),
+                "{error}"
+            );
+            let alone = simulate(&["--batch-effect", "0.1,0.2"]);
+            let error = refused(crate::simulate::settings(&alone));
+            assert!(error.contains("--batch-effect needs --batch"), "{error}")
+        },
+    ),
+    ("paired", &["--paired"], |a| {
+        assert_eq!(sim(a).0.realistic.paired, Some(PairedParams::default()))
+    }),
+    ("donor-sd", &["--paired", "--donor-sd", "0.8"], |a| {
+        assert_eq!(sim(a).0.realistic.paired.unwrap().donor_sd, 0.8);
+        let alone = simulate(&["--donor-sd", "0.8"]);
+        let error = refused(crate::simulate::settings(&alone));
+        assert!(error.contains("--donor-sd needs --paired"), "{error}")
+    }),
     ("split-strands", &["--split-strands"], |a| {
         assert!(sim(a).1.split_strands)
     }),
@@ -616,6 +679,12 @@ const SIMULATE: &[Case] = &[
 
 /// `check`: the options it hands the doctor; the sheet and `--json` in its arguments.
 const CHECK: &[Case] = &[
+    ("covariates", &["--covariates", "batch"], |a| {
+        assert_eq!(check(a).design.config().covariates, ["batch"])
+    }),
+    ("pair-by", &["--pair-by", "donor"], |a| {
+        assert_eq!(check(a).design.config().pair_by.as_deref(), Some("donor"))
+    }),
     ("samples", &[], |a| {
         assert_eq!(check(a).samples, Path::new("s.tsv"));
         let sheet_bam = InputConfig::new("s.tsv").bam_options().unwrap();

@@ -5,7 +5,9 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
-use methvb_sim::{SimConfig, SimMode, WriteOptions, try_simulate, write_dataset};
+use methvb_sim::{
+    BatchParams, PairedParams, SimConfig, SimMode, WriteOptions, try_simulate, write_dataset,
+};
 
 /// Generation mode.
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -44,6 +46,27 @@ pub struct SimulateArgs {
     /// Mean reads per site and sample.
     #[arg(long)]
     mean_coverage: Option<f64>,
+    /// Batch label of every sample, comma-separated, in sample order (each group's samples in
+    /// turn, reference group first; e.g. A,A,A,B,A,B,B,B for 4 vs 4); the first label is the
+    /// reference batch. Some regions get a batch effect in the other batches (realistic mode).
+    #[arg(long, value_delimiter = ',', value_name = "LABELS")]
+    batch: Option<Vec<String>>,
+    /// Share of regions with a batch effect, chosen independently of DMR status (default
+    /// 0.3; needs --batch).
+    #[arg(long, value_name = "F")]
+    batch_fraction: Option<f64>,
+    /// Range of the absolute batch effect on the probability scale, LO,HI (default
+    /// 0.15,0.35; needs --batch).
+    #[arg(long, value_delimiter = ',', value_name = "LO,HI")]
+    batch_effect: Option<Vec<f64>>,
+    /// Paired samples: sample k of every group is donor_k, with one donor effect per region on
+    /// the logit scale (realistic mode; equal group sizes).
+    #[arg(long)]
+    paired: bool,
+    /// Standard deviation of the donor effect on the logit scale (default 0.5; needs
+    /// --paired).
+    #[arg(long, value_name = "SD")]
+    donor_sd: Option<f64>,
     /// Write each CpG as a + strand record at p and a − strand record at p+1.
     #[arg(long)]
     split_strands: bool,
@@ -98,6 +121,7 @@ pub(crate) fn settings(args: &SimulateArgs) -> Result<(SimConfig, WriteOptions)>
     if let Some(seed) = args.seed {
         cfg.seed = seed;
     }
+    design(args, &mut cfg)?;
     if args.config.is_none() {
         lengthen_contigs_to_fit(&mut cfg);
     }
@@ -109,6 +133,46 @@ pub(crate) fn settings(args: &SimulateArgs) -> Result<(SimConfig, WriteOptions)>
     Ok((cfg, opts))
 }
 
+/// The batch and paired designs of `args` over those of `cfg` (from `--config`): a flag that
+/// tunes a design needs the design, from its flag or the config.
+fn design(args: &SimulateArgs, cfg: &mut SimConfig) -> Result<()> {
+    let r = &mut cfg.realistic;
+    if let Some(labels) = &args.batch {
+        match &mut r.batch {
+            Some(batch) => batch.labels = labels.clone(),
+            None => r.batch = Some(BatchParams::new(labels.clone())),
+        }
+    }
+    if let Some(fraction) = args.batch_fraction {
+        let Some(batch) = &mut r.batch else {
+            bail!("--batch-fraction needs --batch (one batch label per sample)");
+        };
+        batch.fraction = fraction;
+    }
+    if let Some(effect) = &args.batch_effect {
+        let Some(batch) = &mut r.batch else {
+            bail!("--batch-effect needs --batch (one batch label per sample)");
+        };
+        let &[lo, hi] = effect.as_slice() else {
+            bail!(
+                "--batch-effect takes two numbers, LO,HI (e.g. 0.15,0.35), not {}",
+                effect.len()
+            );
+        };
+        batch.effect = (lo, hi);
+    }
+    if args.paired && r.paired.is_none() {
+        r.paired = Some(PairedParams::default());
+    }
+    if let Some(sd) = args.donor_sd {
+        let Some(paired) = &mut r.paired else {
+            bail!("--donor-sd needs --paired");
+        };
+        paired.donor_sd = sd;
+    }
+    Ok(())
+}
+
 /// Runs `methvb simulate`.
 pub fn run(args: &SimulateArgs, quiet: bool) -> Result<()> {
     let (cfg, opts) = settings(args)?;
@@ -116,8 +180,14 @@ pub fn run(args: &SimulateArgs, quiet: bool) -> Result<()> {
     let written = write_dataset(&data, &args.out, &opts)?;
     if !quiet {
         let dmrs = data.regions.iter().filter(|r| r.is_dmr).count();
+        let batch = data.regions.iter().filter(|r| r.has_batch_effect).count();
+        let batch = if data.batch_levels.is_empty() {
+            String::new()
+        } else {
+            format!(", {batch} with a batch effect")
+        };
         eprintln!(
-            "methvb simulate: {} regions ({dmrs} DMRs), {} samples -> {} (sheet {})",
+            "methvb simulate: {} regions ({dmrs} DMRs{batch}), {} samples -> {} (sheet {})",
             data.regions.len(),
             data.samples.len(),
             written.dir.display(),

@@ -42,6 +42,10 @@ pub struct SampleEntry {
     pub format: Option<Format>,
     /// The sheet line the sample is listed on (1-based, as in the file).
     pub line: u64,
+    /// Every field of the line as written (trimmed), in the header's column order: the
+    /// columns besides `sample`, `group`, `path` and `format` may be covariates
+    /// ([`SampleSheet::column`]).
+    pub fields: Vec<String>,
 }
 
 /// A design the sheet describes that runs but is likely not what was meant.
@@ -60,6 +64,10 @@ pub struct SampleSheet {
     pub samples: Vec<SampleEntry>,
     /// Group names: the reference group first, then in order of first appearance.
     groups: Vec<String>,
+    /// The header's column names, lower-cased.
+    columns: Vec<String>,
+    /// The header's line.
+    header_line: u64,
     /// Where the sheet was read from.
     path: PathBuf,
 }
@@ -286,6 +294,7 @@ impl SampleSheet {
                 path,
                 format,
                 line: lineno,
+                fields: fields.iter().map(|f| f.to_string()).collect(),
             });
         }
         if samples.is_empty() {
@@ -294,8 +303,49 @@ impl SampleSheet {
         Ok(Self {
             samples,
             groups,
+            columns: cols,
+            header_line: hline,
             path: path.to_path_buf(),
         })
+    }
+
+    /// The value of column `name` (case-insensitive) for every sample, in sheet order. A
+    /// column the header does not name is an error at the header line listing the columns;
+    /// `sample`, `group` and `path` are not covariates and are refused the same way.
+    pub fn column(&self, name: &str) -> Result<Vec<&str>, ReadError> {
+        let wanted = name.to_ascii_lowercase();
+        let reserved = ["sample", "group", "path", "format"];
+        let k = self
+            .columns
+            .iter()
+            .position(|c| *c == wanted)
+            .filter(|_| !reserved.contains(&wanted.as_str()));
+        let Some(k) = k else {
+            let usable: Vec<&str> = self
+                .columns
+                .iter()
+                .map(String::as_str)
+                .filter(|c| !reserved.contains(c))
+                .collect();
+            return Err(self.error(
+                self.header_line,
+                format!(
+                    "no column {name:?} for the design (the sheet's other columns: {}); add it \
+                     to the header or name another column",
+                    if usable.is_empty() {
+                        "none".to_string()
+                    } else {
+                        usable.join(", ")
+                    }
+                ),
+            ));
+        };
+        Ok(self.samples.iter().map(|s| s.fields[k].as_str()).collect())
+    }
+
+    /// An error about this sheet at `line` (as in the file; 0 for the sheet as a whole).
+    pub fn error(&self, line: u64, message: String) -> ReadError {
+        ReadError::new(&self.path, line, ErrorKind::Sheet(message))
     }
 
     /// Sets the reference group (moved first in [`groups`](Self::groups)); `None` keeps the

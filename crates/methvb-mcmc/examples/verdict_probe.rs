@@ -43,6 +43,7 @@ fn main() {
             n_groups: 2,
             methylated: &r.methylated,
             coverage: &r.coverage,
+            design: None,
         }
     };
     let eb: Vec<(&str, RegionData)> = (0..n.min(600))

@@ -345,8 +345,19 @@ fn draw_init(
                 let e: f64 = rng.sample(StandardNormal);
                 z[lay.b(h)] = e * sd;
             }
+            for c in 0..lay.n_covariates {
+                z[lay.beta(c)] = theta.design.covariate_sd(c) * normal_draw(rng);
+            }
+            let pair_sd = theta.design.pair_sd.unwrap_or(0.0);
+            for p in 0..lay.n_pairs {
+                z[lay.u(p)] = pair_sd * normal_draw(rng);
+            }
         }
     }
+}
+
+fn normal_draw(rng: &mut StdRng) -> f64 {
+    rng.sample(StandardNormal)
 }
 
 /// Per-chain sampler statistics.
@@ -507,6 +518,7 @@ pub fn audit_region(
     let start = Instant::now();
     data.validate()?;
     theta.validate()?;
+    data.check_theta(theta)?;
     opts.validate()?;
     let (k_lo, k_hi) = k_bounds(theta);
     if k_lo >= k_hi - theta.sd_k {
@@ -617,6 +629,14 @@ pub fn audit_region(
     items.push(z_item("a".to_owned(), ZLayout::A));
     for g in 1..g_n {
         items.push(z_item(format!("b_{g}"), lay.b(g)));
+    }
+    if let Some(design) = data.design {
+        for (c, name) in design.columns().iter().enumerate() {
+            items.push(z_item(format!("beta_{name}"), lay.beta(c)));
+        }
+        for (p, name) in design.pairs().iter().enumerate() {
+            items.push(z_item(format!("u_{name}"), lay.u(p)));
+        }
     }
     items.push(z_item("w".to_owned(), lay.w()));
     items.push(z_item("k".to_owned(), lay.k()));

@@ -157,7 +157,7 @@ fn median(mut x: Vec<f64>) -> f64 {
     }
 }
 
-/// Kind of a row name: `b_2` -> `b`, `delta_1` -> `delta`.
+/// Kind of a row name: `b_2` -> `b`, `delta_1` -> `delta`, `beta_batch=B` -> `beta`, `u_d1` -> `u`.
 fn kind(name: &str) -> &str {
     name.split('_').next().unwrap_or(name)
 }
@@ -197,7 +197,7 @@ fn quantity_summary(kind: &str, rows: &[&AuditRow]) -> QuantitySummary {
 /// left out of the agreement figures.
 pub fn summarize(audits: &[RegionAudit]) -> AuditSummary {
     let mut headline: Vec<(&RegionAudit, &AuditRow)> = Vec::new();
-    let kinds = ["a", "b", "w", "k", "delta"];
+    let kinds = ["a", "b", "beta", "u", "w", "k", "delta"];
     let mut per_kind: Vec<Vec<&AuditRow>> = vec![Vec::new(); kinds.len()];
     for a in audits {
         for r in a.rows.iter().filter(|r| usable(r)) {

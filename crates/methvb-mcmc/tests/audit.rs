@@ -29,6 +29,7 @@ fn nuts_matches_quadrature_for_pinned_model() {
         sd_w: 1e-3,
         mu_k: 2.0,
         sd_k: 1e-3,
+        design: Default::default(),
     };
     for (m, n) in [(21u32, 30u32), (0, 12)] {
         let (groups, mth, cov) = (vec![0usize], vec![m], vec![n]);
@@ -39,6 +40,7 @@ fn nuts_matches_quadrature_for_pinned_model() {
             n_groups: 1,
             methylated: &mth,
             coverage: &cov,
+            design: None,
         };
         let kappa = theta.mu_k.exp();
         let (lo, hi, steps) = (-12.0, 12.0, 24_000);
@@ -146,6 +148,7 @@ fn audit_is_reproducible_and_validates_inputs() {
         n_groups: 2,
         methylated: &mth,
         coverage: &cov,
+        design: None,
     };
     let vb = fit_region(&data, &theta, &FitOptions::default(), 1, "r").expect("fit");
     let opts = AuditOptions {
@@ -212,6 +215,7 @@ fn mixture_posterior_matches_two_dimensional_quadrature() {
         sd_w: 1e-3,
         mu_k: 3.0,
         sd_k: 1e-3,
+        design: Default::default(),
     };
     let kappa = theta.mu_k.exp();
     let logistic = |x: f64| 1.0 / (1.0 + (-x).exp());
@@ -225,6 +229,7 @@ fn mixture_posterior_matches_two_dimensional_quadrature() {
             n_groups: 2,
             methylated: &mth,
             coverage: &cov,
+            design: None,
         };
         // Quadrature: a in [-6, 6] step 0.01, b in [-6, 6] step 0.002.
         let (mut z0, mut zb, mut zb2, mut zd, mut zp) = (0.0, 0.0, 0.0, 0.0, 0.0);
@@ -377,6 +382,7 @@ fn vb_agrees_with_nuts_and_the_verdict_flags_what_does_not() {
                 n_groups: 2,
                 methylated: &r.methylated,
                 coverage: &r.coverage,
+                design: None,
             };
             let vb = fit_region(&data, &theta, &FitOptions::default(), 7, &r.id).expect("fit");
             audit_region(&data, &theta, &vb, &AuditOptions::default(), 7, &r.id, 0.1)

@@ -86,8 +86,10 @@ pub struct HyperFit {
 }
 
 /// Expected sufficient statistics, as means (Gaussian parts over regions; mixture parts over
-/// the `(region, g)` pairs).
-#[derive(Debug, Clone, Copy, Default)]
+/// the `(region, g)` pairs). `beta2` holds `E_q[beta_c^2] + Var_q[beta_c]` per design-matrix
+/// column and `u2` the mean of the same over the pair levels (the priors of the design terms
+/// are zero-centred).
+#[derive(Debug, Clone, Default)]
 struct Stats {
     a1: f64,
     a2: f64,
@@ -95,6 +97,8 @@ struct Stats {
     w2: f64,
     k1: f64,
     k2: f64,
+    beta2: Vec<f64>,
+    u2: f64,
 }
 
 impl Stats {
@@ -109,6 +113,11 @@ impl Stats {
             m.w2 += s.w2;
             m.k1 += s.k1;
             m.k2 += s.k2;
+            m.beta2.resize(s.beta2.len(), 0.0);
+            for (t, x) in m.beta2.iter_mut().zip(&s.beta2) {
+                *t += x;
+            }
+            m.u2 += s.u2;
             n += 1;
         }
         (n > 0).then(|| {
@@ -120,6 +129,8 @@ impl Stats {
                 w2: m.w2 * inv,
                 k1: m.k1 * inv,
                 k2: m.k2 * inv,
+                beta2: m.beta2.iter().map(|x| x * inv).collect(),
+                u2: m.u2 * inv,
             }
         })
     }
@@ -182,12 +193,18 @@ fn mixture_weights(log_z: &[Vec<f64>], start: &[f64]) -> Vec<f64> {
 const NEGLIGIBLE_WEIGHT: f64 = 1e-8;
 
 /// Clamps the Gaussian parts of Theta to the floors used by empirical Bayes: every sd
-/// `>= 0.05`, so that no prior collapses to a point on a finite sample.
+/// `>= 0.05` (the design's too), so that no prior collapses to a point on a finite sample.
 pub fn apply_floors(t: &Theta) -> Theta {
+    let mut design = t.design.clone();
+    for c in &mut design.covariates {
+        c.sd = c.sd.max(SD_MIN);
+    }
+    design.pair_sd = design.pair_sd.map(|sd| sd.max(SD_MIN));
     Theta {
         sd_a: t.sd_a.max(SD_MIN),
         sd_w: t.sd_w.max(SD_MIN),
         sd_k: t.sd_k.max(SD_MIN),
+        design,
         ..t.clone()
     }
 }
@@ -252,6 +269,11 @@ fn m_step(s: &Stats, blocks: &[&BPosterior], prev: &Theta, fixed_null: Option<f6
     } else {
         fit_b_prior(blocks, &prev.b_prior, fixed_null)
     };
+    let mut design = prev.design.clone();
+    for (c, m2) in design.covariates.iter_mut().zip(&s.beta2) {
+        c.sd = m2.sqrt();
+    }
+    design.pair_sd = design.pair_sd.map(|_| s.u2.sqrt());
     apply_floors(&Theta {
         mu_a: s.a1,
         sd_a: sd(s.a1, s.a2),
@@ -260,19 +282,24 @@ fn m_step(s: &Stats, blocks: &[&BPosterior], prev: &Theta, fixed_null: Option<f6
         sd_w: sd(s.w1, s.w2),
         mu_k: s.k1,
         sd_k: sd(s.k1, s.k2),
+        design,
     })
 }
 
-/// The coordinates in which convergence of the Gaussian parts is judged: means and log sds.
-fn transformed(t: &Theta) -> [f64; 6] {
-    [
+/// The coordinates in which convergence of the Gaussian parts is judged: means and log sds
+/// (the design's sds included).
+fn transformed(t: &Theta) -> Vec<f64> {
+    let mut x = vec![
         t.mu_a,
         t.sd_a.ln(),
         t.mu_w,
         t.sd_w.ln(),
         t.mu_k,
         t.sd_k.ln(),
-    ]
+    ];
+    x.extend(t.design.covariates.iter().map(|c| c.sd.ln()));
+    x.extend(t.design.pair_sd.map(f64::ln));
+    x
 }
 
 /// Mean log-likelihood per region of mixture weights `w` given the regions' component
@@ -318,6 +345,7 @@ fn region_stats(
     let sd = q.marginal_sd();
     let sq = |i: usize| mu[i] * mu[i] + sd[i] * sd[i];
     let (a, w, k) = (ZLayout::A, lay.w(), lay.k());
+    let u2 = (0..lay.n_pairs).map(|p| sq(lay.u(p))).sum::<f64>() / lay.n_pairs.max(1) as f64;
     let stats = Stats {
         a1: mu[a],
         a2: sq(a),
@@ -325,6 +353,8 @@ fn region_stats(
         w2: sq(w),
         k1: mu[k],
         k2: sq(k),
+        beta2: (0..lay.n_covariates).map(|c| sq(lay.beta(c))).collect(),
+        u2,
     };
     let b = (data.n_groups > 1).then(|| BPosterior::of(&q, data.n_groups));
     (stats, b, q)
@@ -351,6 +381,7 @@ pub fn fit_hyper(
     let n_groups = regions[0].1.n_groups;
     for (_, d) in regions {
         d.validate()?;
+        d.check_theta(init)?;
         if d.n_groups != n_groups {
             return Err(ModelError::Shape {
                 what: "all regions must share n_groups",

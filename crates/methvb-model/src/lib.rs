@@ -5,6 +5,7 @@
 //! sample of regions), [`call_by_pep`] (Bayesian FDR calls), [`log_joint_grad`] (the model's
 //! single log density). What the code does relative to MODEL.md is in `docs/model.md`.
 
+pub mod design;
 pub mod eb;
 pub mod error;
 pub mod likelihood;
@@ -15,6 +16,7 @@ pub mod summary;
 pub mod theta;
 pub mod vb;
 
+pub use design::{Design, DesignPrior};
 pub use eb::{EbOptions, HyperFit, fit_hyper};
 pub use error::ModelError;
 pub use likelihood::{RegionData, ZLayout, log_joint, log_joint_grad};

@@ -2,10 +2,11 @@
 //! local priors").
 //!
 //! The unconstrained local parameters of a region are laid out as
-//! `z = (a, b_1..b_{G-1}, w, k, v_1..v_J)`, dimension `D = G + 2 + J` (see [`ZLayout`]). The
-//! group offsets are symmetric contrasts of `b` ([`GroupContrasts`]): `eta_js = a + c_g(s) +
-//! exp(w) v_j` with `c = C b`, so that no group is special (for two groups `c = (-b/2, b/2)`:
-//! `a` is the mid-point of the two levels and `b` their difference).
+//! `z = (a, b_1..b_{G-1}, beta_1..beta_P, u_1..u_Q, w, k, v_1..v_J)`, dimension
+//! `D = G + P + Q + 2 + J` (see [`ZLayout`]; `P = Q = 0` without a design). The group offsets are
+//! symmetric contrasts of `b` ([`GroupContrasts`]): `eta_js = a + c_g(s) + x_s beta + u_pair(s)
+//! + exp(w) v_j` with `c = C b`, so that no group is special (for two groups
+//! `c = (-b/2, b/2)`: `a` is the mid-point of the two levels and `b` their difference).
 //!
 //! [`log_joint_grad`] is the single implementation of `log p(y, z | Theta)` used by the VB fit,
 //! importance sampling and the NUTS cross-check. It omits only the data constant
@@ -14,6 +15,7 @@
 use statrs::function::gamma::{digamma, ln_gamma};
 
 use crate::Theta;
+use crate::design::{Design, MAX_CLASSES};
 use crate::error::ModelError;
 use crate::theta::ScaleMixture;
 
@@ -25,9 +27,9 @@ pub const SMALL_COUNT_CUTOFF: u32 = 40;
 
 const LN_2PI: f64 = 1.837_877_066_409_345_3;
 
-/// Up to this many groups, the per-(site, group) parts of the likelihood are computed once per
-/// site into a stack array; beyond it, once per cell.
-const CACHED_GROUPS: usize = 8;
+/// Up to this many sample classes (the groups, without a design), the per-(site, class) parts
+/// of the likelihood are computed once per site into a stack array; beyond it, once per cell.
+const CACHED_CLASSES: usize = 16;
 
 /// Most groups a region may have (the group offsets live in stack arrays of this size).
 pub const MAX_GROUPS: usize = 64;
@@ -47,6 +49,8 @@ pub struct RegionData<'a> {
     pub methylated: &'a [u32],
     /// Read coverage, same layout as `methylated`; `0` means missing.
     pub coverage: &'a [u32],
+    /// Covariates and pairs of the samples (`None`: the groups alone).
+    pub design: Option<&'a Design>,
 }
 
 impl RegionData<'_> {
@@ -79,6 +83,18 @@ impl RegionData<'_> {
                 n_groups: self.n_groups,
             });
         }
+        if let Some(d) = self.design {
+            let same_groups = d
+                .sample_class()
+                .iter()
+                .zip(self.sample_group)
+                .all(|(&c, &g)| self.sample_group[d.class_sample()[c]] == g);
+            if d.n_samples() != self.n_samples || !same_groups {
+                return Err(ModelError::Shape {
+                    what: "the design must be built on the region's samples and groups",
+                });
+            }
+        }
         if let Some(i) = self
             .methylated
             .iter()
@@ -97,16 +113,54 @@ impl RegionData<'_> {
     pub fn layout(&self) -> ZLayout {
         ZLayout {
             n_groups: self.n_groups,
+            n_covariates: self.design.map_or(0, Design::n_covariates),
+            n_pairs: self.design.map_or(0, Design::n_pairs),
             n_sites: self.n_sites,
         }
     }
+
+    /// The sample classes of the likelihood (samples sharing every term but their counts):
+    /// the design's, or the groups without one. Returns the class of each sample and the
+    /// number of classes.
+    pub fn classes(&self) -> (&[usize], usize) {
+        match self.design {
+            Some(d) => (d.sample_class(), d.class_sample().len()),
+            None => (self.sample_group, self.n_groups),
+        }
+    }
+
+    /// Writes each class's offset `c_g + x beta + u_pair` (see [`Self::classes`]) at `z` into
+    /// `out`, given the group offsets `group_offset` of `z`'s `b`.
+    pub fn class_offsets(&self, z: &[f64], group_offset: &[f64], out: &mut [f64]) {
+        let lay = self.layout();
+        match self.design {
+            Some(d) => {
+                let (beta, u) = (lay.beta_of(z), lay.u_of(z));
+                for (o, &s) in out.iter_mut().zip(d.class_sample()) {
+                    *o = group_offset[self.sample_group[s]] + d.offset(s, beta, u);
+                }
+            }
+            None => out[..self.n_groups].copy_from_slice(&group_offset[..self.n_groups]),
+        }
+    }
+
+    /// Checks that `theta`'s design prior is the one of this region's design.
+    pub fn check_theta(&self, theta: &Theta) -> Result<(), ModelError> {
+        theta.design.check_matches(self.design)
+    }
 }
 
-/// Index layout of the unconstrained vector `z = (a, b_1..b_{G-1}, w, k, v_1..v_J)`.
+/// Index layout of the unconstrained vector
+/// `z = (a, b_1..b_{G-1}, beta_1..beta_P, u_1..u_Q, w, k, v_1..v_J)`: the region-level block
+/// `(a, b, beta, u, w, k)` first, then the site effects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ZLayout {
     /// Number of groups `G`.
     pub n_groups: usize,
+    /// Number of design-matrix columns `P` (0 without a design).
+    pub n_covariates: usize,
+    /// Number of pair levels `Q` (0 without pairing).
+    pub n_pairs: usize,
     /// Number of sites `J`.
     pub n_sites: usize,
 }
@@ -118,25 +172,41 @@ impl ZLayout {
     pub fn b(&self, h: usize) -> usize {
         h
     }
+    /// Index of the coefficient `beta_c` of design-matrix column `c` in `0..P`.
+    pub fn beta(&self, c: usize) -> usize {
+        self.n_groups + c
+    }
+    /// Index of the effect `u_p` of pair level `p` in `0..Q`.
+    pub fn u(&self, p: usize) -> usize {
+        self.n_groups + self.n_covariates + p
+    }
+    /// The coefficients `beta` of `z`.
+    pub fn beta_of<'z>(&self, z: &'z [f64]) -> &'z [f64] {
+        &z[self.n_groups..self.n_groups + self.n_covariates]
+    }
+    /// The pair effects `u` of `z`.
+    pub fn u_of<'z>(&self, z: &'z [f64]) -> &'z [f64] {
+        &z[self.u(0)..self.u(0) + self.n_pairs]
+    }
     /// Index of `w`.
     pub fn w(&self) -> usize {
-        self.n_groups
+        self.n_groups + self.n_covariates + self.n_pairs
     }
     /// Index of `k`.
     pub fn k(&self) -> usize {
-        self.n_groups + 1
+        self.w() + 1
     }
     /// Index of `v_j`.
     pub fn v(&self, j: usize) -> usize {
-        self.n_groups + 2 + j
+        self.w() + 2 + j
     }
-    /// Size of the region-level block `(a, b, w, k)`, i.e. `G + 2`.
+    /// Size of the region-level block `(a, b, beta, u, w, k)`, i.e. `G + P + Q + 2`.
     pub fn n_block(&self) -> usize {
-        self.n_groups + 2
+        self.w() + 2
     }
-    /// Total dimension `D = G + 2 + J`.
+    /// Total dimension `D = G + P + Q + 2 + J`.
     pub fn dim(&self) -> usize {
-        self.n_groups + 2 + self.n_sites
+        self.n_block() + self.n_sites
     }
 }
 
@@ -683,40 +753,70 @@ fn log_joint_impl<const GRAD: bool>(
             lp += b_prior_lp(b, &theta.b_prior, g).0;
         }
     }
+    if let Some(design) = data.design {
+        // Zero-centred normal priors of the design coordinates, their `1 / sd` as factors.
+        let mut inv_sd = 1.0;
+        for c in 0..design.n_covariates() {
+            let sd = theta.design.covariate_sd(c);
+            let (l, dl) = normal_kernel(z[lay.beta(c)], 0.0, sd);
+            lp += l;
+            inv_sd /= sd;
+            if GRAD {
+                grad[lay.beta(c)] = dl;
+            }
+        }
+        if design.n_pairs() > 0 {
+            // `check_theta` guarantees the sd of a paired design; NaN makes a skipped check
+            // visible instead of silently using some default.
+            let sd = theta.design.pair_sd.unwrap_or(f64::NAN);
+            for p in 0..design.n_pairs() {
+                let (l, dl) = normal_kernel(z[lay.u(p)], 0.0, sd);
+                lp += l;
+                inv_sd /= sd;
+                if GRAD {
+                    grad[lay.u(p)] = dl;
+                }
+            }
+        }
+        lp -= 0.5 * LN_2PI * (design.n_covariates() + design.n_pairs()) as f64;
+        prods.mul(inv_sd);
+    }
     let contrasts = GroupContrasts { n_groups: g_n };
     let mut offset = [0.0; MAX_GROUPS];
     contrasts.offsets(b, &mut offset);
-    // d log p / d eta summed over the cells of each group, for the gradient of b.
-    let mut g_eta_group = [0.0; MAX_GROUPS];
+    let (sample_class, n_classes) = data.classes();
+    let mut class_offset = [0.0; MAX_CLASSES];
+    data.class_offsets(z, &offset, &mut class_offset);
+    // d log p / d eta summed over the cells of each class, for the gradients of b, beta, u.
+    let mut g_eta_class = [0.0; MAX_CLASSES];
     // Likelihood, site by site.
     let mut kappa_terms = KappaTerms::new(k, kappa);
-    let mut by_group = [EtaParts::default(); CACHED_GROUPS];
-    let cache_groups = g_n <= CACHED_GROUPS;
+    let mut by_class = [EtaParts::default(); CACHED_CLASSES];
+    let cache_classes = n_classes <= CACHED_CLASSES;
     let mut gk = 0.0;
     let mut gw = 0.0;
     for j in 0..j_n {
         let vj = z[lay.v(j)];
         lp += -0.5 * vj * vj;
         let site = a + ew * vj;
-        let eta_of = |grp: usize| site + offset[grp];
-        if cache_groups {
-            for (g, parts) in by_group.iter_mut().enumerate().take(g_n) {
-                *parts = EtaParts::new(eta_of(g), k, kappa);
+        let eta_of = |class: usize| site + class_offset[class];
+        if cache_classes {
+            for (c, parts) in by_class.iter_mut().enumerate().take(n_classes) {
+                *parts = EtaParts::new(eta_of(c), k, kappa);
             }
         }
         let mut g_eta_site = 0.0;
         let row = j * s_n;
-        for s in 0..s_n {
+        for (s, &class) in sample_class.iter().enumerate() {
             let n = data.coverage[row + s];
             if n == 0 {
                 continue;
             }
             let m = data.methylated[row + s];
-            let grp = data.sample_group[s];
-            let parts = if cache_groups {
-                by_group[grp]
+            let parts = if cache_classes {
+                by_class[class]
             } else {
-                EtaParts::new(eta_of(grp), k, kappa)
+                EtaParts::new(eta_of(class), k, kappa)
             };
             let (lin, prod, d_eta, d_k) = cell::<GRAD>(m, n, &parts, kappa_terms.get(n));
             lp += lin;
@@ -724,7 +824,7 @@ fn log_joint_impl<const GRAD: bool>(
             if GRAD {
                 g_eta_site += d_eta;
                 gk += d_k;
-                g_eta_group[grp] += d_eta;
+                g_eta_class[class] += d_eta;
             }
         }
         if GRAD {
@@ -739,6 +839,22 @@ fn log_joint_impl<const GRAD: bool>(
     if GRAD {
         grad[lay.w()] += gw;
         grad[lay.k()] += gk;
+        // Without a design the classes are the groups.
+        let mut g_eta_group = [0.0; MAX_GROUPS];
+        match data.design {
+            Some(design) => {
+                for (&s, &ge) in design.class_sample().iter().zip(&g_eta_class) {
+                    g_eta_group[data.sample_group[s]] += ge;
+                    for (c, x) in design.row(s).iter().enumerate() {
+                        grad[lay.beta(c)] += x * ge;
+                    }
+                    if let Some(p) = design.pair(s) {
+                        grad[lay.u(p)] += ge;
+                    }
+                }
+            }
+            None => g_eta_group[..g_n].copy_from_slice(&g_eta_class[..g_n]),
+        }
         for h in 1..g_n {
             grad[lay.b(h)] += (0..=h)
                 .map(|g| contrasts.coef(g, h) * g_eta_group[g])
@@ -904,6 +1020,7 @@ mod tests {
             sd_w: 0.7,
             mu_k: 2.5,
             sd_k: 0.9,
+            design: Default::default(),
         };
         for &(g, j, s) in &[(1, 1, 1), (2, 5, 4), (3, 7, 6), (2, 1, 8), (4, 12, 9)] {
             let (groups, mth, cov) = random_region(&mut rng, g, j, s);
@@ -914,6 +1031,7 @@ mod tests {
                 n_groups: g,
                 methylated: &mth,
                 coverage: &cov,
+                design: None,
             };
             data.validate().unwrap();
             let d = data.layout().dim();
@@ -1029,6 +1147,7 @@ mod tests {
             n_groups: 2,
             methylated: &mth,
             coverage: &cov,
+            design: None,
         };
         // The first z takes the unnormalised product path of the cells; the second (kappa
         // above DIRECT_KAPPA_MAX) and the third (alpha below DIRECT_SHAPE_MIN) the logarithmic
@@ -1074,6 +1193,137 @@ mod tests {
         }
     }
 
+    /// A 3 vs 3 design with a numeric covariate, a two-level batch and three pairs, and its
+    /// prior.
+    fn design_of(groups: &[usize]) -> (Design, Theta) {
+        let x = vec![
+            -1.0, 0.0, 0.5, 1.0, 0.0, 0.0, //
+            1.5, 1.0, -1.0, 1.0, 0.0, 0.0,
+        ];
+        // Row-major S x P with P = 2 (age, batch=B).
+        let x: Vec<f64> = (0..6).flat_map(|s| [x[s], x[6 + s]]).collect();
+        let design = Design::new(
+            vec!["age".into(), "batch=B".into()],
+            x,
+            vec!["d1".into(), "d2".into(), "d3".into()],
+            vec![0, 1, 2, 0, 1, 2],
+            groups,
+        )
+        .unwrap();
+        let mut theta = Theta {
+            design: crate::design::DesignPrior::initial(Some(&design)),
+            ..Theta::default()
+        };
+        theta.design.covariates[0].sd = 0.6;
+        theta.design.pair_sd = Some(0.4);
+        (design, theta)
+    }
+
+    #[test]
+    fn design_gradient_matches_central_finite_differences() {
+        let mut rng = StdRng::seed_from_u64(11);
+        let (groups, mth, cov) = random_region(&mut rng, 2, 6, 6);
+        let (design, theta) = design_of(&groups);
+        let data = RegionData {
+            n_sites: 6,
+            n_samples: 6,
+            sample_group: &groups,
+            n_groups: 2,
+            methylated: &mth,
+            coverage: &cov,
+            design: Some(&design),
+        };
+        data.validate().unwrap();
+        data.check_theta(&theta).unwrap();
+        let lay = data.layout();
+        assert_eq!((lay.n_block(), lay.dim()), (2 + 2 + 3 + 2, 15));
+        let d = lay.dim();
+        let mut z: Vec<f64> = (0..d)
+            .map(|_| 0.7 * rng.sample::<f64, _>(StandardNormal))
+            .collect();
+        z[lay.k()] += 2.0;
+        let mut grad = vec![0.0; d];
+        log_joint_grad(&data, &theta, &z, &mut grad);
+        let mut scratch = vec![0.0; d];
+        for i in 0..d {
+            let h = 1e-5;
+            let (mut zp, mut zm) = (z.clone(), z.clone());
+            zp[i] += h;
+            zm[i] -= h;
+            let fd = (log_joint_grad(&data, &theta, &zp, &mut scratch)
+                - log_joint_grad(&data, &theta, &zm, &mut scratch))
+                / (2.0 * h);
+            assert!(
+                (grad[i] - fd).abs() < 1e-5 * (1.0 + fd.abs()),
+                "coord {i}: analytic {} vs fd {fd}",
+                grad[i]
+            );
+        }
+    }
+
+    #[test]
+    fn design_log_joint_matches_direct_formula() {
+        // The design terms against an explicit eta per cell and explicit normal priors; the
+        // rest of the log joint is the one without a design at the same (a, b, w, k, v).
+        let mut rng = StdRng::seed_from_u64(5);
+        let (groups, mth, cov) = random_region(&mut rng, 2, 4, 6);
+        let (design, theta) = design_of(&groups);
+        let data = RegionData {
+            n_sites: 4,
+            n_samples: 6,
+            sample_group: &groups,
+            n_groups: 2,
+            methylated: &mth,
+            coverage: &cov,
+            design: Some(&design),
+        };
+        let lay = data.layout();
+        let z: Vec<f64> = (0..lay.dim())
+            .map(|i| 0.3 * (i as f64).sin() + if i == lay.k() { 2.5 } else { 0.0 })
+            .collect();
+        let (beta, u) = ([z[lay.beta(0)], z[lay.beta(1)]], &z[lay.u(0)..lay.u(0) + 3]);
+        let norm = |x: f64, s: f64| -0.5 * (x / s).powi(2) - s.ln() - 0.5 * LN_2PI;
+        let mut want = norm(beta[0], 0.6) + norm(beta[1], 1.0);
+        want += u.iter().map(|&x| norm(x, 0.4)).sum::<f64>();
+        let (a, b1, w, k) = (z[0], z[1], z[lay.w()], z[lay.k()]);
+        let prior = |x: f64, m: f64, s: f64| norm(x - m, s);
+        let bp = &theta.b_prior;
+        want += prior(a, theta.mu_a, theta.sd_a)
+            + prior(w, theta.mu_w, theta.sd_w)
+            + prior(k, theta.mu_k, theta.sd_k)
+            + (0..bp.len())
+                .map(|c| bp.weight[c] * norm(b1, bp.sd[c]).exp())
+                .sum::<f64>()
+                .ln();
+        for j in 0..4 {
+            let v = z[lay.v(j)];
+            want += norm(v, 1.0);
+            for s in 0..6 {
+                let n = cov[j * 6 + s];
+                if n == 0 {
+                    continue;
+                }
+                let row = design.row(s);
+                let eta = a
+                    + if groups[s] == 1 { 0.5 } else { -0.5 } * b1
+                    + row[0] * beta[0]
+                    + row[1] * beta[1]
+                    + u[design.pair(s).unwrap()]
+                    + w.exp() * v;
+                let p = 1.0 / (1.0 + (-eta).exp());
+                let m = mth[j * 6 + s];
+                want += direct_lp(m, n, p * k.exp(), (1.0 - p) * k.exp()) - ln_binomial(n, m);
+            }
+        }
+        let got = log_joint(&data, &theta, &z);
+        assert!(
+            (got - want).abs() < 1e-9 * (1.0 + want.abs()),
+            "{got} vs {want}"
+        );
+        // A prior for another design is refused before any evaluation.
+        assert!(data.check_theta(&Theta::default()).is_err());
+    }
+
     #[test]
     fn extreme_inputs_stay_finite() {
         let groups = [0usize, 1];
@@ -1086,6 +1336,7 @@ mod tests {
             n_groups: 2,
             methylated: &mth,
             coverage: &cov,
+            design: None,
         };
         let mut grad = [0.0; 5];
         for z in [

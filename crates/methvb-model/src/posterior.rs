@@ -381,9 +381,9 @@ pub struct ImportanceDraws {
     pub kl: f64,
 }
 
-/// The wide-prior log density of a region's local parameters, `ln p(a) + ln p(b) + ln p(w) +
-/// ln p(k) + sum_j ln p(v_j)`: what `log_joint` adds to the log-likelihood. The normalising
-/// constant is computed once.
+/// The wide-prior log density of a region's local parameters, `ln p(a) + ln p(b) +
+/// ln p(beta) + ln p(u) + ln p(w) + ln p(k) + sum_j ln p(v_j)`: what `log_joint` adds to the
+/// log-likelihood. The normalising constant is computed once.
 struct WidePrior {
     theta: Theta,
     lay: ZLayout,
@@ -394,9 +394,15 @@ impl WidePrior {
     fn new(wide: &Theta, lay: ZLayout) -> Self {
         let half_ln_2pi = 0.5 * std::f64::consts::TAU.ln();
         let dim_b = lay.n_groups - 1;
+        let dim_design = lay.n_covariates + lay.n_pairs;
+        let design_ln_sd: f64 = (0..lay.n_covariates)
+            .map(|c| wide.design.covariate_sd(c).ln())
+            .sum::<f64>()
+            + lay.n_pairs as f64 * wide.design.pair_sd.map_or(0.0, f64::ln);
         let constant = -(wide.sd_a * wide.sd_w * wide.sd_k).ln()
             - dim_b as f64 * WIDE_SD.ln()
-            - half_ln_2pi * (3 + dim_b + lay.n_sites) as f64;
+            - design_ln_sd
+            - half_ln_2pi * (3 + dim_b + dim_design + lay.n_sites) as f64;
         Self {
             theta: wide.clone(),
             lay,
@@ -417,6 +423,14 @@ impl WidePrior {
             .iter()
             .map(|b| sq(*b, 0.0, WIDE_SD))
             .sum::<f64>();
+        ss += (0..lay.n_covariates)
+            .map(|c| sq(z[lay.beta(c)], 0.0, t.design.covariate_sd(c)))
+            .sum::<f64>();
+        if let Some(sd) = t.design.pair_sd {
+            ss += (0..lay.n_pairs)
+                .map(|p| sq(z[lay.u(p)], 0.0, sd))
+                .sum::<f64>();
+        }
         ss += (0..lay.n_sites)
             .map(|j| z[lay.v(j)] * z[lay.v(j)])
             .sum::<f64>();

@@ -214,6 +214,8 @@ fn predictive_check(data: &RegionData, draws: &ImportanceDraws) -> PredictiveChe
     let mut sample_cells = vec![0.0; s_n];
     let (mut obs, mut var, mut cells) = (0.0, 0.0, 0.0);
     let mut offset = [0.0; crate::likelihood::MAX_GROUPS];
+    let mut class_offset = [0.0; crate::design::MAX_CLASSES];
+    let (sample_class, _) = data.classes();
     let n_w = draws.weight.len();
     let mut cum = 0.0;
     let mut next = 0usize;
@@ -226,6 +228,7 @@ fn predictive_check(data: &RegionData, draws: &ImportanceDraws) -> PredictiveChe
             let z = &draws.z[t * d..(t + 1) * d];
             let (a, ew, kappa) = (z[ZLayout::A], z[lay.w()].exp(), z[lay.k()].exp());
             contrasts.offsets(&z[1..g_n], &mut offset);
+            data.class_offsets(z, &offset, &mut class_offset);
             for j in 0..j_n {
                 let site = a + ew * z[lay.v(j)];
                 for s in 0..s_n {
@@ -234,7 +237,7 @@ fn predictive_check(data: &RegionData, draws: &ImportanceDraws) -> PredictiveChe
                         continue;
                     }
                     let pi =
-                        logistic(site + offset[data.sample_group[s]]).clamp(1e-12, 1.0 - 1e-12);
+                        logistic(site + class_offset[sample_class[s]]).clamp(1e-12, 1.0 - 1e-12);
                     let (mean, v, v_r2) = beta_binomial_moments(f64::from(n), pi, kappa);
                     let r = (f64::from(data.methylated[j * s_n + s]) - mean) / v.sqrt();
                     site_obs[j] += r * r;
@@ -491,6 +494,7 @@ pub fn fit_region(
 ) -> Result<RegionFit, ModelError> {
     data.validate()?;
     theta.validate()?;
+    data.check_theta(theta)?;
     if opts.delta0.is_nan() || opts.delta0 < 0.0 || opts.n_draws < 100 {
         return Err(ModelError::Options(
             "need delta0 >= 0 and n_draws >= 100".into(),

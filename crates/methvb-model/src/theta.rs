@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::design::DesignPrior;
+
 /// Standard deviation (logit scale) of the "no difference" component of the group-effect prior
 /// unless the user fixes another: a group difference of 0.05 on the logit scale is at most
 /// 1.25 percentage points of methylation.
@@ -137,6 +139,10 @@ pub struct Theta {
     pub mu_k: f64,
     /// Standard deviation of `k`.
     pub sd_k: f64,
+    /// Prior of the design coefficients and pair effects (empty without a design; omitted
+    /// from the JSON then).
+    #[serde(default, skip_serializing_if = "DesignPrior::is_empty")]
+    pub design: DesignPrior,
 }
 
 /// The accepted JSON forms of [`Theta`].
@@ -157,6 +163,8 @@ struct ThetaJson {
     sd_w: f64,
     mu_k: f64,
     sd_k: f64,
+    #[serde(default)]
+    design: DesignPrior,
 }
 
 impl TryFrom<ThetaJson> for Theta {
@@ -184,6 +192,7 @@ impl TryFrom<ThetaJson> for Theta {
             sd_w: j.sd_w,
             mu_k: j.mu_k,
             sd_k: j.sd_k,
+            design: j.design,
         })
     }
 }
@@ -199,6 +208,7 @@ impl Default for Theta {
             sd_w: 1.0,
             mu_k: 3.0,
             sd_k: 1.0,
+            design: DesignPrior::default(),
         }
     }
 }
@@ -219,7 +229,8 @@ impl Theta {
                 "standard deviations must be > 0: {t:?}"
             )));
         }
-        t.b_prior.validate()
+        t.b_prior.validate()?;
+        t.design.validate()
     }
 
     /// The same Theta with the prior of `b` replaced by `b_prior`.

@@ -122,6 +122,7 @@ fn fit_case(groups: &[usize], n_groups: usize, m: &[u32], n: &[u32], family: Fam
         n_groups,
         methylated: m,
         coverage: n,
+        design: None,
     };
     let opts = FitOptions {
         vb: VbOptions {
@@ -185,6 +186,7 @@ fn invalid_inputs_are_errors() {
         n_groups: 2,
         methylated: &[5, 1],
         coverage: &[4, 1],
+        design: None,
     };
     assert!(
         fit_region(
@@ -203,6 +205,7 @@ fn invalid_inputs_are_errors() {
         n_groups: 1,
         methylated: &[1, 1],
         coverage: &[4, 1],
+        design: None,
     };
     assert!(bad_group.validate().is_err());
     let bad_shape = RegionData {
@@ -212,6 +215,7 @@ fn invalid_inputs_are_errors() {
         n_groups: 2,
         methylated: &[1, 1],
         coverage: &[4, 1],
+        design: None,
     };
     assert!(bad_shape.validate().is_err());
     let bad_theta = Theta::default().with_b_prior(methvb_model::ScaleMixture::single(0.0));
@@ -222,6 +226,7 @@ fn invalid_inputs_are_errors() {
         n_groups: 2,
         methylated: &[1, 1],
         coverage: &[4, 1],
+        design: None,
     };
     assert!(fit_region(&ok, &bad_theta, &FitOptions::default(), 0, "x").is_err());
 }
@@ -279,6 +284,7 @@ fn first_fit(groups: &[usize], m: &[u32], n: &[u32], theta: &Theta, id: &str) ->
         n_groups: 2,
         methylated: m,
         coverage: n,
+        design: None,
     };
     let opts = FitOptions {
         max_refit: 0,
@@ -354,6 +360,7 @@ fn region<'a>(groups: &'a [usize], n_groups: usize, m: &'a [u32], n: &'a [u32]) 
         n_groups,
         methylated: m,
         coverage: n,
+        design: None,
     }
 }
 

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::MODEL_VERSION;
 use crate::audit::{AuditPicker, run_audit};
 use crate::config::{AuditConfig, FitConfig, HyperConfig, InputConfig, ModelConfig, RegionConfig};
+use crate::design::DesignRecord;
 use crate::error::{Context, Result, bail};
 use crate::gather::{GatherMetadata, gather};
 use crate::pass1::{HyperFile, Pass1, learn_hyper};
@@ -90,7 +91,7 @@ impl Analysis {
         inputs: &serde_json::Value,
         run_id: &str,
     ) -> Vec<(String, String)> {
-        vec![
+        let mut metadata: Vec<(String, String)> = vec![
             ("methvb.version".into(), env!("CARGO_PKG_VERSION").into()),
             (run_folder::RUN_ID_KEY.into(), run_id.into()),
             ("methvb.model_version".into(), MODEL_VERSION.into()),
@@ -112,7 +113,14 @@ impl Analysis {
                 "methvb.region_options".into(),
                 serde_json::to_string(&self.regions).unwrap_or_default(),
             ),
-        ]
+        ];
+        if let Some(design) = &samples.design {
+            metadata.push((
+                "methvb.design".into(),
+                serde_json::to_string(&design.record).unwrap_or_default(),
+            ));
+        }
+        metadata
     }
 
     fn fit_options(&self, samples: &Samples) -> methvb_model::FitOptions {
@@ -186,6 +194,9 @@ struct RunFile<'a> {
     /// How sites were grouped into regions and filtered.
     region_options: &'a RegionConfig,
     groups: &'a [String],
+    /// Covariates and pairs, and where delta is evaluated (absent without a design).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    design: Option<&'a DesignRecord>,
     theta: Theta,
     fit_options: methvb_model::FitOptions,
     fdr: f64,
@@ -318,6 +329,7 @@ fn learn_or_reuse(
     let hyper_path = config.out.join(files::HYPER);
     if let Some(path) = &config.hyper_json {
         let theta = HyperFile::read_theta(path)?;
+        samples.check_theta(&theta, path)?;
         // `--hyper-json OUT/hyper.json` names this run's Theta: it stays.
         let keep: &[&str] = if same_file(path, &hyper_path) {
             &[files::HYPER]
@@ -526,6 +538,7 @@ pub fn run(config: &RunConfig, progress: &dyn Progress) -> Result<RunOutcome> {
         input_options: &provenance,
         region_options: &analysis.regions,
         groups: &samples.groups,
+        design: samples.design.as_ref().map(|d| &d.record),
         theta: theta.clone(),
         fit_options: analysis.fit_options(&samples),
         fdr: analysis.fdr,
@@ -562,6 +575,7 @@ pub fn fit(job: &FitJob, progress: &dyn Progress) -> Result<FitSummary> {
     let analysis = &job.analysis;
     let samples = Samples::load(&analysis.input, &analysis.regions)?;
     let theta = HyperFile::read_theta(&job.hyper)?;
+    samples.check_theta(&theta, &job.hyper)?;
     let provenance = analysis.input.provenance(&samples.sheet)?;
     // The run id of the whole workflow: every shard of it has the same, whatever its contigs.
     let inputs = resume::input_files(&samples)?;

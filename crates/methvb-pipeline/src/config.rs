@@ -5,6 +5,7 @@
 //!
 //! Files named by a setting are [`FileRef`]s: recorded by path, keyed by content.
 
+use crate::design::DesignConfig;
 use std::path::{Path, PathBuf};
 
 use methvb_io::regions::{
@@ -127,6 +128,10 @@ pub struct InputConfig {
     pub samples: FileRef,
     /// Reference group for the contrasts (`None`: the group of the first sample).
     pub reference_group: Option<String>,
+    /// Covariates and pairs from the sheet's columns (omitted from the serialised form, and so
+    /// from the resume keys, when empty: a run without a design keys as before).
+    #[serde(default, skip_serializing_if = "DesignConfig::is_empty")]
+    pub design: DesignConfig,
     /// Contig order from a `.fai` or `.dict` (`None`: from the inputs, which must agree).
     pub contigs: Option<FileRef>,
     /// bedMethyl modification code counted as methylated.
@@ -151,6 +156,7 @@ impl InputConfig {
         Self {
             samples: FileRef(sheet.into()),
             reference_group: None,
+            design: DesignConfig::default(),
             contigs: None,
             mod_code: "m".into(),
             any_mod: false,

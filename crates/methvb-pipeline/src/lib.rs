@@ -25,6 +25,7 @@
 pub mod audit;
 pub mod commands;
 pub mod config;
+pub mod design;
 pub mod error;
 pub mod gather;
 pub mod inputs;

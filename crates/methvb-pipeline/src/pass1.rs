@@ -152,8 +152,9 @@ pub fn learn_hyper(
         samples.groups.len(),
         samples.sample_group.len()
     ));
-    let fit: HyperFit = methvb_model::fit_hyper(&data, &Theta::default(), &eb, pass.model.seed)
-        .context("learning the hyperparameters")?;
+    let fit: HyperFit =
+        methvb_model::fit_hyper(&data, &samples.initial_theta(), &eb, pass.model.seed)
+            .context("learning the hyperparameters")?;
     summary.seconds = started.elapsed().as_secs_f64();
     let file = HyperFile {
         theta: fit.theta,

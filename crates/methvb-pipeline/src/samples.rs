@@ -6,10 +6,11 @@ use std::time::Instant;
 use methvb_io::merge::MergeStats;
 use methvb_io::regions::{Region, RegionBuilder, RegionStats, RegionStream};
 use methvb_io::sheet::SampleSheet;
-use methvb_model::RegionData;
+use methvb_model::{DesignPrior, RegionData, Theta};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{InputConfig, RegionConfig};
+use crate::design::{self, BuiltDesign};
 use crate::error::Result;
 
 /// The sheet and the group of each sample, as the outputs and the model number them.
@@ -32,6 +33,8 @@ pub struct Samples {
     pub model_index: Vec<usize>,
     /// Sample names in sheet order.
     pub names: Vec<String>,
+    /// Covariates and pairs (`--covariates`, `--pair-by`), on the model's groups.
+    pub design: Option<BuiltDesign>,
 }
 
 impl Samples {
@@ -41,14 +44,10 @@ impl Samples {
         sheet.check_samples_per_group(regions.min_samples_per_group)?;
         let sample_group = sheet.group_of_samples();
         let groups = sheet.groups().to_vec();
-        let mut sorted: Vec<&String> = groups.iter().collect();
-        sorted.sort();
-        let model_index: Vec<usize> = groups
-            .iter()
-            .map(|g| sorted.iter().position(|s| *s == g).unwrap_or(0))
-            .collect();
-        let model_group = sample_group.iter().map(|&g| model_index[g]).collect();
+        let (model_index, model_group) = model_numbering(&sheet);
+        let design = design::build(&sheet, &input.design, &model_group)?;
         Ok(Self {
+            design,
             names: sheet.sample_names(),
             sheet,
             sample_group,
@@ -67,7 +66,25 @@ impl Samples {
             n_groups: self.groups.len(),
             methylated: &r.methylated,
             coverage: &r.coverage,
+            design: self.design.as_ref().map(|d| &d.design),
         }
+    }
+
+    /// Empirical Bayes's starting Theta: the default with this design's prior.
+    pub fn initial_theta(&self) -> Theta {
+        Theta {
+            design: DesignPrior::initial(self.design.as_ref().map(|d| &d.design)),
+            ..Theta::default()
+        }
+    }
+
+    /// Checks that `theta` (read from `source`) was learned with this design.
+    pub fn check_theta(&self, theta: &Theta, source: &std::path::Path) -> Result<()> {
+        use crate::error::Context;
+        theta
+            .design
+            .check_matches(self.design.as_ref().map(|d| &d.design))
+            .context(format!("hyperparameters {}", source.display()))
     }
 
     /// The model's index of the reference group.
@@ -83,6 +100,24 @@ impl Samples {
         }
         names
     }
+}
+
+/// The model's index of each group of `sheet` (reference first) and the model's group of each
+/// sample: groups numbered in sorted name order.
+pub(crate) fn model_numbering(sheet: &SampleSheet) -> (Vec<usize>, Vec<usize>) {
+    let groups = sheet.groups();
+    let mut sorted: Vec<&String> = groups.iter().collect();
+    sorted.sort();
+    let model_index: Vec<usize> = groups
+        .iter()
+        .map(|g| sorted.iter().position(|s| *s == g).unwrap_or(0))
+        .collect();
+    let model_group = sheet
+        .group_of_samples()
+        .iter()
+        .map(|&g| model_index[g])
+        .collect();
+    (model_index, model_group)
 }
 
 /// The regions of the inputs, as pass 1 and pass 2 stream them.

@@ -1,4 +1,5 @@
-//! Simulation settings: [`SimConfig`], [`SimMode`] and [`RealisticParams`].
+//! Simulation settings: [`SimConfig`], [`SimMode`], [`RealisticParams`] and the optional
+//! designs of realistic mode, [`BatchParams`] and [`PairedParams`].
 
 use methvb_model::Theta;
 use serde::{Deserialize, Serialize};
@@ -31,7 +32,7 @@ pub enum EffectScale {
 }
 
 /// Strength of the departures from the model used in [`SimMode::Realistic`] (ignored in
-/// [`SimMode::Model`]).
+/// [`SimMode::Model`], where a batch or paired design is refused rather than silently dropped).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RealisticParams {
@@ -70,6 +71,91 @@ pub struct RealisticParams {
     /// Standard deviation of the log of each sample's depth multiplier (library size); the
     /// multipliers are log-normal with mean 1 (default 0.4).
     pub depth_log_sd: f64,
+    /// A batch label per sample and a batch effect in some regions (default none). Left out
+    /// of `sim.json` when absent, so configs without a design read and write as before.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batch: Option<BatchParams>,
+    /// Paired samples: sample `k` of every group is donor `donor_k`, with a donor effect per
+    /// region (default none). Left out of `sim.json` when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub paired: Option<PairedParams>,
+}
+
+/// A batch effect (realistic mode only; see the crate docs).
+///
+/// A share `fraction` of the regions, chosen independently of DMR status, has an effect
+/// `|e| ~ U(effect)` with a random sign per non-reference batch, added on the probability scale
+/// to every non-outlier CpG of the region in the samples of that batch and clamped to
+/// `[0.001, 0.999]`, as a DMR's effect is. The truth (`true_theta`, `true_delta`) is that of
+/// the reference batch, i.e. without the batch effect.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchParams {
+    /// One label per sample, in sample order (the groups in `group_names` order, each group's
+    /// replicates in turn); the first label is the reference batch. At least two distinct
+    /// labels.
+    pub labels: Vec<String>,
+    /// Share of regions with a batch effect, drawn per region independently of DMR status
+    /// (default 0.3).
+    #[serde(default = "BatchParams::default_fraction")]
+    pub fraction: f64,
+    /// Range of the absolute batch effect on the probability scale (default `(0.15, 0.35)`).
+    #[serde(default = "BatchParams::default_effect")]
+    pub effect: (f64, f64),
+}
+
+impl BatchParams {
+    fn default_fraction() -> f64 {
+        0.3
+    }
+
+    fn default_effect() -> (f64, f64) {
+        (0.15, 0.35)
+    }
+
+    /// A batch design with these labels and the default fraction and effect range.
+    pub fn new(labels: Vec<String>) -> Self {
+        Self {
+            labels,
+            fraction: Self::default_fraction(),
+            effect: Self::default_effect(),
+        }
+    }
+
+    /// The batches (the distinct labels in order of first appearance, the reference first)
+    /// and each sample's index into them.
+    pub fn levels(&self) -> (Vec<String>, Vec<usize>) {
+        let mut levels: Vec<String> = Vec::new();
+        let index = self
+            .labels
+            .iter()
+            .map(|label| match levels.iter().position(|l| l == label) {
+                Some(i) => i,
+                None => {
+                    levels.push(label.clone());
+                    levels.len() - 1
+                }
+            })
+            .collect();
+        (levels, index)
+    }
+}
+
+/// Paired samples (realistic mode only; see the crate docs): sample `k` of every group is
+/// donor `donor_k`, and each region draws one effect `u ~ N(0, donor_sd^2)` per donor, added on
+/// the logit scale to every non-outlier CpG of that donor's samples. The truth is at `u = 0`.
+/// Needs equal group sizes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PairedParams {
+    /// Standard deviation of the donor effect on the logit scale (default 0.5).
+    pub donor_sd: f64,
+}
+
+impl Default for PairedParams {
+    fn default() -> Self {
+        Self { donor_sd: 0.5 }
+    }
 }
 
 impl Default for RealisticParams {
@@ -88,6 +174,8 @@ impl Default for RealisticParams {
             trend_period: (300.0, 2000.0),
             outlier_rate: 0.03,
             depth_log_sd: 0.4,
+            batch: None,
+            paired: None,
         }
     }
 }
@@ -349,6 +437,60 @@ impl SimConfig {
                 r.depth_log_sd
             )
         })?;
+        self.validate_design()
+    }
+
+    /// Checks the optional batch and paired designs of realistic mode.
+    fn validate_design(&self) -> Result<(), SimError> {
+        let r = &self.realistic;
+        if (r.batch.is_some() || r.paired.is_some()) && self.mode != SimMode::Realistic {
+            return Err(SimError::DesignNeedsRealisticMode);
+        }
+        if let Some(batch) = &r.batch {
+            let samples = self.n_samples();
+            if batch.labels.len() != samples {
+                return Err(SimError::BatchLabelCount {
+                    labels: batch.labels.len(),
+                    samples,
+                });
+            }
+            for label in &batch.labels {
+                check(valid_name(label), || {
+                    format!(
+                        "batch label {label:?} must be non-empty, without spaces, slashes or control characters"
+                    )
+                })?;
+            }
+            if batch.levels().0.len() < 2 {
+                return Err(SimError::SingleBatch {
+                    label: batch.labels[0].clone(),
+                });
+            }
+            check(prob(batch.fraction), || {
+                format!(
+                    "realistic.batch.fraction = {} must be in [0, 1]",
+                    batch.fraction
+                )
+            })?;
+            let (lo, hi) = batch.effect;
+            check(lo >= 0.0 && lo <= hi && hi <= 1.0, || {
+                format!("realistic.batch.effect = ({lo}, {hi}) needs 0 <= min <= max <= 1")
+            })?;
+        }
+        if let Some(paired) = &r.paired {
+            let sizes = &self.samples_per_group;
+            if sizes.iter().any(|&n| n != sizes[0]) {
+                return Err(SimError::UnequalGroupsForPairing {
+                    sizes: sizes.clone(),
+                });
+            }
+            check(nonneg(paired.donor_sd) && paired.donor_sd <= 10.0, || {
+                format!(
+                    "realistic.paired.donor_sd = {} must be in [0, 10]",
+                    paired.donor_sd
+                )
+            })?;
+        }
         Ok(())
     }
 }

@@ -9,6 +9,43 @@ pub enum SimError {
     /// A [`crate::SimConfig`] field is out of range or inconsistent (the message names it).
     #[error("invalid simulation config: {0}")]
     InvalidConfig(String),
+    /// A batch or paired design was asked for outside realistic mode.
+    #[error(
+        "batch effects and paired donors are simulated in realistic mode only; \
+         set mode to realistic (--mode realistic) or leave out the design"
+    )]
+    DesignNeedsRealisticMode,
+    /// The batch labels are not one per sample.
+    #[error(
+        "{labels} batch labels for {samples} samples; give one label per sample in sample \
+         order (each group's samples in turn, reference group first), e.g. --batch A,A,B,B,A,A,B,B \
+         for 4 vs 4"
+    )]
+    BatchLabelCount {
+        /// Number of labels given.
+        labels: usize,
+        /// Number of samples simulated.
+        samples: usize,
+    },
+    /// Every sample has the same batch label, so there is no batch to differ.
+    #[error(
+        "every batch label is {label:?}: a batch effect needs at least two batches; give the \
+         samples of the other batch a second label"
+    )]
+    SingleBatch {
+        /// The one label.
+        label: String,
+    },
+    /// Paired donors asked for with groups of different sizes.
+    #[error(
+        "paired donors need the same number of samples in every group (sample k of each group \
+         is donor_k), got samples per group {sizes:?}; make the group sizes equal or leave out \
+         --paired"
+    )]
+    UnequalGroupsForPairing {
+        /// The configured `samples_per_group`.
+        sizes: Vec<usize>,
+    },
     /// The regions do not fit on the configured contigs.
     #[error(
         "contig {contig} (length {length}) is too short for its {n_regions} regions; \

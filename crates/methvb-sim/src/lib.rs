@@ -42,6 +42,26 @@
 //! In both modes `true_theta[g]` is the mean over the region's sites of the true per-site
 //! methylation probability of group `g` (MODEL.md "What is reported", evaluated at the true
 //! parameters), and `true_delta[g - 1] = true_theta[g] - true_theta[0]`.
+//!
+//! # Realistic mode: designs
+//! Two optional design effects, each from a random stream of its own seeded by
+//! `(seed, region index)`, so that turning one on changes no other draw (and, without them, the
+//! output is what it was before they existed):
+//! 1. **Batch** ([`BatchParams`], `realistic.batch`): a label per sample, the first label's
+//!    batch the reference. Each region has a batch effect with probability `fraction`,
+//!    independently of DMR status, and then draws, per non-reference batch, `|e| ~ U(effect)`
+//!    with a random sign. `e` is added on the probability scale to every non-outlier CpG of
+//!    the region in that batch's samples, clamped to `[0.001, 0.999]` as a DMR's effect is.
+//! 2. **Paired donors** ([`PairedParams`], `realistic.paired`): sample `k` of every group
+//!    belongs to donor `donor_k` (equal group sizes). Each region draws one effect per donor,
+//!    `u ~ N(0, donor_sd^2)`, added to the logit of every non-outlier CpG's probability in that
+//!    donor's samples (after the batch effect, when both are on).
+//!
+//! Outlier sites stay fully methylated or unmethylated in every sample, as under a DMR effect.
+//! The truth is unchanged by the designs: `true_theta`, `true_delta` and `true_site_prob` are
+//! those of the reference batch without its batch effect, at donor effect `u = 0` (so the true
+//! delta is the group difference alone); [`SimRegion::batch_effect`] and
+//! [`SimRegion::donor_effect`] hold the effects that the counts also carry.
 
 mod bgzf;
 mod config;
@@ -49,7 +69,7 @@ mod error;
 mod simulate;
 mod write;
 
-pub use config::{EffectScale, RealisticParams, SimConfig, SimMode};
+pub use config::{BatchParams, EffectScale, PairedParams, RealisticParams, SimConfig, SimMode};
 pub use error::SimError;
 pub use methvb_model::Theta;
 pub use simulate::{SimData, SimRegion, SimSample, simulate, try_simulate};

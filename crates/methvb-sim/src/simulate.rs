@@ -14,6 +14,13 @@ pub struct SimSample {
     pub name: String,
     /// Index into [`SimData::group_names`].
     pub group: usize,
+    /// Batch label (with [`crate::RealisticParams::batch`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<String>,
+    /// Donor, `donor_<k>` for replicate `k` of every group (with
+    /// [`crate::RealisticParams::paired`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub donor: Option<String>,
 }
 
 /// One simulated region with its counts and its truth.
@@ -35,11 +42,13 @@ pub struct SimRegion {
     pub coverage: Vec<u32>,
     /// Whether the region's group effects were drawn from the slab.
     pub is_dmr: bool,
-    /// Per group `g >= 1` (length `G - 1`): `true_theta[g] - true_theta[0]`.
+    /// Per group `g >= 1` (length `G - 1`): `true_theta[g] - true_theta[0]`, the group
+    /// difference alone (no batch or donor effect).
     pub true_delta: Vec<f64>,
     /// Per group (length `G`): mean over sites of the true methylation probability of the
     /// group, i.e. MODEL.md's `theta_g = mean_j logistic(a + b_g + exp(w) v_j)` at the true
-    /// `z` (in realistic mode, the mean of the true per-site probabilities).
+    /// `z` (in realistic mode, the mean of the true per-site probabilities; with a design, at
+    /// the reference batch without its batch effect and at donor effect 0).
     pub true_theta: Vec<f64>,
     /// True baseline `a` (logit scale; the mid-point of the groups' levels in model mode, the
     /// reference's baseline in realistic mode).
@@ -57,8 +66,19 @@ pub struct SimRegion {
     /// outlier sites and outside the effect window.
     pub true_v: Vec<f64>,
     /// True methylation probability of each (site, group), `J x G` row-major: site `j`,
-    /// group `g` at `j * G + g` (exactly 0 or 1 at realistic-mode outlier sites).
+    /// group `g` at `j * G + g` (exactly 0 or 1 at realistic-mode outlier sites). With a batch
+    /// design these are the reference batch's, with paired donors those at donor effect 0; the
+    /// counts of other batches and of each donor add the effects below.
     pub true_site_prob: Vec<f64>,
+    /// Whether the region has a batch effect (always `false` without a batch design).
+    pub has_batch_effect: bool,
+    /// Per non-reference batch ([`SimData::batch_levels`] from index 1): the batch effect
+    /// added on the probability scale to the non-outlier CpGs of that batch's samples (0 when
+    /// [`Self::has_batch_effect`] is false; empty without a batch design).
+    pub batch_effect: Vec<f64>,
+    /// Per donor ([`SimData::donors`]): the donor effect added on the logit scale to the
+    /// non-outlier CpGs of that donor's samples (empty without paired donors).
+    pub donor_effect: Vec<f64>,
 }
 
 impl SimRegion {
@@ -81,6 +101,11 @@ pub struct SimData {
     pub config: SimConfig,
     /// Per-sample depth multipliers (all 1 in model mode).
     pub depth_multipliers: Vec<f64>,
+    /// Batch levels in order of first appearance; the first is the reference (empty without
+    /// a batch design).
+    pub batch_levels: Vec<String>,
+    /// Donor names `donor_1..` (empty without paired donors).
+    pub donors: Vec<String>,
 }
 
 // Domains of the independent random streams.
@@ -88,6 +113,10 @@ const LAYOUT: u64 = 0x4C41_594F_5554;
 const PARAMS: u64 = 0x5041_5241_4D53;
 const COUNTS: u64 = 0x434F_554E_5453;
 const SAMPLE: u64 = 0x5341_4D50_4C45;
+// The designs draw from streams of their own, so that turning them on changes no other draw
+// (and the batch effect is independent of DMR status).
+const BATCH: u64 = 0x0042_4154_4348;
+const DONOR: u64 = 0x0044_4F4E_4F52;
 pub(crate) const SPLIT: u64 = 0x0053_504C_4954;
 
 fn splitmix64(mut x: u64) -> u64 {
@@ -113,6 +142,10 @@ fn logistic(x: f64) -> f64 {
         let e = x.exp();
         e / (1.0 + e)
     }
+}
+
+fn logit(p: f64) -> f64 {
+    (p / (1.0 - p)).ln()
 }
 
 fn normal(rng: &mut StdRng) -> f64 {
@@ -174,10 +207,12 @@ pub fn try_simulate(cfg: &SimConfig) -> Result<SimData, SimError> {
             samples.push(SimSample {
                 name: format!("{name}_{k}"),
                 group: g,
+                batch: None,
+                donor: None,
             });
         }
     }
-    let sample_groups: Vec<usize> = samples.iter().map(|s| s.group).collect();
+    let sample_layout = SampleLayout::new(cfg, &mut samples);
     let depth_multipliers: Vec<f64> = (0..samples.len())
         .map(|s| match cfg.mode {
             SimMode::Model => 1.0,
@@ -236,7 +271,7 @@ pub fn try_simulate(cfg: &SimConfig) -> Result<SimData, SimError> {
                 chrom,
                 positions,
                 g_count,
-                &sample_groups,
+                &sample_layout,
                 &coverage,
             )?;
             regions.push(region);
@@ -249,7 +284,94 @@ pub fn try_simulate(cfg: &SimConfig) -> Result<SimData, SimError> {
         regions,
         config: cfg.clone(),
         depth_multipliers,
+        batch_levels: sample_layout.batch_levels,
+        donors: sample_layout.donors,
     })
+}
+
+/// What the samples are: their groups and the optional designs of realistic mode.
+struct SampleLayout {
+    /// Per sample: its group.
+    groups: Vec<usize>,
+    /// Batch levels, the reference first (empty without a batch design).
+    batch_levels: Vec<String>,
+    /// Per sample: index into `batch_levels` (empty without a batch design).
+    sample_batch: Vec<usize>,
+    /// Donor names (empty without paired donors).
+    donors: Vec<String>,
+    /// Per sample: index into `donors` (empty without paired donors).
+    sample_donor: Vec<usize>,
+}
+
+impl SampleLayout {
+    /// The layout of `cfg` (already validated), with each sample's batch and donor set.
+    fn new(cfg: &SimConfig, samples: &mut [SimSample]) -> Self {
+        let r = &cfg.realistic;
+        let (batch_levels, sample_batch) = match &r.batch {
+            Some(batch) => {
+                let (levels, index) = batch.levels();
+                for (sample, label) in samples.iter_mut().zip(&batch.labels) {
+                    sample.batch = Some(label.clone());
+                }
+                (levels, index)
+            }
+            None => (Vec::new(), Vec::new()),
+        };
+        let (donors, sample_donor) = match &r.paired {
+            Some(_) => {
+                let per_group = cfg.samples_per_group[0];
+                let donors = (1..=per_group).map(|k| format!("donor_{k}")).collect();
+                // Samples are grouped, replicates in order: replicate k of each group is donor k.
+                let index: Vec<usize> = cfg.samples_per_group.iter().flat_map(|&n| 0..n).collect();
+                for (sample, &d) in samples.iter_mut().zip(&index) {
+                    sample.donor = Some(format!("donor_{}", d + 1));
+                }
+                (donors, index)
+            }
+            None => (Vec::new(), Vec::new()),
+        };
+        Self {
+            groups: samples.iter().map(|s| s.group).collect(),
+            batch_levels,
+            sample_batch,
+            donors,
+            sample_donor,
+        }
+    }
+
+    /// Region `index`'s batch effects (whether it has one, and one effect per non-reference
+    /// batch) and donor effects. All are drawn whether or not they apply, so that changing
+    /// the fraction of affected regions keeps each region's effect sizes.
+    fn draw(&self, cfg: &SimConfig, index: usize) -> (bool, Vec<f64>, Vec<f64>) {
+        let r = &cfg.realistic;
+        let (has_batch, batch_effect) = match &r.batch {
+            Some(batch) => {
+                let mut rng = stream(cfg.seed, BATCH, &[index as u64]);
+                let has = rng.random::<f64>() < batch.fraction;
+                let (lo, hi) = batch.effect;
+                let effect = (1..self.batch_levels.len())
+                    .map(|_| {
+                        let size = lo + (hi - lo) * rng.random::<f64>();
+                        let sign = if rng.random::<bool>() { 1.0 } else { -1.0 };
+                        if has { sign * size } else { 0.0 }
+                    })
+                    .collect();
+                (has, effect)
+            }
+            None => (false, Vec::new()),
+        };
+        let donor_effect = match &r.paired {
+            Some(paired) => {
+                let mut rng = stream(cfg.seed, DONOR, &[index as u64]);
+                self.donors
+                    .iter()
+                    .map(|_| paired.donor_sd * normal(&mut rng))
+                    .collect()
+            }
+            None => Vec::new(),
+        };
+        (has_batch, batch_effect, donor_effect)
+    }
 }
 
 /// What is true about one region: per (site, group) methylation probabilities.
@@ -262,6 +384,8 @@ struct Truth {
     is_dmr: bool,
     /// `J x G` row-major probabilities.
     pi: Vec<f64>,
+    /// Per site: whether it is a realistic-mode outlier (which no effect moves).
+    outlier: Vec<bool>,
 }
 
 /// A draw of the contrast vector `b` (length `G - 1`): from the null component of
@@ -416,6 +540,7 @@ fn draw_truth(cfg: &SimConfig, index: usize, positions: &[u64], g_count: usize) 
         v,
         is_dmr,
         pi,
+        outlier: outlier.iter().map(Option::is_some).collect(),
     }
 }
 
@@ -425,10 +550,24 @@ fn simulate_region(
     chrom: &str,
     positions: Vec<u64>,
     g_count: usize,
-    sample_groups: &[usize],
+    layout: &SampleLayout,
     coverage: &[Option<Gamma<f64>>],
 ) -> Result<SimRegion, SimError> {
     let truth = draw_truth(cfg, index, &positions, g_count);
+    let sample_groups = &layout.groups;
+    let (has_batch_effect, batch_effect, donor_effect) = layout.draw(cfg, index);
+    // Per sample: the batch effect on its probabilities and the donor effect on their logits
+    // (None where nothing applies, so that without a design the probabilities are used as they
+    // are, bit for bit).
+    let batch_shift: Vec<Option<f64>> = (0..sample_groups.len())
+        .map(|s| match layout.sample_batch.get(s) {
+            Some(&level) if has_batch_effect && level > 0 => Some(batch_effect[level - 1]),
+            _ => None,
+        })
+        .collect();
+    let donor_shift: Vec<Option<f64>> = (0..sample_groups.len())
+        .map(|s| layout.sample_donor.get(s).map(|&d| donor_effect[d]))
+        .collect();
     let j_count = positions.len();
     let s_count = sample_groups.len();
     let kappa = truth.k.exp();
@@ -452,7 +591,15 @@ fn simulate_region(
             if n == 0 {
                 continue;
             }
-            let pi = truth.pi[j * g_count + g];
+            let mut pi = truth.pi[j * g_count + g];
+            if !truth.outlier[j] {
+                if let Some(e) = batch_shift[s] {
+                    pi = (pi + e).clamp(1e-3, 1.0 - 1e-3);
+                }
+                if let Some(u) = donor_shift[s] {
+                    pi = logistic(logit(pi) + u);
+                }
+            }
             let p = if pi <= 0.0 || pi >= 1.0 || kappa > 1e10 {
                 // Outlier sites (exactly 0 or 1) and a degenerate concentration are binomial.
                 pi
@@ -495,5 +642,8 @@ fn simulate_region(
         true_k: truth.k,
         true_v: truth.v,
         true_site_prob: truth.pi,
+        has_batch_effect,
+        batch_effect,
+        donor_effect,
     })
 }

@@ -10,11 +10,17 @@
 //!   strand `.` (as `modkit pileup --combine-strands` does); with
 //!   [`WriteOptions::split_strands`] each site becomes a `+` record at `p` and a `-` record at
 //!   `p + 1` (an empty strand is omitted).
-//! - `samples.tsv`: header `sample group path`, one row per sample, path relative to the sheet.
+//! - `samples.tsv`: header `sample group path`, one row per sample, path relative to the sheet;
+//!   with a batch design a `batch` column (the sample's label) follows, with paired donors a
+//!   `donor` column (`donor_<k>`), in that order (readers of the sheet ignore unknown columns).
 //! - `regions.bed`: BED4 `chrom start end id`, no header.
 //! - `truth.tsv`: header `region_id chrom start end n_sites is_dmr true_delta_<g>...
 //!   true_theta_<g>...` (`true_delta` for each non-reference group, `true_theta` for every
-//!   group; `is_dmr` is `true`/`false`; floats in shortest round-trip form).
+//!   group; `is_dmr` is `true`/`false`; floats in shortest round-trip form). With a batch
+//!   design `has_batch_effect batch_effect_<batch>...` follow (one effect per non-reference
+//!   batch, on the probability scale, 0 where the region has none), with paired donors
+//!   `donor_effect_<donor>...` (logit scale). `true_delta` and `true_theta` stay the group
+//!   levels of the reference batch without the batch effect, at donor effect 0.
 //! - `sim.json`: the [`crate::SimConfig`] (pretty JSON).
 //!
 //! Rows follow the region order of the data (contig order of the config, then position).
@@ -227,14 +233,30 @@ pub fn write_dataset(
     write_atomic(&sample_sheet, |out| {
         let e = io_err(&sample_sheet);
         (|| {
-            writeln!(out, "sample\tgroup\tpath")?;
+            write!(out, "sample\tgroup\tpath")?;
+            let batch = !data.batch_levels.is_empty();
+            let donor = !data.donors.is_empty();
+            if batch {
+                write!(out, "\tbatch")?;
+            }
+            if donor {
+                write!(out, "\tdonor")?;
+            }
+            writeln!(out)?;
             for sample in &data.samples {
                 let group = data
                     .group_names
                     .get(sample.group)
                     .map_or("", String::as_str);
                 let file = sample_file_name(&sample.name, opts);
-                writeln!(out, "{}\t{group}\t{file}", sample.name)?;
+                write!(out, "{}\t{group}\t{file}", sample.name)?;
+                if batch {
+                    write!(out, "\t{}", sample.batch.as_deref().unwrap_or(""))?;
+                }
+                if donor {
+                    write!(out, "\t{}", sample.donor.as_deref().unwrap_or(""))?;
+                }
+                writeln!(out)?;
             }
             Ok(())
         })()
@@ -264,6 +286,15 @@ pub fn write_dataset(
             for g in &data.group_names {
                 write!(out, "\ttrue_theta_{g}")?;
             }
+            if !data.batch_levels.is_empty() {
+                write!(out, "\thas_batch_effect")?;
+                for b in data.batch_levels.iter().skip(1) {
+                    write!(out, "\tbatch_effect_{b}")?;
+                }
+            }
+            for d in &data.donors {
+                write!(out, "\tdonor_effect_{d}")?;
+            }
             writeln!(out)?;
             for r in &data.regions {
                 write!(
@@ -278,6 +309,12 @@ pub fn write_dataset(
                 )?;
                 for d in r.true_delta.iter().chain(&r.true_theta) {
                     write!(out, "\t{d}")?;
+                }
+                if !data.batch_levels.is_empty() {
+                    write!(out, "\t{}", r.has_batch_effect)?;
+                }
+                for e in r.batch_effect.iter().chain(&r.donor_effect) {
+                    write!(out, "\t{e}")?;
                 }
                 writeln!(out)?;
             }

@@ -56,6 +56,7 @@ fn realistic_mode_degrades_gracefully() {
         sd_w: 0.4,
         mu_k: 3.0,
         sd_k: 0.5,
+        design: Default::default(),
     };
     let cfg = SimConfig {
         n_regions: 1500,
@@ -92,6 +93,7 @@ fn run(cfg: &SimConfig, family: Family) -> Outcome {
             n_groups,
             methylated: &r.methylated,
             coverage: &r.coverage,
+            design: None,
         })
         .collect();
     let sample: Vec<(&str, RegionData)> = sim
@@ -167,6 +169,7 @@ fn model_mode_calibration() {
         sd_w: 0.4,
         mu_k: 3.0,
         sd_k: 0.5,
+        design: Default::default(),
     };
     let cfg = SimConfig {
         n_regions: 2000,
@@ -190,6 +193,7 @@ fn model_mode_calibration() {
             n_groups,
             methylated: &r.methylated,
             coverage: &r.coverage,
+            design: None,
         })
         .collect();
     let seed = 5;

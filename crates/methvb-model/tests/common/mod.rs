@@ -32,6 +32,7 @@ impl SimRegion {
             n_groups: self.n_groups,
             methylated: &self.methylated,
             coverage: &self.coverage,
+            design: None,
         }
     }
 }
@@ -49,6 +50,7 @@ pub fn truth_theta() -> Theta {
         sd_w: 0.4,
         mu_k: 3.0,
         sd_k: 0.5,
+        design: Default::default(),
     }
 }
 
