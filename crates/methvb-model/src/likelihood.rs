@@ -1009,6 +1009,32 @@ mod tests {
         (groups, mth, cov)
     }
 
+    /// Asserts that `grad`, the analytic gradient at `z`, matches central differences of the
+    /// log joint in every coordinate.
+    fn assert_gradient_is_central_difference(
+        data: &RegionData,
+        theta: &Theta,
+        z: &[f64],
+        grad: &[f64],
+        what: &str,
+    ) {
+        let mut scratch = vec![0.0; z.len()];
+        for i in 0..z.len() {
+            let h = 1e-5;
+            let (mut zp, mut zm) = (z.to_vec(), z.to_vec());
+            zp[i] += h;
+            zm[i] -= h;
+            let fd = (log_joint_grad(data, theta, &zp, &mut scratch)
+                - log_joint_grad(data, theta, &zm, &mut scratch))
+                / (2.0 * h);
+            assert!(
+                (grad[i] - fd).abs() < 1e-5 * (1.0 + fd.abs()),
+                "{what} coord {i}: analytic {} vs fd {fd}",
+                grad[i]
+            );
+        }
+    }
+
     #[test]
     fn gradient_matches_central_finite_differences() {
         let mut rng = StdRng::seed_from_u64(7);
@@ -1045,22 +1071,13 @@ mod tests {
                 let mut grad = vec![0.0; d];
                 let lp = log_joint_grad(&data, &theta, &z, &mut grad);
                 assert!((lp - log_joint(&data, &theta, &z)).abs() < 1e-12 * (1.0 + lp.abs()));
-                let mut scratch = vec![0.0; d];
-                for i in 0..d {
-                    let h = 1e-5;
-                    let mut zp = z.clone();
-                    zp[i] += h;
-                    let mut zm = z.clone();
-                    zm[i] -= h;
-                    let fd = (log_joint_grad(&data, &theta, &zp, &mut scratch)
-                        - log_joint_grad(&data, &theta, &zm, &mut scratch))
-                        / (2.0 * h);
-                    assert!(
-                        (grad[i] - fd).abs() < 1e-5 * (1.0 + fd.abs()),
-                        "G={g} J={j} S={s} coord {i}: analytic {} vs fd {fd}",
-                        grad[i]
-                    );
-                }
+                assert_gradient_is_central_difference(
+                    &data,
+                    &theta,
+                    &z,
+                    &grad,
+                    &format!("G={g} J={j} S={s}"),
+                );
             }
         }
     }
@@ -1244,21 +1261,7 @@ mod tests {
         z[lay.k()] += 2.0;
         let mut grad = vec![0.0; d];
         log_joint_grad(&data, &theta, &z, &mut grad);
-        let mut scratch = vec![0.0; d];
-        for i in 0..d {
-            let h = 1e-5;
-            let (mut zp, mut zm) = (z.clone(), z.clone());
-            zp[i] += h;
-            zm[i] -= h;
-            let fd = (log_joint_grad(&data, &theta, &zp, &mut scratch)
-                - log_joint_grad(&data, &theta, &zm, &mut scratch))
-                / (2.0 * h);
-            assert!(
-                (grad[i] - fd).abs() < 1e-5 * (1.0 + fd.abs()),
-                "coord {i}: analytic {} vs fd {fd}",
-                grad[i]
-            );
-        }
+        assert_gradient_is_central_difference(&data, &theta, &z, &grad, "design");
     }
 
     #[test]
