@@ -244,7 +244,7 @@ pub fn at_least_one(text: &str) -> std::result::Result<usize, String> {
 }
 
 /// `--spike-sd`: MODEL.md keeps sd_b0 above 0.05 so that the spike cannot degenerate.
-fn spike_sd_value(text: &str) -> std::result::Result<f64, String> {
+pub fn spike_sd_value(text: &str) -> std::result::Result<f64, String> {
     match text.trim().parse::<f64>() {
         Ok(v) if v.is_finite() && v >= 0.05 => Ok(v),
         Ok(v) => Err(format!(

@@ -22,10 +22,12 @@ use methvb_pipeline::commands::{Analysis, FitJob, HyperJob, RunConfig};
 use methvb_pipeline::config::{
     self, BamFilterConfig, FileRef, HyperConfig, InputConfig, RegionConfig,
 };
+use methvb_pipeline::dmr::{DEFAULT_HYPER_REGIONS, DmrJob, ScanConfig};
 use methvb_report::ReportOptions;
 use methvb_sim::{BatchParams, PairedParams, SimConfig, SimMode, WriteOptions};
 
 use crate::check::CheckArgs;
+use crate::dmr::DmrArgs;
 use crate::export::ExportArgs;
 use crate::gather::GatherArgs;
 use crate::pileup::PileupArgs;
@@ -41,7 +43,7 @@ use crate::{Cli, Command};
 /// The arguments `methvb <command>` needs, which every case's line starts with.
 fn required(command: &str) -> &'static [&'static str] {
     match command {
-        "run" | "hyper" | "sites" => &["--samples", "s.tsv", "--out", "o"],
+        "run" | "hyper" | "sites" | "dmr" => &["--samples", "s.tsv", "--out", "o"],
         "fit" => &["--samples", "s.tsv", "--hyper", "h.json", "--out", "o"],
         "gather" => &["a.parquet", "--out", "g.parquet"],
         "pileup" => &["x.bam", "--out", "p.bed"],
@@ -88,6 +90,7 @@ args_of!(export, "export", Export, ExportArgs);
 args_of!(report, "report", Report, ReportArgs);
 args_of!(simulate, "simulate", Simulate, SimulateArgs);
 args_of!(check, "check", Check, CheckArgs);
+args_of!(dmr_args, "dmr", Dmr, DmrArgs);
 
 fn run(extra: &[&str]) -> RunConfig {
     run_args(extra).config()
@@ -99,6 +102,10 @@ fn hyper(extra: &[&str]) -> HyperJob {
 
 fn fit(extra: &[&str]) -> FitJob {
     fit_args(extra).config()
+}
+
+fn dmr(extra: &[&str]) -> DmrJob {
+    dmr_args(extra).config()
 }
 
 /// `pileup`'s BAM options (before its call filter is resolved on the file).
@@ -145,9 +152,23 @@ fn analysis(extra: &[&str]) -> Analysis {
     analysis
 }
 
-/// The input settings of `run`, `hyper`, `fit` and `sites`, the same from each.
+/// The settings `run`, `hyper`, `fit` and `dmr` share, the same from each (`dmr` has no
+/// `--min-sites`: its clusters' is `--cluster-min-sites`).
+fn shared(extra: &[&str]) -> Analysis {
+    let analysis = analysis(extra);
+    let mut from_dmr = dmr(extra).analysis;
+    assert_eq!(
+        from_dmr.regions.min_sites, from_dmr.regions.cluster_min_sites,
+        "dmr {extra:?}"
+    );
+    from_dmr.regions.min_sites = analysis.regions.min_sites;
+    assert_eq!(from_dmr, analysis, "dmr {extra:?}");
+    analysis
+}
+
+/// The input settings of `run`, `hyper`, `fit`, `dmr` and `sites`, the same from each.
 fn input(extra: &[&str]) -> InputConfig {
-    let input = analysis(extra).input;
+    let input = shared(extra).input;
     assert_eq!(sites(extra).input.config(), input, "sites {extra:?}");
     input
 }
@@ -196,13 +217,18 @@ type Section = (&'static [&'static str], &'static [Case]);
 
 const SECTIONS: &[Section] = &[
     (&["methvb"], GLOBAL),
-    (&["run", "hyper", "fit", "sites"], INPUT),
-    (&["run", "hyper", "fit", "sites", "pileup", "check"], BAM),
+    (&["run", "hyper", "fit", "dmr", "sites"], INPUT),
+    (
+        &["run", "hyper", "fit", "dmr", "sites", "pileup", "check"],
+        BAM,
+    ),
+    (&["run", "hyper", "fit", "dmr"], SHARED),
     (&["run", "hyper", "fit"], ANALYSIS),
     (&["run", "hyper"], PASS1),
     (&["run"], RUN),
     (&["hyper"], HYPER),
     (&["fit"], FIT),
+    (&["dmr"], DMR),
     (&["sites"], SITES),
     (&["gather"], GATHER),
     (&["pileup"], PILEUP),
@@ -377,18 +403,68 @@ const BAM: &[Case] = &[
     }),
 ];
 
-/// `RegionArgs` and `ModelArgs`: the settings `run`, `hyper` and `fit` share.
-const ANALYSIS: &[Case] = &[
+/// `ModelArgs` and the cluster flags: what `run`, `hyper`, `fit` and `dmr` share.
+const SHARED: &[Case] = &[
     ("covariates", &["--covariates", "batch, age,"], |a| {
-        let design = analysis(a).input.design;
+        let design = shared(a).input.design;
         assert_eq!(design.covariates, ["batch", "age"]);
         assert_eq!(design.pair_by, None)
     }),
     ("pair-by", &["--pair-by", "donor"], |a| {
-        let design = analysis(a).input.design;
+        let design = shared(a).input.design;
         assert_eq!(design.pair_by.as_deref(), Some("donor"));
         assert!(design.covariates.is_empty())
     }),
+    ("max-gap", &["--max-gap", "80"], |a| {
+        assert_eq!(shared(a).regions.max_gap, Some(80))
+    }),
+    ("cluster-min-sites", &["--cluster-min-sites", "5"], |a| {
+        assert_eq!(shared(a).regions.cluster_min_sites, 5)
+    }),
+    ("min-cov", &["--min-cov", "4"], |a| {
+        assert_eq!(shared(a).regions.min_cov, 4)
+    }),
+    (
+        "min-samples-per-group",
+        &["--min-samples-per-group", "2"],
+        |a| assert_eq!(shared(a).regions.min_samples_per_group, 2),
+    ),
+    ("seed", &["--seed", "9"], |a| {
+        assert_eq!(shared(a).model.seed, 9)
+    }),
+    ("family", &["--family", "mean-field"], |a| {
+        assert_eq!(shared(a).model.family, Family::MeanField)
+    }),
+    ("delta0", &["--delta0", "0.2"], |a| {
+        assert_eq!(shared(a).fit.delta0, 0.2)
+    }),
+    ("fdr", &["--fdr", "0.1"], |a| assert_eq!(shared(a).fdr, 0.1)),
+    ("draws", &["--draws", "400"], |a| {
+        assert_eq!(shared(a).fit.draws, 400)
+    }),
+    ("max-refit", &["--max-refit", "0"], |a| {
+        assert_eq!(shared(a).fit.max_refit, 0)
+    }),
+    ("minibatch", &["--minibatch", "3"], |a| {
+        assert_eq!(shared(a).minibatch, 3)
+    }),
+    // The progress bar is the binary's: it lands in the arguments, and the library's
+    // configuration does not change.
+    ("progress", &["--progress"], |a| {
+        assert!(run_args(a).model.progress);
+        assert!(hyper_args(a).model.progress);
+        assert!(fit_args(a).model.progress);
+        assert!(dmr_args(a).model.progress);
+        assert!(!run_args(&[]).model.progress);
+        assert_eq!(run(a), run(&[]));
+        assert_eq!(hyper(a), hyper(&[]));
+        assert_eq!(fit(a), fit(&[]));
+        assert_eq!(dmr(a), dmr(&[]))
+    }),
+];
+
+/// `RegionArgs` but the cluster flags: the given regions and tiles of `run`, `hyper`, `fit`.
+const ANALYSIS: &[Case] = &[
     ("regions", &["--regions", "r.bed"], |a| {
         assert_eq!(analysis(a).regions.regions, file("r.bed"))
     }),
@@ -398,57 +474,10 @@ const ANALYSIS: &[Case] = &[
     ("step", &["--tile", "500", "--step", "250"], |a| {
         assert_eq!(analysis(a).regions.step, Some(250))
     }),
-    ("max-gap", &["--max-gap", "80"], |a| {
-        assert_eq!(analysis(a).regions.max_gap, Some(80))
-    }),
-    ("cluster-min-sites", &["--cluster-min-sites", "5"], |a| {
-        assert_eq!(analysis(a).regions.cluster_min_sites, 5)
-    }),
-    ("min-cov", &["--min-cov", "4"], |a| {
-        assert_eq!(analysis(a).regions.min_cov, 4)
-    }),
-    (
-        "min-samples-per-group",
-        &["--min-samples-per-group", "2"],
-        |a| assert_eq!(analysis(a).regions.min_samples_per_group, 2),
-    ),
     ("min-sites", &["--min-sites", "6"], |a| {
         assert_eq!(analysis(a).regions.min_sites, 6)
     }),
-    ("seed", &["--seed", "9"], |a| {
-        assert_eq!(analysis(a).model.seed, 9)
-    }),
-    ("family", &["--family", "mean-field"], |a| {
-        assert_eq!(analysis(a).model.family, Family::MeanField)
-    }),
-    ("delta0", &["--delta0", "0.2"], |a| {
-        assert_eq!(analysis(a).fit.delta0, 0.2)
-    }),
-    ("fdr", &["--fdr", "0.1"], |a| {
-        assert_eq!(analysis(a).fdr, 0.1)
-    }),
-    ("draws", &["--draws", "400"], |a| {
-        assert_eq!(analysis(a).fit.draws, 400)
-    }),
-    ("max-refit", &["--max-refit", "0"], |a| {
-        assert_eq!(analysis(a).fit.max_refit, 0)
-    }),
-    ("minibatch", &["--minibatch", "3"], |a| {
-        assert_eq!(analysis(a).minibatch, 3)
-    }),
-    // The progress bar is the binary's: it lands in the arguments, and the library's
-    // configuration does not change.
-    ("progress", &["--progress"], |a| {
-        assert!(run_args(a).model.progress);
-        assert!(hyper_args(a).model.progress);
-        assert!(fit_args(a).model.progress);
-        assert!(!run_args(&[]).model.progress);
-        assert_eq!(run(a), run(&[]));
-        assert_eq!(hyper(a), hyper(&[]));
-        assert_eq!(fit(a), fit(&[]))
-    }),
 ];
-
 /// `HyperArgs`: pass 1 of `run` and `hyper`.
 const PASS1: &[Case] = &[
     ("hyper-regions", &["--hyper-regions", "50"], |a| {
@@ -459,7 +488,33 @@ const PASS1: &[Case] = &[
     }),
 ];
 
-/// `run`'s own flags: the MCMC audit, a given Theta, the output folder and its shards.
+/// `dmr`'s own flags: pass 1 (its default sample is smaller), a given Theta, the contigs of a
+/// shard, the output folder and the scan.
+const DMR: &[Case] = &[
+    ("hyper-regions", &["--hyper-regions", "50"], |a| {
+        assert_eq!(dmr(a).hyper.hyper_regions, 50)
+    }),
+    ("spike-sd", &["--spike-sd", "0.08"], |a| {
+        assert_eq!(dmr(a).hyper.spike_sd, Some(0.08))
+    }),
+    ("hyper-json", &["--hyper-json", "h.json"], |a| {
+        assert_eq!(dmr(a).hyper_json, path("h.json"))
+    }),
+    ("chrom", &["--chrom", "chr1,chr2", "--chrom", "chr3"], |a| {
+        assert_eq!(dmr(a).chrom, ["chr1", "chr2", "chr3"])
+    }),
+    ("out", &[], |a| assert_eq!(dmr(a).out, Path::new("o"))),
+    ("min-cpgs", &["--min-cpgs", "5"], |a| {
+        assert_eq!(dmr(a).scan.min_sites, 5)
+    }),
+    ("max-cpgs", &["--max-cpgs", "40"], |a| {
+        assert_eq!(dmr(a).scan.max_sites, 40)
+    }),
+    ("min-score", &["--min-score", "2.5"], |a| {
+        assert_eq!(dmr(a).scan.min_score, 2.5)
+    }),
+];
+
 const RUN: &[Case] = &[
     ("mcmc-check", &["--mcmc-check", "0"], |a| {
         assert_eq!(run(a).audit.mcmc_check, 0)
@@ -767,6 +822,9 @@ const REFUSED: &[(&str, &[&str], &str)] = &[
     ("hyper", &["--delta0", "0"], "the effect size delta0"),
     ("run", &["--minibatch", "0"], "must be at least 1"),
     ("run", &["--hyper-regions", "0"], "must be at least 1"),
+    ("dmr", &["--min-cpgs", "0"], "must be at least 1"),
+    ("dmr", &["--max-cpgs", "0"], "must be at least 1"),
+    ("dmr", &["--hyper-regions", "0"], "must be at least 1"),
     ("sites", &["--batch-size", "0"], "must be at least 1"),
     ("run", &["--draws", "50"], "50 is not in 100.."),
     (
@@ -860,6 +918,11 @@ fn defaults_are_the_library_defaults() {
         assert!(cli.threads.is_none() && !cli.quiet);
     }
     assert_eq!(gather(&[]).fdr, config::DEFAULT_FDR);
+    let dmr_default = dmr(&[]);
+    assert_eq!(dmr_default.hyper.hyper_regions, DEFAULT_HYPER_REGIONS);
+    assert_eq!(dmr_default.hyper.spike_sd, None);
+    assert_eq!(dmr_default.scan, ScanConfig::default());
+    assert!(dmr_default.chrom.is_empty() && dmr_default.hyper_json.is_none());
     assert!(!export(&[]).bgzip);
     // pileup: every position, strands apart, the threshold estimated, bad records an error.
     let mut pileup_default = BamOptions::default();

@@ -5,6 +5,7 @@
 
 mod args;
 mod check;
+mod dmr;
 mod export;
 #[cfg(test)]
 mod flags;
@@ -44,6 +45,10 @@ enum Command {
     Hyper(run::HyperCmdArgs),
     /// Pass 2 only: fit regions (optionally some chromosomes) with a given Theta.
     Fit(run::FitArgs),
+    /// Find DMRs de novo: scan the CpG clusters for differentially methylated stretches, fit
+    /// each with the model and call them at a DMR-level Bayesian FDR; writes dmrs.parquet,
+    /// dmrs.bed, cpgs.parquet, hyper.json and run.json.
+    Dmr(dmr::DmrArgs),
     /// Concatenate `fit` shards into one table, recomputing the FDR calls over all of them.
     Gather(gather::GatherArgs),
     /// Per-position modification counts (MM/ML or Bismark XM) from a BAM/SAM as modkit-style
@@ -79,6 +84,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run::run(args, cli.quiet),
         Command::Hyper(args) => run::hyper(args, cli.quiet),
         Command::Fit(args) => run::fit(args, cli.quiet),
+        Command::Dmr(args) => dmr::run(args, cli.quiet),
         Command::Gather(args) => gather::run(args, cli.quiet),
         Command::Report(args) => report::run(args, cli.quiet),
         Command::Export(args) => export::run(args, cli.quiet),

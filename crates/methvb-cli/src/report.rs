@@ -56,7 +56,7 @@ fn metadata_json<T: serde::de::DeserializeOwned>(path: &Path, key: &str) -> Resu
 
 /// Streams the run's inputs once and keeps the sites of `top` (as the fit saw them).
 fn read_sites(dir: &Path, top: &[TopRegion]) -> Result<CpgData> {
-    let table = dir.join(methvb_report::files::REGIONS);
+    let table = methvb_report::files::results_table(dir);
     let (Some(input), Some(regions)) = (
         metadata_json::<InputConfig>(&table, "methvb.input_options")?,
         metadata_json::<RegionConfig>(&table, "methvb.region_options")?,
@@ -72,23 +72,37 @@ fn read_sites(dir: &Path, top: &[TopRegion]) -> Result<CpgData> {
         top.iter().map(|t| (t.region_id.as_str(), t)).collect();
     let mut found: HashMap<String, RegionSites> = HashMap::new();
     let mut changed = Vec::new();
+    // A region of `run` is one the stream gives; a DMR of `dmr` lies within a cluster it gives.
     for region in region_stream(&input, &regions, &samples)? {
         let region = region?;
-        let Some(t) = wanted.remove(region.id.as_str()) else {
-            continue;
-        };
-        if region.n_sites() as u64 != t.n_sites || region.start != t.start {
-            changed.push(region.id.clone());
+        let inside: Vec<&str> = wanted
+            .values()
+            .filter(|t| {
+                t.region_id == region.id
+                    || (t.chrom == region.chrom && t.start >= region.start && t.end <= region.end)
+            })
+            .map(|t| t.region_id.as_str())
+            .collect();
+        for id in inside {
+            let Some(t) = wanted.remove(id) else {
+                continue;
+            };
+            let s = samples.names.len();
+            let first = region.positions.partition_point(|&p| p < t.start);
+            let end = region.positions.partition_point(|&p| p < t.end);
+            if (end - first) as u64 != t.n_sites {
+                changed.push(t.region_id.clone());
+            }
+            found.insert(
+                t.region_id.clone(),
+                RegionSites {
+                    region_id: t.region_id.clone(),
+                    positions: region.positions[first..end].to_vec(),
+                    methylated: region.methylated[first * s..end * s].to_vec(),
+                    coverage: region.coverage[first * s..end * s].to_vec(),
+                },
+            );
         }
-        found.insert(
-            region.id.clone(),
-            RegionSites {
-                region_id: region.id,
-                positions: region.positions,
-                methylated: region.methylated,
-                coverage: region.coverage,
-            },
-        );
         if wanted.is_empty() {
             break;
         }

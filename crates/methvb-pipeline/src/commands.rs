@@ -60,7 +60,7 @@ impl Analysis {
         }
     }
 
-    fn pass1<'a>(&'a self, hyper: &'a HyperConfig) -> Pass1<'a> {
+    pub(crate) fn pass1<'a>(&'a self, hyper: &'a HyperConfig) -> Pass1<'a> {
         Pass1 {
             input: &self.input,
             regions: &self.regions,
@@ -69,7 +69,7 @@ impl Analysis {
         }
     }
 
-    fn pass2<'a>(&'a self, samples: &'a Samples, theta: &'a Theta) -> Pass2<'a> {
+    pub(crate) fn pass2<'a>(&'a self, samples: &'a Samples, theta: &'a Theta) -> Pass2<'a> {
         Pass2 {
             input: &self.input,
             regions: &self.regions,
@@ -84,7 +84,7 @@ impl Analysis {
 
     /// Key-value metadata of a results Parquet file of run `run_id` (`inputs`:
     /// [`InputConfig::provenance`]).
-    fn results_metadata(
+    pub(crate) fn results_metadata(
         &self,
         theta: &Theta,
         samples: &Samples,
@@ -128,7 +128,7 @@ impl Analysis {
     }
 
     /// The part of every resume key these settings make.
-    fn base_key(&self, samples: &Samples, files: &[InputFile]) -> Result<Key> {
+    pub(crate) fn base_key(&self, samples: &Samples, files: &[InputFile]) -> Result<Key> {
         resume::base_key(&self.input, &self.regions, &self.model, samples, files)
     }
 }

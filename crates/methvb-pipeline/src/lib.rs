@@ -1,4 +1,4 @@
-//! The methvb pipeline as a library: the jobs `run`, `hyper`, `fit` and `gather` on a plain,
+//! The methvb pipeline as a library: the jobs `run`, `hyper`, `fit`, `gather` and `dmr` ([`dmr`]) on a plain,
 //! serialisable configuration ([`config`], [`commands`]), the two passes over the regions
 //! ([`pass1`], [`pass2`]), the MCMC audit ([`audit`]), `--resume` ([`resume`], [`shards`]),
 //! the run folder ([`run_folder`]) and the output contracts ([`schema`]).
@@ -26,7 +26,9 @@ pub mod audit;
 pub mod commands;
 pub mod config;
 pub mod design;
+pub mod dmr;
 pub mod error;
+pub mod export;
 pub mod gather;
 pub mod inputs;
 pub mod pass1;

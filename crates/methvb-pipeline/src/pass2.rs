@@ -108,9 +108,9 @@ struct Counts {
 /// minibatches and writes them to `sink`; rows of contigs the sink reuses stream past, checked
 /// against the reused shard, and are offered to the audit without a fit unless the audit picks
 /// them.
-fn stream_fits(
+fn stream_fits<E: Into<crate::Error>>(
     pass: &Pass2,
-    stream: &mut RegionStream,
+    stream: &mut impl Iterator<Item = std::result::Result<Region, E>>,
     keep: impl Fn(&str) -> bool,
     sink: &mut dyn Sink,
     audit: &mut AuditPicker,
@@ -146,7 +146,7 @@ fn stream_fits(
         Ok(())
     };
     for region in stream.by_ref() {
-        let region = region?;
+        let region = region.map_err(Into::into)?;
         if !keep(&region.chrom) {
             continue;
         }
@@ -288,12 +288,25 @@ impl Unpublished {
         fdr: f64,
         metadata: Vec<(String, String)>,
     ) -> Result<(u64, u64)> {
+        self.publish_with(layout, fdr, metadata, false)
+    }
+
+    /// [`Self::publish`]; with `replace_pep` the `pep` column is replaced by `self.peps`
+    /// (which the caller may have changed since the rows were written).
+    fn publish_with(
+        self,
+        layout: &ResultsLayout,
+        fdr: f64,
+        metadata: Vec<(String, String)>,
+        replace_pep: bool,
+    ) -> Result<(u64, u64)> {
         let rows = self.writer.finish()?;
         let called = publish_with_calls(
             &self.fitted_path,
             &self.out,
             layout,
             &self.peps,
+            replace_pep,
             fdr,
             metadata,
         );
@@ -303,13 +316,14 @@ impl Unpublished {
     }
 }
 
-/// Copies the fitted rows of `fitted` to `out`, adding the FDR calls over all rows; returns the
-/// number of regions called.
+/// Copies the fitted rows of `fitted` to `out`, adding the FDR calls over all rows (and, with
+/// `replace_pep`, putting `peps` into the `pep` column); returns the number of regions called.
 fn publish_with_calls(
     fitted: &Path,
     out: &Path,
     layout: &ResultsLayout,
     peps: &[f64],
+    replace_pep: bool,
     fdr: f64,
     metadata: Vec<(String, String)>,
 ) -> Result<u64> {
@@ -331,8 +345,11 @@ fn publish_with_calls(
     )?;
     let mut offset = 0usize;
     for batch in reader {
-        let batch = batch?;
+        let mut batch = batch?;
         let rows = batch.num_rows();
+        if replace_pep {
+            batch = layout.with_pep(&batch, &peps[offset..offset + rows])?;
+        }
         let batch = if layout.has_contrast() {
             layout.with_calls(&batch, &calls[offset..offset + rows])?
         } else {
@@ -378,8 +395,99 @@ pub fn fit_to_file(
     progress: &dyn Progress,
 ) -> Result<FitSummary> {
     let started = Instant::now();
-    let layout = ResultsLayout::new(&pass.samples.groups, &pass.samples.names);
     let mut stream = region_stream(pass.input, pass.regions, pass.samples)?;
+    let keep = |chrom: &str| chroms.is_empty() || chroms.iter().any(|c| c == chrom);
+    let fitted = fit_stream_to_file(pass, &mut stream, keep, out, metadata, progress)?;
+    if chroms.is_empty() && fitted.regions == 0 {
+        bail!("no region to fit: {}", stream.why_no_regions());
+    }
+    warn_missing_contigs(&stream, chroms, progress);
+    let summary = PassSummary::of(&stream, pass.samples, fitted.regions, started);
+    summary.report_warnings(progress);
+    Ok(FitSummary {
+        pass: summary,
+        regions_called: fitted.called,
+        regions_unreliable: fitted.unreliable,
+        regions_not_converged: fitted.not_converged,
+    })
+}
+
+/// Warns of each contig of `chroms` that `stream` never reached.
+pub(crate) fn warn_missing_contigs(
+    stream: &RegionStream,
+    chroms: &[String],
+    progress: &dyn Progress,
+) {
+    for chrom in chroms {
+        if !stream.merger().contigs_visited().any(|c| c == chrom) {
+            progress.warn(&format!(
+                "contig {chrom} is not in the inputs; no regions fitted there"
+            ));
+        }
+    }
+}
+
+/// What [`fit_stream_to_file`] fitted and called.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct FittedFile {
+    pub regions: u64,
+    pub called: u64,
+    pub unreliable: u64,
+    pub not_converged: u64,
+}
+
+/// Fitted rows not yet published (see [`fit_stream_unpublished`]).
+pub(crate) struct FittedRows {
+    layout: ResultsLayout,
+    file: Unpublished,
+    counts: FittedFile,
+}
+
+impl FittedRows {
+    /// The PEP of each row, in order; the caller may change them before publishing.
+    pub(crate) fn peps_mut(&mut self) -> &mut [f64] {
+        &mut self.file.peps
+    }
+
+    /// Publishes the rows with the FDR calls over all of them (by the PEPs as they now are,
+    /// which also go into the `pep` column).
+    pub(crate) fn publish(self, fdr: f64, metadata: Vec<(String, String)>) -> Result<FittedFile> {
+        let (_, called) = self.file.publish_with(&self.layout, fdr, metadata, true)?;
+        Ok(FittedFile {
+            called,
+            ..self.counts
+        })
+    }
+}
+
+/// Fits the regions of `stream` that `keep` accepts (by contig) and publishes them, with the
+/// FDR calls over all of them, as `out`.
+pub(crate) fn fit_stream_to_file<E: Into<crate::Error>>(
+    pass: &Pass2,
+    stream: &mut impl Iterator<Item = std::result::Result<Region, E>>,
+    keep: impl Fn(&str) -> bool,
+    out: &Path,
+    metadata: Vec<(String, String)>,
+    progress: &dyn Progress,
+) -> Result<FittedFile> {
+    let FittedRows {
+        layout,
+        file,
+        counts,
+    } = fit_stream_unpublished(pass, stream, keep, out, progress)?;
+    let (_, called) = file.publish(&layout, pass.fdr, metadata)?;
+    Ok(FittedFile { called, ..counts })
+}
+
+/// Fits the regions of `stream` that `keep` accepts into the hidden intermediate file of `out`.
+pub(crate) fn fit_stream_unpublished<E: Into<crate::Error>>(
+    pass: &Pass2,
+    stream: &mut impl Iterator<Item = std::result::Result<Region, E>>,
+    keep: impl Fn(&str) -> bool,
+    out: &Path,
+    progress: &dyn Progress,
+) -> Result<FittedRows> {
+    let layout = ResultsLayout::new(&pass.samples.groups, &pass.samples.names);
     if let Some(name) = out.file_name().and_then(|n| n.to_str()) {
         remove_stale_temporaries(parent_dir(out), |owner| owner == name);
     }
@@ -389,29 +497,19 @@ pub fn fit_to_file(
         samples: pass.samples,
     };
     progress.start("pass 2: fitting", None);
-    let keep = |chrom: &str| chroms.is_empty() || chroms.iter().any(|c| c == chrom);
     let mut no_audit = AuditPicker::new(&crate::config::AuditConfig::OFF, pass.model.seed);
-    let counts = stream_fits(pass, &mut stream, keep, &mut sink, &mut no_audit, progress)?;
-    if chroms.is_empty() && counts.regions == 0 {
-        bail!("no region to fit: {}", stream.why_no_regions());
-    }
-    for chrom in chroms {
-        if !stream.merger().contigs_visited().any(|c| c == chrom) {
-            progress.warn(&format!(
-                "contig {chrom} is not in the inputs; no regions fitted there"
-            ));
-        }
-    }
+    let counts = stream_fits(pass, stream, keep, &mut sink, &mut no_audit, progress)?;
     progress.finish();
     let FileSink { layout, file, .. } = sink;
-    let (_, regions_called) = file.publish(&layout, pass.fdr, metadata)?;
-    let summary = PassSummary::of(&stream, pass.samples, counts.regions, started);
-    summary.report_warnings(progress);
-    Ok(FitSummary {
-        pass: summary,
-        regions_called,
-        regions_unreliable: counts.unreliable,
-        regions_not_converged: counts.not_converged,
+    Ok(FittedRows {
+        layout,
+        file,
+        counts: FittedFile {
+            regions: counts.regions,
+            called: 0,
+            unreliable: counts.unreliable,
+            not_converged: counts.not_converged,
+        },
     })
 }
 

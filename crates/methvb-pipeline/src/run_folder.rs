@@ -1,6 +1,7 @@
 //! The output folder of `methvb run`: which files belong to which run.
 //!
-//! A run folder holds `regions.parquet`, `run.json`, and, depending on the options,
+//! A run folder holds `regions.parquet` (`dmrs.parquet`, `dmrs.bed` and `cpgs.parquet` for
+//! `methvb dmr`), `run.json`, and, depending on the options,
 //! `hyper.json` (not with `--hyper-json`), `mcmc_check.parquet` (not with `--mcmc-check 0`) and
 //! `report.html` (made later by `methvb report`). A file left by an earlier run into the same
 //! folder would pass for the new run's own, so:
@@ -20,13 +21,13 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result, bail};
 use crate::gather::{metadata_value, open};
-use crate::schema::files::{HYPER, MCMC, REGIONS, REPORT, RUN};
+use crate::schema::files::{CPGS, DMRS, DMRS_BED, HYPER, MCMC, REGIONS, REPORT, RUN};
 
 /// Parquet metadata key (and `run.json` field `run_id`): the run the file belongs to.
 pub const RUN_ID_KEY: &str = "methvb.run_id";
 
 /// The files a run folder can hold.
-const OUTPUTS: [&str; 5] = [REGIONS, RUN, HYPER, MCMC, REPORT];
+const OUTPUTS: [&str; 8] = [REGIONS, RUN, HYPER, MCMC, REPORT, DMRS, DMRS_BED, CPGS];
 
 /// The run id of the rows described by `rows_key` (every input digest and setting the rows
 /// depend on): the first 16 hex digits of its SHA-256.
@@ -79,7 +80,7 @@ fn read_json(path: &Path) -> Result<Option<serde_json::Value>> {
 /// together by hand or by a workflow) the Parquet files' run ids and the Theta of `hyper.json`
 /// must agree with those of `regions.parquet`.
 pub fn check_consistent(dir: &Path) -> Result<()> {
-    let present: Vec<&str> = [REGIONS, HYPER, MCMC]
+    let present: Vec<&str> = [REGIONS, HYPER, MCMC, DMRS, CPGS]
         .into_iter()
         .filter(|n| dir.join(n).is_file())
         .collect();

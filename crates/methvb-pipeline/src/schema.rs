@@ -32,6 +32,23 @@ pub mod files {
     pub const MCMC: &str = "mcmc_check.parquet";
     /// The HTML report (`methvb report`).
     pub const REPORT: &str = "report.html";
+    /// The DMR table of `methvb dmr` (the columns of `regions.parquet`).
+    pub const DMRS: &str = "dmrs.parquet";
+    /// The called DMRs as BED9 (`methvb dmr`).
+    pub const DMRS_BED: &str = "dmrs.bed";
+    /// The per-CpG evidence of `methvb dmr`.
+    pub const CPGS: &str = "cpgs.parquet";
+
+    /// The results table of an output folder: `regions.parquet` (`run`, `gather`), else the
+    /// `dmrs.parquet` of a `dmr` folder (`regions.parquet` when neither exists, for the error).
+    pub fn results_table(dir: &std::path::Path) -> std::path::PathBuf {
+        let dmrs = dir.join(DMRS);
+        if !dir.join(REGIONS).is_file() && dmrs.is_file() {
+            dmrs
+        } else {
+            dir.join(REGIONS)
+        }
+    }
 }
 
 /// Columns of `regions.parquet` that every layout has (the per-group and per-contrast ones are
@@ -107,6 +124,57 @@ pub mod audit_columns {
     pub const WEIGHT_ESS: &str = "weight_ess";
     /// The VB verdict.
     pub const VB_RELIABLE: &str = "vb_reliable";
+}
+
+/// Columns of `cpgs.parquet` (`methvb dmr`; the per-group ones end in the group's name).
+pub mod cpg_columns {
+    /// Contig.
+    pub const CHROM: &str = "chrom";
+    /// 0-based position of the CpG.
+    pub const POS: &str = "pos";
+    /// Id of the run of CpGs (cluster) it was scanned in.
+    pub const CLUSTER_ID: &str = "cluster_id";
+    /// Id of the candidate DMR holding it (`dmrs.parquet` `region_id`), null outside them.
+    pub const DMR_ID: &str = "dmr_id";
+    /// Reads of a group: `coverage_<group>`.
+    pub const COVERAGE: &str = "coverage";
+    /// Pooled methylation of a group: `level_<group>` (null without reads).
+    pub const LEVEL: &str = "level";
+    /// `level_<other> - level_<reference>` (null where a group has no read).
+    pub const DIFF: &str = "diff";
+    /// Its standard error under no difference (null where a group has no read).
+    pub const SE: &str = "se";
+    /// `diff / se` (null where a group has no read).
+    pub const Z: &str = "z";
+}
+
+/// The schema of `cpgs.parquet` for two groups (reference first).
+pub fn cpg_schema(groups: &[String]) -> SchemaRef {
+    use cpg_columns as c;
+    let mut fields = vec![
+        Field::new(c::CHROM, DataType::Utf8, false),
+        Field::new(c::POS, DataType::UInt64, false),
+        Field::new(c::CLUSTER_ID, DataType::Utf8, false),
+        Field::new(c::DMR_ID, DataType::Utf8, true),
+    ];
+    for g in groups {
+        fields.push(Field::new(
+            format!("{}_{g}", c::COVERAGE),
+            DataType::UInt32,
+            false,
+        ));
+    }
+    for g in groups {
+        fields.push(Field::new(
+            format!("{}_{g}", c::LEVEL),
+            DataType::Float64,
+            true,
+        ));
+    }
+    for name in [c::DIFF, c::SE, c::Z] {
+        fields.push(Field::new(name, DataType::Float64, true));
+    }
+    Arc::new(Schema::new(fields))
 }
 
 /// The schema of `mcmc_check.parquet`.
@@ -465,6 +533,18 @@ impl ResultsLayout {
         columns.push(Arc::new(ppc_sample_p.finish()));
         columns.push(Arc::new(misfit.finish()));
         RecordBatch::try_new(self.fitted.clone(), columns)
+    }
+
+    /// `batch` (from [`Self::fitted_schema`]) with `pep` as its `pep` column.
+    pub fn with_pep(
+        &self,
+        batch: &RecordBatch,
+        pep: &[f64],
+    ) -> Result<RecordBatch, arrow_schema::ArrowError> {
+        let mut columns = batch.columns().to_vec();
+        let index = batch.schema().index_of(columns::PEP)?;
+        columns[index] = Arc::new(arrow_array::Float64Array::from(pep.to_vec()));
+        RecordBatch::try_new(batch.schema(), columns)
     }
 
     /// `batch` (from [`Self::fitted_schema`]) with the `called` column appended.

@@ -236,7 +236,7 @@ fn summary_section(inp: &Inputs<'_>) -> String {
     }
     t.row(
         "regions.parquet/rows",
-        "regions in regions.parquet",
+        "rows of the results table (regions.parquet; dmrs.parquet of dmr)",
         &inp.scan.rows.to_string(),
     );
     t.json(run, "/pass2/pass/regions_used", "regions used (pass 2)");
@@ -259,6 +259,10 @@ fn summary_section(inp: &Inputs<'_>) -> String {
         }
     }
     t.json(run, "/pass2/regions_called", "regions called");
+    t.json(run, "/dmr/clusters", "CpG clusters scanned (dmr)");
+    t.json(run, "/dmr/candidates", "candidate DMRs fitted");
+    t.json(run, "/dmr/called", "DMRs called");
+    t.json(run, "/dmr/unreliable", "unreliable DMR candidates");
     t.json(
         run,
         "/pass2/regions_unreliable",

@@ -1,6 +1,6 @@
 //! A self-contained HTML report of a `methvb run` output directory.
 //!
-//! [`write_report`] reads `regions.parquet` (required), `run.json` and `hyper.json` (optional:
+//! [`write_report`] reads `regions.parquet` (required; `dmrs.parquet` in a `dmr` folder), `run.json` and `hyper.json` (optional:
 //! without them the summary falls back to the Parquet key-value metadata, e.g. after
 //! `methvb gather`) and `mcmc_check.parquet` (optional: the NUTS audit), and writes
 //! `report.html` atomically (a temporary file in the same directory, then a rename).
@@ -98,10 +98,10 @@ pub struct RegionSites {
     pub coverage: Vec<u32>,
 }
 
-/// The `n` best called regions of `dir/regions.parquet` (by descending prob_dm, then lfsr, then
+/// The `n` best called regions of `dir/regions.parquet` (or `dmrs.parquet`) (by descending prob_dm, then lfsr, then
 /// id): what the report's table lists first and its per-CpG panels draw.
 pub fn top_called(dir: &Path, n: usize) -> Result<Vec<TopRegion>, ReportError> {
-    Ok(regions::scan(&dir.join(files::REGIONS), 1, n)?.top)
+    Ok(regions::scan(&files::results_table(dir), 1, n)?.top)
 }
 
 /// What [`write_report`] wrote.
@@ -151,7 +151,7 @@ fn read_json(path: &Path) -> Result<Option<serde_json::Value>, ReportError> {
 /// Reads the outputs of a run in `dir` and renders the report, without writing it.
 pub fn render_report(dir: &Path, options: &ReportOptions) -> Result<Rendered, ReportError> {
     let scan = regions::scan(
-        &dir.join(files::REGIONS),
+        &files::results_table(dir),
         options.max_points.max(1),
         options.table_regions,
     )?;
