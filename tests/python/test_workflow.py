@@ -9,11 +9,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 import yaml  # PyYAML, a dependency of snakemake
 
 from conftest import (
-    REPO, RUN_SEED, SNAKEFILE, Dataset, Run, assert_gathered_equals_run, base_config, snakemake,
+    REPO, RUN_SEED, SNAKEFILE, Dataset, Run, assert_gathered_equals_run, base_config, run_cmd,
+    snakemake,
 )
 
 LOCAL_PROFILE = REPO / "pipelines" / "profiles" / "local"
@@ -82,3 +84,31 @@ def test_slurm_profile_is_valid_yaml_with_resources() -> None:
     text = SNAKEFILE.read_text()
     for resource in ("mem_mb=", "runtime=", "cpus_per_task="):
         assert text.count(resource) == 3, resource  # hyper, fit and gather
+
+
+def test_dmr_mode_gathers_the_dmrs_of_one_dmr_run(methvb: Path, dataset: Dataset, tmp_path: Path) -> None:
+    """mode: dmr: hyper once, `methvb dmr --chrom` per chromosome, gather; the gathered
+    dmrs.parquet equals the one of a single `methvb dmr` with the same seed."""
+    config = base_config(methvb, dataset) | {"mode": "dmr", "regions": {"bed": "", "tile": None}}
+    snakemake(tmp_path, config, "--profile", LOCAL_PROFILE, "--cores", "2")
+    single = tmp_path / "single"
+    run_cmd([methvb, "--quiet", "dmr", "--samples", dataset.samples, "--seed", str(RUN_SEED),
+             "--fdr", "0.05", "--out", single])
+    gathered = pq.read_table(tmp_path / "results" / "dmrs.parquet")
+    reference = pq.read_table(single / "dmrs.parquet")
+    assert reference.num_rows > 0
+    assert gathered.schema.equals(reference.schema)
+    assert gathered.equals(reference)
+    for chrom in dataset.contigs():
+        shard = tmp_path / "results" / "dmr_shards" / chrom
+        assert (shard / "cpgs.parquet").is_file() and (shard / "dmrs.bed").is_file()
+    wf = json.loads((tmp_path / "results" / "hyper.json").read_text())
+    ref = json.loads((single / "hyper.json").read_text())
+    assert wf["theta"] == ref["theta"]
+
+
+def test_dmr_mode_with_regions_is_refused(methvb: Path, dataset: Dataset, tmp_path: Path) -> None:
+    config = base_config(methvb, dataset) | {"mode": "dmr"}
+    proc = snakemake(tmp_path, config, "--dry-run", "--cores", "1", check=False)
+    assert proc.returncode != 0
+    assert "mode dmr scans CpG clusters" in proc.stdout + proc.stderr

@@ -221,13 +221,16 @@ pub fn dmr(job: &DmrJob, progress: &dyn Progress) -> Result<DmrOutcome> {
     let mut rows_key = resume::rows_key(base, &theta, &analysis.fit)?;
     rows_key.insert("dmr_scan".into(), serde_json::to_value(opts)?);
     let run_id = run_folder::run_id(&serde_json::Value::Object(rows_key));
-    let metadata = analysis.results_metadata(&theta, &samples, &provenance, &run_id);
+    let mut metadata = analysis.results_metadata(&theta, &samples, &provenance, &run_id);
+    metadata.push(("methvb.dmr_scan".into(), serde_json::to_string(&opts)?));
 
     let pass_started = Instant::now();
     let mut clusters = region_stream(&analysis.input, regions, &samples)?;
-    let mut cpg_metadata = metadata.clone();
-    cpg_metadata.push(("methvb.dmr_scan".into(), serde_json::to_string(&opts)?));
-    let cpgs = CpgWriter::create(&job.out.join(files::CPGS), &samples.groups, cpg_metadata)?;
+    let cpgs = CpgWriter::create(
+        &job.out.join(files::CPGS),
+        &samples.groups,
+        metadata.clone(),
+    )?;
     let keep = |chrom: &str| job.chrom.is_empty() || job.chrom.iter().any(|c| c == chrom);
     let mut candidates = Candidates {
         clusters: &mut clusters,
