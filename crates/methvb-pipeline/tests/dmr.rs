@@ -323,6 +323,36 @@ fn shards_and_threads_give_the_rows_of_a_whole_run() {
     assert_eq!(a[0].columns(), b[0].columns());
 }
 
+/// Relabelling the reference group gives the same DMRs, PEPs and calls, with Δ negated.
+#[test]
+fn the_reference_group_changes_only_the_sign() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sheet, data) = simulate(&dir.path().join("sim"));
+    let a = dmr(&job(&sheet, &dir.path().join("a")), &Silent).unwrap();
+    let mut swapped = job(&sheet, &dir.path().join("b"));
+    swapped.analysis.input.reference_group = Some(data.group_names[1].clone());
+    let b = dmr(&swapped, &Silent).unwrap();
+    let (a, b) = (batches(&a.dmrs), batches(&b.dmrs));
+    assert!(a[0].num_rows() >= 20);
+    for name in ["region_id", "start", "end", "pep", "prob_dm", "called"] {
+        assert_eq!(
+            a[0].column_by_name(name).unwrap(),
+            b[0].column_by_name(name).unwrap(),
+            "{name}"
+        );
+    }
+    let delta = |t: &[RecordBatch]| {
+        t[0].column_by_name("delta_mean")
+            .unwrap()
+            .as_primitive::<arrow_array::types::Float64Type>()
+            .values()
+            .to_vec()
+    };
+    for (x, y) in delta(&a).iter().zip(delta(&b)) {
+        assert!((x + y).abs() < 1e-12, "{x} vs {y}");
+    }
+}
+
 /// `dmr` refuses what it cannot do, saying what to do instead.
 #[test]
 fn dmr_refuses_given_regions_and_other_than_two_groups() {

@@ -245,10 +245,17 @@ pub struct Segment {
 
 /// The scan of [`site_evidence`] for stretches; keeps its buffers between runs, so scanning a
 /// genome allocates only when a run is longer than every earlier one.
+///
+/// Cost: the best stretch from each first CpG is found once, in `J x max_sites` steps; after a
+/// stretch is taken, only the first CpGs within `max_sites` before it are looked at again (their
+/// stretches may have ended inside it), so binary segmentation of a long run stays linear in its
+/// length rather than in its length times the stretches found.
 #[derive(Debug, Default)]
 pub struct Scanner {
     /// Prefix sums of `d_j / V_j` and of `1 / V_j`.
     prefix: Vec<(f64, f64)>,
+    /// Per first CpG, its best stretch within the part of the run it is in.
+    from: Vec<Option<Segment>>,
     /// Parts of the run still to scan.
     todo: Vec<(usize, usize)>,
 }
@@ -266,46 +273,85 @@ impl Scanner {
             b += w;
             self.prefix.push((a, b));
         }
+        let n = evidence.len();
+        self.from.clear();
+        for first in 0..n {
+            let best = self.best_from(first, n, opts);
+            self.from.push(best);
+        }
         self.todo.clear();
-        self.todo.push((0, evidence.len()));
+        self.todo.push((0, n));
         while let Some((lo, hi)) = self.todo.pop() {
-            let Some(best) = self.best(lo, hi, opts) else {
+            // The first of equal ones: lowest first CpG, then shortest.
+            let mut best: Option<Segment> = None;
+            for seg in self.from[lo..hi].iter().flatten() {
+                if best.is_none_or(|b| seg.score.abs() > b.score.abs()) {
+                    best = Some(*seg);
+                }
+            }
+            let Some(best) = best.filter(|b| b.score.abs() >= opts.min_score) else {
                 continue;
             };
-            if best.score.abs() < opts.min_score {
-                continue;
-            }
             out.push(best);
+            // Stretches from before `best` that ran into it now end at its first CpG at most.
+            for first in lo.max(best.first.saturating_sub(opts.max_sites))..best.first {
+                self.from[first] = self.best_from(first, best.first, opts);
+            }
             self.todo.push((lo, best.first));
             self.todo.push((best.end, hi));
         }
         out.sort_by_key(|s| s.first);
     }
 
-    /// The stretch of largest `|T|` within `lo..hi` (the first of equal ones).
-    fn best(&self, lo: usize, hi: usize, opts: &ScanOptions) -> Option<Segment> {
+    /// The stretch of largest `|T|` from CpG `first` ending at `hi` at most (the shortest of
+    /// equal ones).
+    fn best_from(&self, first: usize, hi: usize, opts: &ScanOptions) -> Option<Segment> {
         let mut best: Option<Segment> = None;
-        for first in lo..hi {
-            let (a0, b0) = self.prefix[first];
-            let last_end = hi.min(first + opts.max_sites);
-            for end in (first + opts.min_sites)..=last_end {
-                let (a1, b1) = self.prefix[end];
-                let weight = b1 - b0;
-                if weight <= 0.0 {
-                    continue;
-                }
-                let score = (a1 - a0) / weight.sqrt();
-                if best.is_none_or(|b| score.abs() > b.score.abs()) {
-                    best = Some(Segment {
-                        first,
-                        end,
-                        score,
-                        diff: (a1 - a0) / weight,
-                    });
-                }
+        let (a0, b0) = self.prefix[first];
+        let last_end = hi.min(first + opts.max_sites);
+        for end in (first + opts.min_sites)..=last_end {
+            let (a1, b1) = self.prefix[end];
+            let weight = b1 - b0;
+            if weight <= 0.0 {
+                continue;
+            }
+            let score = (a1 - a0) / weight.sqrt();
+            if best.is_none_or(|b| score.abs() > b.score.abs()) {
+                best = Some(Segment {
+                    first,
+                    end,
+                    score,
+                    diff: (a1 - a0) / weight,
+                });
             }
         }
         best
+    }
+
+    /// Scores `|T|` of the stretches the scan finds in `draws` copies of `evidence` whose
+    /// differences are redrawn under no difference (`d_j = null_se_j x N(0, 1)`, independent),
+    /// appended to `out`: the null distribution of the scan's scores for this run of CpGs, its
+    /// length, coverage, missing cells and the maximisation over stretches included. The draws
+    /// come from `seed` alone.
+    pub fn null_scores(
+        &mut self,
+        evidence: &[SiteEvidence],
+        opts: &ScanOptions,
+        draws: usize,
+        seed: u64,
+        out: &mut Vec<f64>,
+    ) {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let mut null = evidence.to_vec();
+        let mut segments = Vec::new();
+        for _ in 0..draws {
+            for e in null.iter_mut().filter(|e| e.se.is_finite()) {
+                e.diff = e.null_se * rng.sample::<f64, _>(StandardNormal);
+                e.z = e.diff / e.se;
+            }
+            self.scan(&null, opts, &mut segments);
+            out.extend(segments.iter().map(|s| s.score.abs()));
+        }
     }
 }
 
@@ -371,34 +417,6 @@ pub fn run_dispersion(
         1.0
     };
     ((excess + prior * prior_info) / (info + prior_info)).clamp(1e-4, 0.5)
-}
-
-impl Scanner {
-    /// Scores `|T|` of the stretches the scan finds in `draws` copies of `evidence` whose
-    /// differences are redrawn under no difference (`d_j = null_se_j x N(0, 1)`, independent),
-    /// appended to `out`: the null distribution of the scan's scores for this run of CpGs, its
-    /// length, coverage, missing cells and the maximisation over stretches included. The draws
-    /// come from `seed` alone.
-    pub fn null_scores(
-        &mut self,
-        evidence: &[SiteEvidence],
-        opts: &ScanOptions,
-        draws: usize,
-        seed: u64,
-        out: &mut Vec<f64>,
-    ) {
-        let mut rng = StdRng::seed_from_u64(seed);
-        let mut null = evidence.to_vec();
-        let mut segments = Vec::new();
-        for _ in 0..draws {
-            for e in null.iter_mut().filter(|e| e.se.is_finite()) {
-                e.diff = e.null_se * rng.sample::<f64, _>(StandardNormal);
-                e.z = e.diff / e.se;
-            }
-            self.scan(&null, opts, &mut segments);
-            out.extend(segments.iter().map(|s| s.score.abs()));
-        }
-    }
 }
 
 /// One bin of [`Calibration::table`].
@@ -528,7 +546,7 @@ impl Calibration {
 mod tests {
     use super::*;
     use rand::{RngExt, SeedableRng, rngs::StdRng};
-    use rand_distr::{Beta, Binomial, Distribution};
+    use rand_distr::{Beta, Binomial, Distribution, StandardNormal};
 
     fn evidence_of(rows: &[(u32, u32)], groups: &[usize], opts: &ScanOptions) -> SiteEvidence {
         let (m, n): (Vec<u32>, Vec<u32>) = rows.iter().copied().unzip();
@@ -781,5 +799,76 @@ mod tests {
         let mut merged = Calibration::default();
         merged.merge(&c);
         assert_eq!(merged.tail(0.0), (25.0, 17.0));
+    }
+
+    /// The cached scan equals a direct binary segmentation (every stretch of every part
+    /// looked at again) on long random runs with several stretches, bit for bit.
+    #[test]
+    fn the_scan_equals_direct_binary_segmentation() {
+        fn direct(e: &[SiteEvidence], opts: &ScanOptions) -> Vec<Segment> {
+            let mut out = Vec::new();
+            let mut todo = vec![(0, e.len())];
+            while let Some((lo, hi)) = todo.pop() {
+                let mut best: Option<Segment> = None;
+                for first in lo..hi {
+                    for end in (first + opts.min_sites)..=hi.min(first + opts.max_sites) {
+                        let a: f64 = e[first..end].iter().map(|x| x.diff * x.weight()).sum();
+                        let b: f64 = e[first..end].iter().map(SiteEvidence::weight).sum();
+                        if b <= 0.0 {
+                            continue;
+                        }
+                        let score = a / b.sqrt();
+                        if best.is_none_or(|s| score.abs() > s.score.abs()) {
+                            best = Some(Segment {
+                                first,
+                                end,
+                                score,
+                                diff: a / b,
+                            });
+                        }
+                    }
+                }
+                if let Some(best) = best.filter(|b| b.score.abs() >= opts.min_score) {
+                    out.push(best);
+                    todo.push((lo, best.first));
+                    todo.push((best.end, hi));
+                }
+            }
+            out.sort_by_key(|s| s.first);
+            out
+        }
+        let mut rng = StdRng::seed_from_u64(29);
+        let opts = ScanOptions {
+            max_sites: 12,
+            min_score: 2.0,
+            ..ScanOptions::default()
+        };
+        let mut scanner = Scanner::default();
+        let mut out = Vec::new();
+        for _ in 0..20 {
+            let e: Vec<SiteEvidence> = (0..120)
+                .map(|j| {
+                    let shift = if (j / 15) % 3 == 1 { 0.2 } else { 0.0 };
+                    let se = 0.05 + 0.1 * rng.random::<f64>();
+                    let diff = shift + se * rng.sample::<f64, _>(StandardNormal);
+                    SiteEvidence {
+                        level: [0.5; 2],
+                        coverage: [9; 2],
+                        diff,
+                        se,
+                        z: diff / se,
+                        null_se: se,
+                    }
+                })
+                .collect();
+            scanner.scan(&e, &opts, &mut out);
+            let want = direct(&e, &opts);
+            assert!(want.len() >= 3);
+            assert_eq!(out.len(), want.len());
+            for (a, b) in out.iter().zip(&want) {
+                assert_eq!((a.first, a.end), (b.first, b.end));
+                assert!((a.score - b.score).abs() < 1e-9);
+            }
+        }
     }
 }
