@@ -32,7 +32,8 @@
 //!    `U(trend_period)` and phase; the sum is scaled by `exp(w)` as in the model.
 //! 2. **Partial effect.** `b_g` applies only to a contiguous window of sites covering a
 //!    fraction `U(effect_fraction)` of the region (at least one site); outside it group `g`
-//!    equals the reference.
+//!    equals the reference. A DMR's window is kept as [`SimRegion::effect_sites`] (in model
+//!    mode every site), the truth of de-novo DMR boundaries.
 //! 3. **Outlier sites.** Each site with probability `outlier_rate` is fully methylated or
 //!    fully unmethylated (`pi = 1` or `0`, equal odds) in every sample, so `m = n` or `m = 0`.
 //! 4. **Library sizes.** Sample `s` has its mean coverage multiplied by a log-normal

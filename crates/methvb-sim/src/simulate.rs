@@ -79,12 +79,27 @@ pub struct SimRegion {
     /// Per donor ([`SimData::donors`]): the donor effect added on the logit scale to the
     /// non-outlier CpGs of that donor's samples (empty without paired donors).
     pub donor_effect: Vec<f64>,
+    /// The sites the group effect covers, as indices into [`Self::positions`] (half-open),
+    /// for a DMR only (`None` otherwise). In realistic mode the contiguous effect window
+    /// (outlier sites inside it included, though no effect moves them); in model mode every
+    /// site. Outside it every group is at the reference's level. Absent in JSON written
+    /// before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effect_sites: Option<std::ops::Range<usize>>,
 }
 
 impl SimRegion {
     /// Number of CpG sites `J`.
     pub fn n_sites(&self) -> usize {
         self.positions.len()
+    }
+
+    /// Genomic span of [`Self::effect_sites`] like the region's own: 0-based start (the
+    /// window's first CpG) and half-open end (its last CpG + 2); `None` for a non-DMR.
+    pub fn effect_span(&self) -> Option<(u64, u64)> {
+        let w = self.effect_sites.as_ref()?;
+        // Invariant: a window holds at least one site (draw_truth clamps its length to >= 1).
+        Some((self.positions[w.start], self.positions[w.end - 1] + 2))
     }
 }
 
@@ -386,6 +401,8 @@ struct Truth {
     pi: Vec<f64>,
     /// Per site: whether it is a realistic-mode outlier (which no effect moves).
     outlier: Vec<bool>,
+    /// The sites the group effect covers (all of them in model mode).
+    window: std::ops::Range<usize>,
 }
 
 /// A draw of the contrast vector `b` (length `G - 1`): from the null component of
@@ -541,6 +558,7 @@ fn draw_truth(cfg: &SimConfig, index: usize, positions: &[u64], g_count: usize) 
         is_dmr,
         pi,
         outlier: outlier.iter().map(Option::is_some).collect(),
+        window,
     }
 }
 
@@ -645,5 +663,6 @@ fn simulate_region(
         has_batch_effect,
         batch_effect,
         donor_effect,
+        effect_sites: truth.is_dmr.then_some(truth.window),
     })
 }

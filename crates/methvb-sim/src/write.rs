@@ -20,7 +20,10 @@
 //!   design `has_batch_effect batch_effect_<batch>...` follow (one effect per non-reference
 //!   batch, on the probability scale, 0 where the region has none), with paired donors
 //!   `donor_effect_<donor>...` (logit scale). `true_delta` and `true_theta` stay the group
-//!   levels of the reference batch without the batch effect, at donor effect 0.
+//!   levels of the reference batch without the batch effect, at donor effect 0. The last three
+//!   columns are always `effect_start effect_end effect_sites`: the DMR's effect window
+//!   ([`crate::SimRegion::effect_sites`]) as 0-based half-open coordinates like `start end`
+//!   (its first CpG, its last CpG + 2) and its number of CpGs; `NA NA 0` for a non-DMR.
 //! - `sim.json`: the [`crate::SimConfig`] (pretty JSON).
 //!
 //! Rows follow the region order of the data (contig order of the config, then position).
@@ -295,7 +298,7 @@ pub fn write_dataset(
             for d in &data.donors {
                 write!(out, "\tdonor_effect_{d}")?;
             }
-            writeln!(out)?;
+            writeln!(out, "\teffect_start\teffect_end\teffect_sites")?;
             for r in &data.regions {
                 write!(
                     out,
@@ -316,7 +319,12 @@ pub fn write_dataset(
                 for e in r.batch_effect.iter().chain(&r.donor_effect) {
                     write!(out, "\t{e}")?;
                 }
-                writeln!(out)?;
+                match (r.effect_span(), &r.effect_sites) {
+                    (Some((start, end)), Some(w)) => {
+                        writeln!(out, "\t{start}\t{end}\t{}", w.len())?;
+                    }
+                    _ => writeln!(out, "\tNA\tNA\t0")?,
+                }
             }
             Ok(())
         })()

@@ -374,7 +374,10 @@ fn the_sheet_and_truth_carry_the_design() {
             "donor_effect_donor_1",
             "donor_effect_donor_2",
             "donor_effect_donor_3",
-            "donor_effect_donor_4"
+            "donor_effect_donor_4",
+            "effect_start",
+            "effect_end",
+            "effect_sites"
         ]
     );
     for (line, r) in lines.zip(&data.regions) {
@@ -382,7 +385,7 @@ fn the_sheet_and_truth_carry_the_design() {
         assert_eq!(f.len(), header.len());
         assert_eq!(f[9].parse::<bool>().unwrap(), r.has_batch_effect);
         assert_eq!(f[10].parse::<f64>().unwrap(), r.batch_effect[0]);
-        let donors: Vec<f64> = f[11..].iter().map(|x| x.parse().unwrap()).collect();
+        let donors: Vec<f64> = f[11..15].iter().map(|x| x.parse().unwrap()).collect();
         assert_eq!(donors, r.donor_effect);
     }
     let json = std::fs::read_to_string(&written.config_json).unwrap();

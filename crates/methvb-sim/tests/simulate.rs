@@ -711,3 +711,58 @@ fn config_json_fills_defaults_and_rejects_unknown_keys() {
     assert_eq!(round, expect);
     assert!(serde_json::from_str::<SimConfig>(r#"{"n_region": 10}"#).is_err());
 }
+
+/// Issue #17: a DMR's effect window is exactly the CpGs whose true level differs between the
+/// groups (outlier CpGs aside, which no effect moves: exactly 0 or 1 in every group), and a
+/// non-DMR has none. Model mode's window is the whole region.
+#[test]
+fn effect_window_is_where_the_groups_differ() {
+    for mode in [SimMode::Realistic, SimMode::Model] {
+        let (_, data) = big(mode);
+        let g = data.group_names.len();
+        let (mut dmrs, mut partial) = (0, 0);
+        for r in &data.regions {
+            let Some(w) = &r.effect_sites else {
+                assert!(!r.is_dmr, "{}: a DMR without a window", r.id);
+                assert_eq!(r.effect_span(), None);
+                continue;
+            };
+            assert!(r.is_dmr, "{}: a window on a non-DMR", r.id);
+            assert!(!w.is_empty() && w.end <= r.n_sites(), "{}: {w:?}", r.id);
+            dmrs += 1;
+            partial += usize::from(w.len() < r.n_sites());
+            for j in 0..r.n_sites() {
+                let p = &r.true_site_prob[j * g..(j + 1) * g];
+                let outlier = p.iter().all(|&x| x == p[0] && (x == 0.0 || x == 1.0));
+                let differs = p.iter().any(|&x| x != p[0]);
+                if outlier {
+                    assert!(!differs);
+                    continue;
+                }
+                assert_eq!(differs, w.contains(&j), "{} site {j}, window {w:?}", r.id);
+            }
+            let (start, end) = r.effect_span().unwrap();
+            assert_eq!(start, r.positions[w.start]);
+            assert_eq!(end, r.positions[w.end - 1] + 2);
+            assert!(r.start <= start && end <= r.end);
+        }
+        assert!(dmrs > 300, "{mode:?}: {dmrs} DMRs");
+        match mode {
+            SimMode::Model => assert_eq!(partial, 0),
+            SimMode::Realistic => assert!(partial > dmrs / 2, "{partial} of {dmrs} partial"),
+        }
+    }
+}
+
+/// A region serialised before `effect_sites` existed still reads (as no window).
+#[test]
+fn region_json_without_effect_sites_reads() {
+    let (_, data) = big(SimMode::Realistic);
+    let r = data.regions.iter().find(|r| r.is_dmr).unwrap();
+    let mut json = serde_json::to_value(r).unwrap();
+    assert!(json.get("effect_sites").is_some());
+    json.as_object_mut().unwrap().remove("effect_sites");
+    let back: methvb_sim::SimRegion = serde_json::from_value(json).unwrap();
+    assert_eq!(back.effect_sites, None);
+    assert_eq!(back.positions, r.positions);
+}

@@ -143,7 +143,7 @@ fn written_dataset_parses_back_to_the_same_counts() {
     let mut lines = truth.lines();
     assert_eq!(
         lines.next().unwrap(),
-        "region_id\tchrom\tstart\tend\tn_sites\tis_dmr\ttrue_delta_treated\ttrue_theta_control\ttrue_theta_treated"
+        "region_id\tchrom\tstart\tend\tn_sites\tis_dmr\ttrue_delta_treated\ttrue_theta_control\ttrue_theta_treated\teffect_start\teffect_end\teffect_sites"
     );
     for (line, r) in lines.zip(&data.regions) {
         let f: Vec<&str> = line.split('\t').collect();
@@ -153,6 +153,15 @@ fn written_dataset_parses_back_to_the_same_counts() {
         assert_eq!(f[6].parse::<f64>().unwrap(), r.true_delta[0]);
         assert_eq!(f[7].parse::<f64>().unwrap(), r.true_theta[0]);
         assert_eq!(f[8].parse::<f64>().unwrap(), r.true_theta[1]);
+        match &r.effect_sites {
+            Some(w) => {
+                assert_eq!(f[9].parse::<u64>().unwrap(), r.positions[w.start]);
+                assert_eq!(f[10].parse::<u64>().unwrap(), r.positions[w.end - 1] + 2);
+                assert_eq!(f[11].parse::<usize>().unwrap(), w.len());
+            }
+            None => assert_eq!(f[9..], ["NA", "NA", "0"]),
+        }
+        assert_eq!(f.len(), 12);
     }
 
     // sim.json is the config.
