@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use methvb_io::browser;
-use methvb_pipeline::export::{publish, read_table};
+use methvb_pipeline::export::{folder_label, publish, read_table};
 
 /// Arguments of `methvb export`.
 #[derive(Debug, Args)]
@@ -43,10 +43,7 @@ pub fn run(args: &ExportArgs, quiet: bool) -> Result<()> {
         )
     })?;
     let table = read_table(&path)?;
-    let label = std::fs::canonicalize(&args.dir)
-        .ok()
-        .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
-        .unwrap_or_else(|| args.dir.display().to_string());
+    let label = folder_label(&args.dir);
     let calls = browser::calls_bed(&table, &label);
     let mut written = publish(&args.dir, "calls.bed", &calls, &table.contigs, args.bgzip)?;
     for k in 0..table.contrasts.len() {

@@ -301,7 +301,7 @@ struct Learned {
 }
 
 /// Makes the run folder and clears the outputs of an earlier run there, except `keep`.
-fn create_out(out: &Path, keep: &[&str], progress: &dyn Progress) -> Result<()> {
+pub(crate) fn create_out(out: &Path, keep: &[&str], progress: &dyn Progress) -> Result<()> {
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let removed = run_folder::clear_earlier_outputs(out, keep)?;
     if !removed.is_empty() {

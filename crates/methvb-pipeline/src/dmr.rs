@@ -41,7 +41,7 @@ use methvb_scan::{
 use serde::{Deserialize, Serialize};
 
 use crate::MODEL_VERSION;
-use crate::commands::{Analysis, write_json_atomic};
+use crate::commands::{Analysis, create_out, write_json_atomic};
 use crate::config::HyperConfig;
 use crate::design::DesignRecord;
 use crate::error::{Result, bail};
@@ -205,14 +205,14 @@ pub fn dmr(job: &DmrJob, progress: &dyn Progress) -> Result<DmrOutcome> {
         Some(path) => {
             let theta = HyperFile::read_theta(path)?;
             samples.check_theta(&theta, path)?;
-            create_out(&job.out, progress)?;
+            create_out(&job.out, &[], progress)?;
             (theta, None, false)
         }
         None => {
             let (mut file, _) = learn_hyper(analysis.pass1(&job.hyper), &samples, progress)?;
             file.resume_key = Some(resume::hyper_key(base.clone(), &job.hyper)?);
             file.input_options = Some(provenance.clone());
-            create_out(&job.out, progress)?;
+            create_out(&job.out, &[], progress)?;
             write_json_atomic(&job.out.join(files::HYPER), &file)?;
             (file.theta, file.pass1, true)
         }
@@ -282,11 +282,7 @@ pub fn dmr(job: &DmrJob, progress: &dyn Progress) -> Result<DmrOutcome> {
     }
 
     let table = crate::export::read_table(&dmrs)?;
-    let label = std::fs::canonicalize(&job.out)
-        .ok()
-        .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
-        .unwrap_or_else(|| job.out.display().to_string());
-    let bed = methvb_io::browser::calls_bed(&table, &label);
+    let bed = methvb_io::browser::calls_bed(&table, &crate::export::folder_label(&job.out));
     crate::export::publish(&job.out, files::DMRS_BED, &bed, &table.contigs, false)?;
 
     let mut written = vec![files::DMRS, files::DMRS_BED, files::CPGS];
@@ -320,21 +316,6 @@ pub fn dmr(job: &DmrJob, progress: &dyn Progress) -> Result<DmrOutcome> {
     };
     write_json_atomic(&job.out.join(files::RUN), &run_file)?;
     Ok(DmrOutcome { summary, dmrs })
-}
-
-/// Makes the output folder and clears the outputs of an earlier run there.
-fn create_out(out: &Path, progress: &dyn Progress) -> Result<()> {
-    use crate::error::Context;
-    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    let removed = run_folder::clear_earlier_outputs(out, &[])?;
-    if !removed.is_empty() {
-        progress.note(&format!(
-            "removed the outputs of an earlier run from {}: {}",
-            out.display(),
-            removed.join(", ")
-        ));
-    }
-    Ok(())
 }
 
 /// The candidate stretches of a stream of CpG clusters, as regions to fit; writes every

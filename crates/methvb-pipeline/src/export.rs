@@ -13,6 +13,14 @@ use methvb_io::browser::{BrowserFile, Row, Table};
 use crate::error::{Context, Result, bail};
 use crate::schema::CALLED;
 
+/// The name a folder's browser tracks carry: its own name (the path as given if it has none).
+pub fn folder_label(dir: &Path) -> String {
+    std::fs::canonicalize(dir)
+        .ok()
+        .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| dir.display().to_string())
+}
+
 /// Reads the rows of `path` that the browser files need, by column name.
 pub fn read_table(path: &Path) -> Result<Table> {
     let builder = crate::gather::open(path)?;

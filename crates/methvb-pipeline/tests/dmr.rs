@@ -94,9 +94,8 @@ fn called(path: &Path) -> Vec<(String, u64, u64)> {
     out
 }
 
-/// The truth at CpG resolution: every simulated CpG per contig (sorted), and each DMR's
-/// window (the CpGs whose true levels differ between the groups, first to last) as
-/// (chrom, first position, last position).
+/// The truth at CpG resolution: every simulated CpG per contig (sorted), and each DMR's effect
+/// window as (chrom, first position, last position).
 struct Truth {
     cpgs: BTreeMap<String, Vec<u64>>,
     windows: Vec<(String, u64, u64)>,
@@ -109,11 +108,12 @@ fn truth(data: &SimData) -> Truth {
         cpgs.entry(r.chrom.clone())
             .or_default()
             .extend(&r.positions);
-        let differs: Vec<usize> = (0..r.n_sites())
-            .filter(|&j| (r.true_site_prob[2 * j + 1] - r.true_site_prob[2 * j]).abs() > 1e-9)
-            .collect();
-        if let (true, Some(&first), Some(&last)) = (r.is_dmr, differs.first(), differs.last()) {
-            windows.push((r.chrom.clone(), r.positions[first], r.positions[last]));
+        if let Some(w) = &r.effect_sites {
+            windows.push((
+                r.chrom.clone(),
+                r.positions[w.start],
+                r.positions[w.end - 1],
+            ));
         }
     }
     for p in cpgs.values_mut() {
