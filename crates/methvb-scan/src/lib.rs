@@ -21,6 +21,12 @@
 //! lies left and right of it again (binary segmentation), so a run of CpGs can hold several
 //! stretches, of either sign. Segments are disjoint and in order.
 //!
+//! **Dispersion, null and calibration.** [`run_dispersion`] estimates a run's replicate
+//! dispersion from the spread within each group (the `phi` of the evidence).
+//! [`Scanner::null_scores`] scans copies of a run whose differences are redrawn under no
+//! difference, and [`Calibration`] turns the observed and null scores of a genome into the
+//! scan's local false discovery rate by score.
+//!
 //! ```
 //! use methvb_scan::{ScanOptions, Scanner, site_evidence};
 //!
