@@ -83,7 +83,7 @@ def test_slurm_profile_is_valid_yaml_with_resources() -> None:
     assert int(profile["jobs"]) > 0
     text = SNAKEFILE.read_text()
     for resource in ("mem_mb=", "runtime=", "cpus_per_task="):
-        assert text.count(resource) == 3, resource  # hyper, fit and gather
+        assert text.count(resource) == 4, resource  # hyper, fit, dmr and gather
 
 
 def test_dmr_mode_gathers_the_dmrs_of_one_dmr_run(methvb: Path, dataset: Dataset, tmp_path: Path) -> None:
