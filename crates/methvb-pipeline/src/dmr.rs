@@ -196,7 +196,7 @@ pub fn dmr(job: &DmrJob, progress: &dyn Progress) -> Result<DmrOutcome> {
     })
     .invalid()
     {
-        bail!("dmr scan options: {why}");
+        bail!("dmr scan options (--min-cpgs, --max-cpgs, --min-score): {why}");
     }
     let inputs = resume::input_files(&samples)?;
     let provenance = analysis.input.provenance(&samples.sheet)?;
