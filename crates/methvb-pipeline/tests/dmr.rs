@@ -380,4 +380,13 @@ fn dmr_refuses_given_regions_and_other_than_two_groups() {
         error.contains("control.tsv: dmr compares two groups, the sheet has 1"),
         "{error}"
     );
+
+    let mut sizes = job(&sheet, &dir.path().join("c"));
+    sizes.scan.min_sites = 10;
+    sizes.scan.max_sites = 5;
+    let error = dmr(&sizes, &Silent).unwrap_err().chain();
+    assert!(
+        error.contains("(--min-cpgs, --max-cpgs, --min-score): stretch sizes 10..=5"),
+        "{error}"
+    );
 }
