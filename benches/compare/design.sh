@@ -84,18 +84,7 @@ for set in $SETS; do
             --samples-per-group 4,4 --dmr-fraction 0.1 --seed "$SEED" "${sim_flags[@]}"
     fi
     if [[ ! -f "$d/dss/sheet.tsv" ]]; then
-        # DSS tables `chr pos N X` as in run.sh; the sheet keeps the design columns.
-        mkdir -p "$d/dss"
-        head -n 1 "$d/sim/samples.tsv" > "$d/dss/sheet.tsv.tmp"
-        tail -n +2 "$d/sim/samples.tsv" | while IFS=$'\t' read -r sample group path rest; do
-            src="$d/sim/$path"
-            cat_cmd=cat; [[ "$src" == *.gz ]] && cat_cmd=zcat
-            $cat_cmd "$src" | awk 'BEGIN { OFS = "\t"; print "chr", "pos", "N", "X" }
-                $4 == "m" && $10 > 0 { print $1, $2 + 1, $10, $12 }' > "$d/dss/$sample.txt"
-            printf '%s\t%s\t%s\t%s\n' "$sample" "$group" "$d/dss/$sample.txt" "$rest" \
-                >> "$d/dss/sheet.tsv.tmp"
-        done
-        mv "$d/dss/sheet.tsv.tmp" "$d/dss/sheet.tsv"
+        "$here/dss_tables.sh" "$d/sim" "$d/dss"
     fi
     for cfg in dss_nodesign dss_design; do
         has_tool "$cfg" || continue

@@ -72,16 +72,7 @@ for set in $SETS; do
             --samples-per-group "$per,$per" --mean-coverage "$cov" --seed "$SEED"
     fi
     if [[ ! -f "$d/dss/sheet.tsv" ]]; then
-        mkdir -p "$d/dss"
-        printf 'sample\tgroup\tpath\n' > "$d/dss/sheet.tsv.tmp"
-        tail -n +2 "$d/sim/samples.tsv" | while IFS=$'\t' read -r sample group path _; do
-            src="$d/sim/$path"
-            cat_cmd=cat; [[ "$src" == *.gz ]] && cat_cmd=zcat
-            $cat_cmd "$src" | awk 'BEGIN { OFS = "\t"; print "chr", "pos", "N", "X" }
-                $4 == "m" && $10 > 0 { print $1, $2 + 1, $10, $12 }' > "$d/dss/$sample.txt"
-            printf '%s\t%s\t%s\n' "$sample" "$group" "$d/dss/$sample.txt" >> "$d/dss/sheet.tsv.tmp"
-        done
-        mv "$d/dss/sheet.tsv.tmp" "$d/dss/sheet.tsv"
+        "$here/dss_tables.sh" "$d/sim" "$d/dss"
     fi
     if has_tool dss_smooth; then
         echo "== DSS smoothing=TRUE + callDMR, $name, ncores $THREADS" >&2
