@@ -25,7 +25,8 @@ pub struct DmrArgs {
     pub(crate) model: ModelArgs,
     /// Regions sampled genome-wide (reservoir sampling) to learn Theta from (at least 1). Fewer
     /// than `run`'s default: Theta is the prior of a few candidates here, and 500 regions gave
-    /// the same DMRs as 2,000 in benches/compare/dmr.sh at a quarter of the cost.
+    /// the same recall, precision and ends as 2,000 on the data of benches/compare/dmr.sh, at a
+    /// quarter of the cost.
     #[arg(long, default_value_t = dmr::DEFAULT_HYPER_REGIONS, value_name = "N", value_parser = at_least_one)]
     hyper_regions: usize,
     /// Standard deviation (logit scale, >= 0.05) of the "no difference" component of the prior
