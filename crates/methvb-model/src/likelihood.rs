@@ -1210,6 +1210,24 @@ mod tests {
         }
     }
 
+    /// Two groups of `groups`' samples with counts `mth`, `cov` (sites x samples) and `design`.
+    fn with_design<'a>(
+        groups: &'a [usize],
+        mth: &'a [u32],
+        cov: &'a [u32],
+        design: &'a Design,
+    ) -> RegionData<'a> {
+        RegionData {
+            n_sites: mth.len() / groups.len(),
+            n_samples: groups.len(),
+            sample_group: groups,
+            n_groups: 2,
+            methylated: mth,
+            coverage: cov,
+            design: Some(design),
+        }
+    }
+
     /// A 3 vs 3 design with a numeric covariate, a two-level batch and three pairs, and its
     /// prior.
     fn design_of(groups: &[usize]) -> (Design, Theta) {
@@ -1241,15 +1259,7 @@ mod tests {
         let mut rng = StdRng::seed_from_u64(11);
         let (groups, mth, cov) = random_region(&mut rng, 2, 6, 6);
         let (design, theta) = design_of(&groups);
-        let data = RegionData {
-            n_sites: 6,
-            n_samples: 6,
-            sample_group: &groups,
-            n_groups: 2,
-            methylated: &mth,
-            coverage: &cov,
-            design: Some(&design),
-        };
+        let data = with_design(&groups, &mth, &cov, &design);
         data.validate().unwrap();
         data.check_theta(&theta).unwrap();
         let lay = data.layout();
@@ -1271,15 +1281,7 @@ mod tests {
         let mut rng = StdRng::seed_from_u64(5);
         let (groups, mth, cov) = random_region(&mut rng, 2, 4, 6);
         let (design, theta) = design_of(&groups);
-        let data = RegionData {
-            n_sites: 4,
-            n_samples: 6,
-            sample_group: &groups,
-            n_groups: 2,
-            methylated: &mth,
-            coverage: &cov,
-            design: Some(&design),
-        };
+        let data = with_design(&groups, &mth, &cov, &design);
         let lay = data.layout();
         let z: Vec<f64> = (0..lay.dim())
             .map(|i| 0.3 * (i as f64).sin() + if i == lay.k() { 2.5 } else { 0.0 })

@@ -176,9 +176,10 @@ pub struct FitJob {
     pub out: PathBuf,
 }
 
-/// `run.json`.
+/// What every `run.json` (of `run` and of `dmr`) says first: the versions, the run and its
+/// files, and what it was made from.
 #[derive(Debug, Serialize)]
-struct RunFile<'a> {
+pub(crate) struct RunProvenance<'a> {
     version: &'static str,
     model_version: &'static str,
     /// The run id, also in the metadata of the run's Parquet files ([`run_folder`]).
@@ -197,9 +198,49 @@ struct RunFile<'a> {
     /// Covariates and pairs, and where delta is evaluated (absent without a design).
     #[serde(skip_serializing_if = "Option::is_none")]
     design: Option<&'a DesignRecord>,
-    theta: Theta,
+    theta: &'a Theta,
     fit_options: methvb_model::FitOptions,
     fdr: f64,
+}
+
+impl<'a> RunProvenance<'a> {
+    /// The provenance of run `run_id` of `analysis` on `samples` (`inputs`, `input_options`:
+    /// [`resume::input_files`], [`InputConfig::provenance`]) with Theta `theta`, which wrote
+    /// `files`.
+    pub(crate) fn new(
+        analysis: &'a Analysis,
+        samples: &'a Samples,
+        run_id: &'a str,
+        files: Vec<&'static str>,
+        inputs: Vec<InputFile>,
+        input_options: &'a serde_json::Value,
+        theta: &'a Theta,
+    ) -> Self {
+        Self {
+            version: env!("CARGO_PKG_VERSION"),
+            model_version: MODEL_VERSION,
+            run_id,
+            files,
+            command: &analysis.command,
+            seed: analysis.model.seed,
+            sample_sheet: samples.sheet.path(),
+            inputs,
+            input_options,
+            region_options: &analysis.regions,
+            groups: &samples.groups,
+            design: samples.design.as_ref().map(|d| &d.record),
+            theta,
+            fit_options: analysis.fit_options(samples),
+            fdr: analysis.fdr,
+        }
+    }
+}
+
+/// `run.json` of `run`.
+#[derive(Debug, Serialize)]
+struct RunFile<'a> {
+    #[serde(flatten)]
+    run: RunProvenance<'a>,
     pass1: Option<serde_json::Value>,
     pass2: &'a FitSummary,
     /// What `--resume` reused.
@@ -527,21 +568,15 @@ pub fn run(config: &RunConfig, progress: &dyn Progress) -> Result<RunOutcome> {
         written.push(files::MCMC);
     }
     let run_file = RunFile {
-        version: env!("CARGO_PKG_VERSION"),
-        model_version: MODEL_VERSION,
-        run_id: &run_id,
-        files: written,
-        command: &analysis.command,
-        seed: analysis.model.seed,
-        sample_sheet: samples.sheet.path(),
-        inputs,
-        input_options: &provenance,
-        region_options: &analysis.regions,
-        groups: &samples.groups,
-        design: samples.design.as_ref().map(|d| &d.record),
-        theta: theta.clone(),
-        fit_options: analysis.fit_options(&samples),
-        fdr: analysis.fdr,
+        run: RunProvenance::new(
+            analysis,
+            &samples,
+            &run_id,
+            written,
+            inputs,
+            &provenance,
+            theta,
+        ),
         pass1: learned.pass1.clone(),
         pass2: &summary,
         resume: &resume,

@@ -40,15 +40,13 @@ use methvb_scan::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::MODEL_VERSION;
-use crate::commands::{Analysis, create_out, write_json_atomic};
+use crate::commands::{Analysis, RunProvenance, create_out, write_json_atomic};
 use crate::config::HyperConfig;
-use crate::design::DesignRecord;
 use crate::error::{Result, bail};
 use crate::pass1::{HyperFile, learn_hyper};
 use crate::pass2::{FittedFile, fit_stream_unpublished, warn_missing_contigs};
 use crate::progress::Progress;
-use crate::resume::{self, InputFile};
+use crate::resume;
 use crate::run_folder;
 use crate::samples::{PassSummary, Samples, region_stream};
 use crate::schema::{RESULTS_ROW_GROUP_ROWS, cpg_schema, files};
@@ -132,23 +130,9 @@ pub struct ScanSummary {
 /// `run.json` of a `dmr` folder.
 #[derive(Debug, Serialize)]
 struct DmrRunFile<'a> {
-    version: &'static str,
-    model_version: &'static str,
+    #[serde(flatten)]
+    run: RunProvenance<'a>,
     command_name: &'static str,
-    run_id: &'a str,
-    files: Vec<&'static str>,
-    command: &'a str,
-    seed: u64,
-    sample_sheet: &'a Path,
-    inputs: Vec<InputFile>,
-    input_options: &'a serde_json::Value,
-    region_options: &'a crate::config::RegionConfig,
-    groups: &'a [String],
-    #[serde(skip_serializing_if = "Option::is_none")]
-    design: Option<&'a DesignRecord>,
-    theta: &'a Theta,
-    fit_options: methvb_model::FitOptions,
-    fdr: f64,
     /// The scan's options, with the dispersion taken from Theta.
     scan: ScanOptions,
     chrom: &'a [String],
@@ -290,22 +274,16 @@ pub fn dmr(job: &DmrJob, progress: &dyn Progress) -> Result<DmrOutcome> {
         written.push(files::HYPER);
     }
     let run_file = DmrRunFile {
-        version: env!("CARGO_PKG_VERSION"),
-        model_version: MODEL_VERSION,
+        run: RunProvenance::new(
+            analysis,
+            &samples,
+            &run_id,
+            written,
+            inputs,
+            &provenance,
+            &theta,
+        ),
         command_name: "dmr",
-        run_id: &run_id,
-        files: written,
-        command: &analysis.command,
-        seed: analysis.model.seed,
-        sample_sheet: samples.sheet.path(),
-        inputs,
-        input_options: &provenance,
-        region_options: regions,
-        groups: &samples.groups,
-        design: samples.design.as_ref().map(|d| &d.record),
-        theta: &theta,
-        fit_options: pass.fit_options(),
-        fdr: analysis.fdr,
         scan: opts,
         chrom: &job.chrom,
         pass1,
