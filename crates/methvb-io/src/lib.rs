@@ -9,6 +9,7 @@
 
 pub mod atomic;
 pub mod batch;
+mod bed;
 pub mod browser;
 pub mod contigs;
 pub mod error;

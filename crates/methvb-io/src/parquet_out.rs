@@ -4,14 +4,15 @@
 //! `<out>`), which [`AtomicParquetWriter::finish`] syncs and renames to `<out>`. A writer dropped
 //! without `finish` — an error, a panic, Ctrl-C unwinding — removes its temporary file, so a
 //! reader never sees a truncated Parquet file under the final name. Compression is zstd (level
-//! 3), row groups are capped at a row count, and the caller's key-value pairs go into the file's
-//! metadata and into the embedded Arrow schema (`ARROW:schema`) as well, where pyarrow, polars
-//! and pandas look for them (`pyarrow.parquet.read_table(p).schema.metadata`).
+//! 3), Float columns are written without a dictionary, row groups are capped at a row count,
+//! and the caller's key-value pairs go into the file's metadata and into the embedded Arrow
+//! schema (`ARROW:schema`) as well, where pyarrow, polars and pandas look for them
+//! (`pyarrow.parquet.read_table(p).schema.metadata`).
 
 use std::path::Path;
 
 use arrow_array::RecordBatch;
-use arrow_schema::SchemaRef;
+use arrow_schema::{DataType, SchemaRef};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::KeyValue;
@@ -62,12 +63,20 @@ impl AtomicParquetWriter {
         let mut schema_metadata = schema.metadata().clone();
         schema_metadata.extend(metadata);
         let schema = std::sync::Arc::new(schema.as_ref().clone().with_metadata(schema_metadata));
-        let props = WriterProperties::builder()
+        let mut props = WriterProperties::builder()
             .set_compression(Compression::ZSTD(zstd))
             .set_max_row_group_row_count(Some(max_row_group_rows.max(1)))
             .set_statistics_enabled(EnabledStatistics::Page)
-            .set_key_value_metadata((!kv.is_empty()).then_some(kv))
-            .build();
+            .set_key_value_metadata((!kv.is_empty()).then_some(kv));
+        // Float columns (posterior summaries, diagnostics) hold distinct values: a dictionary
+        // would not shrink them, and its encoder keeps a hash table of every value of the open
+        // row group, which was most of pass 2's memory (see `docs/model.md`, "Memory").
+        for field in schema.fields() {
+            if matches!(field.data_type(), DataType::Float32 | DataType::Float64) {
+                props = props.set_column_dictionary_enabled(field.name().as_str().into(), false);
+            }
+        }
+        let props = props.build();
         let file = AtomicFile::create(out).map_err(|e| ReadError::new(out, 0, e.into()))?;
         // `try_new` drops `file` on error, which removes the temporary.
         let writer =

@@ -7,8 +7,11 @@
 //!
 //! # Region modes ([`RegionSpec`])
 //!
-//! * **BED** ([`BedRegions`]): regions from a file, loaded into memory per contig and sorted by
-//!   start; overlapping regions are allowed (a site then belongs to each). The name column is the
+//! * **BED** ([`BedRegions`]): regions from a file, taken per contig in (start, end, id) order;
+//!   overlapping regions are allowed (a site then belongs to each). A contig whose lines are one
+//!   sorted block (`sort -k1,1 -k2,2n -k3,3n`) is streamed from the file, any other contig's regions
+//!   are read and sorted when the data reach it, so memory grows with the file only when it is
+//!   unsorted. The name column is the
 //!   region id, else `chrom:start-end`. **Region ids are unique**: a name that several regions
 //!   share (UCSC CpG-island files repeat `CpG: 35`) becomes `name@chrom:start-end` for each of
 //!   them ([`BedRegions::repeated_names_warning`] says so), and two regions that still share an
@@ -43,14 +46,15 @@
 //! When no region comes out at all, [`RegionStream::why_no_regions`] names the first of these
 //! steps that left nothing, so the message is the true cause (not "check every filter").
 
-use std::collections::{HashMap, HashSet, VecDeque};
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::collections::{HashSet, VecDeque};
+use std::path::PathBuf;
 
 use arrow_array::RecordBatch;
 use arrow_schema::Schema;
 
 use crate::batch::{SiteBatchView, schema_samples};
+use crate::bed::BedCursor;
+pub use crate::bed::BedRegions;
 use crate::contigs::contig_aliases;
 use crate::error::{ErrorKind, ReadError};
 use crate::merge::SiteMerger;
@@ -166,226 +170,6 @@ pub struct RegionStats {
     pub regions_dropped_contig_absent: u64,
 }
 
-/// One BED region.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct BedRegion {
-    start: u64,
-    end: u64,
-    id: String,
-    /// The BED line it came from (1-based).
-    line: u64,
-}
-
-/// Regions of a BED file, grouped by contig and sorted by (start, end, id).
-#[derive(Debug, Clone)]
-pub struct BedRegions {
-    path: PathBuf,
-    contigs: Vec<(String, Vec<BedRegion>)>,
-    index: HashMap<String, usize>,
-    len: usize,
-    /// Names that several regions share (their ids got the coordinates), with their lines.
-    repeated_names: Vec<(String, Vec<u64>)>,
-}
-
-impl BedRegions {
-    /// Reads a BED file (plain text).
-    ///
-    /// Lines are tab-separated, or — when a line has no tab — whitespace-separated with the
-    /// first three fields as chrom, start, end and the rest, joined by single spaces, as the
-    /// name. Empty lines and lines starting with `#`, `track` or `browser` are skipped.
-    pub fn from_path(path: &Path) -> Result<Self, ReadError> {
-        let file = std::fs::File::open(path).map_err(|e| ReadError::new(path, 0, e.into()))?;
-        Self::from_reader(path, BufReader::new(file))
-    }
-
-    /// Parses BED text from `reader`; `path` is used in error messages.
-    ///
-    /// Errors: a malformed line, no region at all, and two regions with the same id once
-    /// repeated names carry their coordinates (see the [module docs](self)).
-    pub fn from_reader(path: &Path, reader: impl BufRead) -> Result<Self, ReadError> {
-        let mut contigs: Vec<(String, Vec<BedRegion>)> = Vec::new();
-        // Whether each region was named in the file (unnamed ids are chrom:start-end).
-        let mut named: Vec<Vec<bool>> = Vec::new();
-        let mut index: HashMap<String, usize> = HashMap::new();
-        let mut len = 0;
-        for (i, line) in reader.lines().enumerate() {
-            let lineno = i as u64 + 1;
-            let err = |msg: String| ReadError::new(path, lineno, ErrorKind::Regions(msg));
-            let line = line.map_err(|e| ReadError::new(path, lineno, e.into()))?;
-            let line = line.trim_end_matches(['\r', '\n']);
-            if line.trim().is_empty()
-                || line.starts_with('#')
-                || line.starts_with("track")
-                || line.starts_with("browser")
-            {
-                continue;
-            }
-            let (chrom, start, end, name) = if line.contains('\t') {
-                let mut f = line.split('\t');
-                let chrom = f.next().unwrap_or("");
-                let start = f.next();
-                let end = f.next();
-                let name = f.next().map(str::trim).filter(|s| !s.is_empty());
-                (chrom, start, end, name.map(str::to_string))
-            } else {
-                let mut f = line.split_whitespace();
-                let chrom = f.next().unwrap_or("");
-                let start = f.next();
-                let end = f.next();
-                let rest: Vec<&str> = f.collect();
-                let name = (!rest.is_empty()).then(|| rest.join(" "));
-                (chrom, start, end, name)
-            };
-            let (Some(start), Some(end)) = (start, end) else {
-                return Err(err(
-                    "a BED line needs at least 3 fields: chrom, start, end".into()
-                ));
-            };
-            if chrom.is_empty() {
-                return Err(err("empty contig name".into()));
-            }
-            let parse = |s: &str, what: &str| {
-                s.trim().parse::<u64>().map_err(|_| {
-                    err(format!(
-                        "{what} is not a non-negative integer: {:?}",
-                        s.chars().take(40).collect::<String>()
-                    ))
-                })
-            };
-            let start = parse(start, "start")?;
-            let end = parse(end, "end")?;
-            if end < start {
-                return Err(err(format!("end {end} is before start {start}")));
-            }
-            let k = *index.entry(chrom.to_string()).or_insert_with(|| {
-                contigs.push((chrom.to_string(), Vec::new()));
-                named.push(Vec::new());
-                contigs.len() - 1
-            });
-            named[k].push(name.is_some());
-            let id = name.unwrap_or_else(|| format!("{chrom}:{start}-{end}"));
-            contigs[k].1.push(BedRegion {
-                start,
-                end,
-                id,
-                line: lineno,
-            });
-            len += 1;
-        }
-        if len == 0 {
-            return Err(ReadError::new(
-                path,
-                0,
-                ErrorKind::Regions(
-                    "the BED has no regions (every line is blank, a comment, or a track or \
-                     browser line)"
-                        .into(),
-                ),
-            ));
-        }
-        let repeated_names = make_ids_unique(&mut contigs, &named, path)?;
-        for (_, v) in &mut contigs {
-            v.sort_by(|a, b| (a.start, a.end, &a.id).cmp(&(b.start, b.end, &b.id)));
-        }
-        Ok(Self {
-            path: path.to_path_buf(),
-            contigs,
-            index,
-            len,
-            repeated_names,
-        })
-    }
-
-    /// When several regions shared a name: what their ids became, for a warning.
-    pub fn repeated_names_warning(&self) -> Option<String> {
-        let (name, lines) = self.repeated_names.first()?;
-        let regions: usize = self.repeated_names.iter().map(|(_, l)| l.len()).sum();
-        let lines: Vec<String> = lines.iter().take(4).map(u64::to_string).collect();
-        let names = match self.repeated_names.len() {
-            1 => "1 name is".to_string(),
-            n => format!("{n} names are"),
-        };
-        Some(format!(
-            "{}: {names} shared by {regions} regions (e.g. {name:?} on lines {}); region ids must \
-             be unique, so each of those regions is named name@chrom:start-end",
-            self.path.display(),
-            lines.join(", ")
-        ))
-    }
-
-    /// Number of regions.
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    /// Whether the file held no region.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    /// Contig names in order of first appearance in the file, each with its number of regions.
-    pub fn contigs(&self) -> impl Iterator<Item = (&str, usize)> {
-        self.contigs
-            .iter()
-            .map(|(name, v)| (name.as_str(), v.len()))
-    }
-
-    /// The file the regions came from.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-}
-
-/// Gives every region whose name others share the id `name@chrom:start-end`; errors when two
-/// regions still share an id. Returns the shared names with their lines, in file order.
-fn make_ids_unique(
-    contigs: &mut [(String, Vec<BedRegion>)],
-    named: &[Vec<bool>],
-    path: &Path,
-) -> Result<Vec<(String, Vec<u64>)>, ReadError> {
-    let mut lines_of: HashMap<&str, Vec<u64>> = HashMap::new();
-    for ((_, regions), named) in contigs.iter().zip(named) {
-        for (r, _) in regions.iter().zip(named).filter(|(_, n)| **n) {
-            lines_of.entry(r.id.as_str()).or_default().push(r.line);
-        }
-    }
-    let mut repeated: Vec<(String, Vec<u64>)> = lines_of
-        .into_iter()
-        .filter(|(_, lines)| lines.len() > 1)
-        .map(|(name, lines)| (name.to_string(), lines))
-        .collect();
-    repeated.sort_by_key(|(_, lines)| lines[0]);
-    let shared: HashSet<&str> = repeated.iter().map(|(n, _)| n.as_str()).collect();
-    let mut renamed: Vec<(usize, usize, String)> = Vec::new();
-    for (k, ((chrom, regions), named)) in contigs.iter().zip(named).enumerate() {
-        for (i, (r, &n)) in regions.iter().zip(named).enumerate() {
-            if n && shared.contains(r.id.as_str()) {
-                renamed.push((k, i, format!("{}@{chrom}:{}-{}", r.id, r.start, r.end)));
-            }
-        }
-    }
-    for (k, i, id) in renamed {
-        contigs[k].1[i].id = id;
-    }
-    let mut first_line: HashMap<&str, u64> = HashMap::new();
-    let mut all: Vec<&BedRegion> = contigs.iter().flat_map(|(_, v)| v).collect();
-    all.sort_by_key(|r| r.line);
-    for r in all {
-        if let Some(first) = first_line.insert(r.id.as_str(), r.line) {
-            return Err(ReadError::new(
-                path,
-                r.line,
-                ErrorKind::Regions(format!(
-                    "region id {:?} is already used by line {first}; region ids must be unique: \
-                     remove the repeated line or give one of them another name",
-                    r.id
-                )),
-            ));
-        }
-    }
-    Ok(repeated)
-}
-
 /// A region being filled, or closed and waiting for earlier ones.
 #[derive(Debug)]
 struct Pending {
@@ -406,9 +190,8 @@ pub struct RegionBuilder {
     seen: HashSet<String>,
     pending: VecDeque<Pending>,
     ready: VecDeque<Region>,
-    /// BED: index of the current contig in the BED, and next region to open.
-    bed_contig: Option<usize>,
-    bed_next: usize,
+    /// BED: the regions of the current contig not yet opened, and the contigs the data reached.
+    bed_cursor: Option<BedCursor>,
     bed_visited: Vec<bool>,
     /// Tiles: next window index to open on the current contig.
     tile_next: u64,
@@ -433,7 +216,7 @@ impl RegionBuilder {
         group_of_sample: Vec<usize>,
     ) -> Result<Self, ReadError> {
         let label = match &spec {
-            RegionSpec::Bed(b) => b.path.clone(),
+            RegionSpec::Bed(b) => b.path().to_path_buf(),
             _ => PathBuf::from("<regions>"),
         };
         let err = |msg: String| Err(ReadError::new(&label, 0, ErrorKind::Regions(msg)));
@@ -465,7 +248,7 @@ impl RegionBuilder {
             ));
         }
         let bed_len = match &spec {
-            RegionSpec::Bed(b) => b.contigs.len(),
+            RegionSpec::Bed(b) => b.contigs().count(),
             _ => 0,
         };
         let s = group_of_sample.len();
@@ -479,8 +262,7 @@ impl RegionBuilder {
             seen: HashSet::new(),
             pending: VecDeque::new(),
             ready: VecDeque::new(),
-            bed_contig: None,
-            bed_next: 0,
+            bed_cursor: None,
             bed_visited: vec![false; bed_len],
             tile_next: 0,
             last_pos: None,
@@ -599,7 +381,7 @@ impl RegionBuilder {
                 self.stats.sites_dropped_min_samples_per_group += 1;
                 continue;
             }
-            self.add_site(p);
+            self.add_site(p)?;
         }
         Ok(())
     }
@@ -611,9 +393,9 @@ impl RegionBuilder {
         }
         self.end_contig();
         if let RegionSpec::Bed(b) = &self.spec {
-            for (k, (_, v)) in b.contigs.iter().enumerate() {
-                if !self.bed_visited[k] {
-                    self.stats.regions_dropped_contig_absent += v.len() as u64;
+            for ((_, regions), visited) in b.contigs().zip(&self.bed_visited) {
+                if !visited {
+                    self.stats.regions_dropped_contig_absent += regions as u64;
                 }
             }
         }
@@ -625,11 +407,10 @@ impl RegionBuilder {
     fn absent_bed_contigs(&self) -> Vec<(&str, usize)> {
         match &self.spec {
             RegionSpec::Bed(b) => b
-                .contigs
-                .iter()
+                .contigs()
                 .zip(&self.bed_visited)
                 .filter(|(_, visited)| !**visited)
-                .map(|((name, v), _)| (name.as_str(), v.len()))
+                .map(|(contig, _)| contig)
                 .collect(),
             _ => Vec::new(),
         }
@@ -652,18 +433,14 @@ impl RegionBuilder {
             ));
         }
         self.cur = Some(name.to_string());
-        self.bed_next = 0;
         self.tile_next = 0;
         self.last_pos = None;
-        self.bed_contig = match &self.spec {
-            RegionSpec::Bed(b) => {
-                bed_naming_matches(b, name)?;
-                b.index.get(name).copied()
+        if let RegionSpec::Bed(b) = &self.spec {
+            bed_naming_matches(b, name)?;
+            if let Some(k) = b.contig_index(name) {
+                self.bed_visited[k] = true;
+                self.bed_cursor = Some(b.cursor(k)?);
             }
-            _ => None,
-        };
-        if let Some(k) = self.bed_contig {
-            self.bed_visited[k] = true;
         }
         Ok(())
     }
@@ -673,10 +450,8 @@ impl RegionBuilder {
             p.closed = true;
         }
         self.drain();
-        if let (RegionSpec::Bed(b), Some(k)) = (&self.spec, self.bed_contig) {
-            let left = b.contigs[k].1.len() - self.bed_next;
-            self.stats.regions_dropped_no_sites += left as u64;
-            self.bed_next = b.contigs[k].1.len();
+        if let Some(cursor) = self.bed_cursor.take() {
+            self.stats.regions_dropped_no_sites += cursor.remaining() as u64;
         }
         self.cur = None;
     }
@@ -694,7 +469,7 @@ impl RegionBuilder {
     }
 
     /// Adds a site that passed the filters at `p` on the current contig.
-    fn add_site(&mut self, p: u64) {
+    fn add_site(&mut self, p: u64) -> Result<(), ReadError> {
         let chrom = self.cur.as_deref().unwrap_or("");
         match &self.spec {
             RegionSpec::Bed(b) => {
@@ -703,12 +478,11 @@ impl RegionBuilder {
                         o.closed = true;
                     }
                 }
-                if let Some(k) = self.bed_contig {
-                    let list = &b.contigs[k].1;
-                    while self.bed_next < list.len() && list[self.bed_next].start <= p {
-                        let r = &list[self.bed_next];
+                if let Some(cursor) = self.bed_cursor.as_mut() {
+                    while cursor.peek(b)?.is_some_and(|r| r.start <= p) {
+                        let Some(r) = cursor.take() else { break };
                         let region = Region {
-                            id: r.id.clone(),
+                            id: r.id,
                             chrom: chrom.to_string(),
                             start: r.start,
                             end: r.end,
@@ -720,7 +494,6 @@ impl RegionBuilder {
                             region,
                             closed: r.end <= p,
                         });
-                        self.bed_next += 1;
                     }
                 }
             }
@@ -773,6 +546,7 @@ impl RegionBuilder {
             self.stats.sites_outside_regions += 1;
         }
         self.drain();
+        Ok(())
     }
 
     /// Moves closed regions at the front of the queue to the output (or drops them).
@@ -811,13 +585,13 @@ impl RegionBuilder {
 fn bed_naming_matches(bed: &BedRegions, name: &str) -> Result<(), ReadError> {
     let Some((alias, k)) = contig_aliases(name)
         .into_iter()
-        .find_map(|a| bed.index.get(&a).map(|&k| (a, k)))
+        .find_map(|a| bed.contig_index(&a).map(|k| (a, k)))
     else {
         return Ok(());
     };
-    let line = bed.contigs[k].1.iter().map(|r| r.line).min().unwrap_or(0);
+    let line = bed.first_line(k);
     Err(ReadError::new(
-        &bed.path,
+        bed.path(),
         line,
         ErrorKind::Regions(format!(
             "contig {alias} is not in the samples, which have {name}: the contig naming differs; \
@@ -902,7 +676,7 @@ impl RegionStream {
         Some(format!(
             "{}: {dropped} of its {} regions {is} on contigs the samples do not have and {was} \
              dropped: {}",
-            bed.path.display(),
+            bed.path().display(),
             bed.len(),
             counted_list(&absent)
         ))
@@ -924,7 +698,7 @@ impl RegionStream {
             return format!(
                 "{}: none of its {} regions is on a contig of the samples (regions on {}; \
                  samples on {}): use a BED made for the samples' reference",
-                b.path.display(),
+                b.path().display(),
                 b.len(),
                 counted_list(&self.builder.absent_bed_contigs()),
                 if data.is_empty() {
@@ -984,7 +758,7 @@ impl RegionStream {
                 "{}: none of the {} sites that pass the filters falls in one of its {} \
                  regions: check that the BED is for the samples' reference and uses BED \
                  coordinates (0-based start, end exclusive)",
-                b.path.display(),
+                b.path().display(),
                 st.sites_read - st.sites_dropped_min_cov - st.sites_dropped_min_samples_per_group,
                 b.len()
             );
@@ -1042,6 +816,7 @@ mod tests {
     use arrow_array::{
         ArrayRef, DictionaryArray, Int32Array, StringArray, UInt32Array, UInt64Array,
     };
+    use std::path::Path;
     use std::sync::Arc;
 
     /// A site batch of 2 samples (groups g0, g1) from rows `(chrom, pos, [(m, n); 2])`.
@@ -1119,11 +894,11 @@ mod tests {
         let b =
             bed("track name=x\n# c\nchr1\t10\t20\tgeneA\textra\n\nchr1 5 8 CpG: 47\nchr2\t0\t3\n");
         assert_eq!(b.len(), 3);
-        let c1 = &b.contigs[b.index["chr1"]].1;
+        let c1 = b.regions_of("chr1");
         assert_eq!(c1[0].id, "CpG: 47");
         assert_eq!((c1[0].start, c1[0].end), (5, 8));
         assert_eq!(c1[1].id, "geneA");
-        assert_eq!(b.contigs[b.index["chr2"]].1[0].id, "chr2:0-3");
+        assert_eq!(b.regions_of("chr2")[0].id, "chr2:0-3");
         for (text, want) in [
             (
                 "chr1\t10\n",
@@ -1162,10 +937,10 @@ mod tests {
     #[test]
     fn shared_names_get_coordinates_and_repeated_lines_are_errors() {
         let b = bed("c\t50\t60\tCpG: 35\nc\t0\t10\tA\nd\t5\t9\tCpG: 35\nc\t20\t30\n");
-        let ids: Vec<&str> = b
-            .contigs
+        let ids: Vec<String> = ["c", "d"]
             .iter()
-            .flat_map(|(_, v)| v.iter().map(|r| r.id.as_str()))
+            .flat_map(|c| b.regions_of(c))
+            .map(|r| r.id)
             .collect();
         assert_eq!(ids, ["A", "c:20-30", "CpG: 35@c:50-60", "CpG: 35@d:5-9"]);
         assert_eq!(
@@ -1340,6 +1115,37 @@ mod tests {
         );
     }
 
+    /// A contig whose lines are one sorted block streams from the file; any other is read and
+    /// sorted when the data reach it. Both give the same regions in the same order.
+    #[test]
+    fn sorted_blocks_stream_and_other_contigs_are_sorted_in_memory() {
+        let sorted = "a\t0\t10\tr1\na\t0\t12\tr2\na\t5\t9\tr3\n# c\nb\t3\t4\nb\t7\t9\tr5\n";
+        // a out of order, b split by a line of a.
+        let shuffled = "a\t5\t9\tr3\nb\t7\t9\tr5\na\t0\t12\tr2\na\t0\t10\tr1\nb\t3\t4\n";
+        let (s, u) = (bed(sorted), bed(shuffled));
+        assert!(s.streams("a") && s.streams("b"));
+        assert!(!u.streams("a") && !u.streams("b"));
+        for contig in ["a", "b"] {
+            let ids = |b: &BedRegions| -> Vec<(u64, u64, String)> {
+                b.regions_of(contig)
+                    .into_iter()
+                    .map(|r| (r.start, r.end, r.id))
+                    .collect()
+            };
+            assert_eq!(ids(&s), ids(&u), "contig {contig}");
+        }
+        assert_eq!(
+            s.regions_of("a")
+                .iter()
+                .map(|r| r.id.as_str())
+                .collect::<Vec<_>>(),
+            ["r1", "r2", "r3"]
+        );
+        assert_eq!(s.regions_of("b")[0].id, "b:3-4");
+        // Equal start and end: the id orders them.
+        assert!(!bed("a\t0\t10\tz\na\t0\t10\ty\n").streams("a"));
+    }
+
     #[test]
     fn real_space_separated_bed() {
         let p = concat!(
@@ -1352,7 +1158,7 @@ mod tests {
         );
         let b = BedRegions::from_path(Path::new(p)).unwrap();
         assert_eq!(b.len(), 6);
-        let v = &b.contigs[b.index["chr20"]].1;
+        let v = b.regions_of("chr20");
         assert_eq!(
             (v[0].start, v[0].end, v[0].id.as_str()),
             (9838623, 9839213, "CpG: 47")

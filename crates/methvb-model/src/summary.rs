@@ -576,69 +576,9 @@ pub fn fit_region(
     })
 }
 
-/// Region-level Bayesian FDR control: calls the largest set of regions, taken in ascending
-/// order of PEP, whose mean PEP is `<= target`.
-///
-/// Ties are kept together (regions with equal PEP are all called or none are), so the result
-/// does not depend on input order; NaN PEPs are never called.
-///
-/// # Examples
-/// ```
-/// let calls = methvb_model::call_by_pep(&[0.01, 0.5, 0.02, 0.09], 0.05);
-/// assert_eq!(calls, vec![true, false, true, true]);
-/// ```
-pub fn call_by_pep(pep: &[f64], target: f64) -> Vec<bool> {
-    let mut idx: Vec<usize> = (0..pep.len()).filter(|&i| !pep[i].is_nan()).collect();
-    idx.sort_by(|&i, &j| pep[i].total_cmp(&pep[j]).then(i.cmp(&j)));
-    let mut calls = vec![false; pep.len()];
-    let mut sum = 0.0;
-    let mut accepted = 0usize;
-    let mut i = 0;
-    while i < idx.len() {
-        // The tie group [i, e).
-        let mut e = i + 1;
-        while e < idx.len() && pep[idx[e]] == pep[idx[i]] {
-            e += 1;
-        }
-        let group_sum: f64 = idx[i..e].iter().map(|&t| pep[t]).sum();
-        if (sum + group_sum) / e as f64 > target {
-            break;
-        }
-        sum += group_sum;
-        accepted = e;
-        i = e;
-    }
-    for &t in &idx[..accepted] {
-        calls[t] = true;
-    }
-    calls
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn call_by_pep_prefix_and_ties() {
-        assert_eq!(call_by_pep(&[], 0.05), Vec::<bool>::new());
-        assert_eq!(call_by_pep(&[0.2, 0.3], 0.05), vec![false, false]);
-        // Mean of {0, 0.04, 0.1} = 0.0467 <= 0.05; adding 0.12 gives 0.065.
-        assert_eq!(
-            call_by_pep(&[0.12, 0.0, 0.1, 0.04], 0.05),
-            vec![false, true, true, true]
-        );
-        // A tie that would straddle the bound is excluded as a whole.
-        assert_eq!(
-            call_by_pep(&[0.0, 0.08, 0.08], 0.05),
-            vec![true, false, false]
-        );
-        assert_eq!(
-            call_by_pep(&[0.0, 0.0, 0.12, 0.12], 0.05),
-            vec![true, true, false, false]
-        );
-        assert_eq!(call_by_pep(&[0.0, 0.0, 0.08, 0.08], 0.05), vec![true; 4]);
-        assert_eq!(call_by_pep(&[f64::NAN, 0.01], 0.05), vec![false, true]);
-    }
 
     #[test]
     fn beta_binomial_moments_match_direct_sums() {

@@ -235,7 +235,7 @@ pub fn dmr(job: &DmrJob, progress: &dyn Progress) -> Result<DmrOutcome> {
     };
     let dmrs = job.out.join(files::DMRS);
     let pass = analysis.pass2(&samples, &theta);
-    let mut rows = fit_stream_unpublished(&pass, &mut candidates, |_| true, &dmrs, progress)?;
+    let rows = fit_stream_unpublished(&pass, &mut candidates, |_| true, &dmrs, progress)?;
     let Candidates {
         cpgs,
         mut summary,
@@ -248,10 +248,11 @@ pub fn dmr(job: &DmrJob, progress: &dyn Progress) -> Result<DmrOutcome> {
     // is larger (the model sees a stretch chosen for its difference; the scan's null accounts
     // for the choice).
     calibration.finish();
-    for (pep, &score) in rows.peps_mut().iter_mut().zip(&scores) {
-        *pep = pep.max(calibration.lfdr(score));
-    }
-    let fitted: FittedFile = rows.publish(analysis.fdr, metadata)?;
+    let fitted: FittedFile = rows.publish(analysis.fdr, metadata, &|row, pep| {
+        scores
+            .get(row)
+            .map_or(pep, |&score| pep.max(calibration.lfdr(score)))
+    })?;
     if job.chrom.is_empty() && summary.clusters == 0 {
         bail!("no CpG cluster to scan: {}", clusters.why_no_regions());
     }

@@ -119,7 +119,6 @@ pub fn gather(
         }
     };
     let pep_index = schema.index_of("pep").ok();
-    let mut peps: Vec<f64> = Vec::new();
     let chrom_index = schema
         .index_of("chrom")
         .context("shards lack a chrom column")?;
@@ -172,50 +171,81 @@ pub fn gather(
                 }
             }
         }
-        let Some(pep_index) = pep_index else { continue };
-        let mask = ProjectionMask::roots(builder.parquet_schema(), [pep_index]);
-        for batch in builder.with_projection(mask).build()? {
-            let batch = batch.with_context(|| format!("reading {}", shard.display()))?;
-            let pep = batch
-                .column(0)
-                .as_any()
-                .downcast_ref::<Float64Array>()
-                .context("column pep is not Float64")?;
-            peps.extend(pep.iter().map(|v| v.unwrap_or(f64::NAN)));
-        }
     }
-    let calls = if pep_index.is_some() {
-        methvb_model::call_by_pep(&peps, fdr)
-    } else {
-        Vec::new()
+    // The genome-wide calls' threshold, from a few passes over the shards' PEPs (not a copy of
+    // them: memory stays flat whatever the genome size).
+    let cut = match pep_index {
+        Some(index) => Some(methvb_model::PepCut::find(fdr, |add| {
+            shards
+                .iter()
+                .try_for_each(|shard| for_each_f64(shard, index, add))
+        })?),
+        None => None,
     };
-    // Second pass: copy the rows, replacing `called` by the genome-wide calls.
+    // Then copy the rows, replacing `called` by the genome-wide calls.
     let called_index = schema.index_of(CALLED).ok();
     let mut writer =
         AtomicParquetWriter::create(out, schema.clone(), metadata, RESULTS_ROW_GROUP_ROWS)?;
-    let mut offset = 0usize;
+    let mut called = 0u64;
     for shard in shards {
-        for batch in open(shard)?.build()? {
+        let reader = open(shard)?
+            .with_batch_size(RESULTS_ROW_GROUP_ROWS)
+            .build()?;
+        for batch in reader {
             let batch = batch.with_context(|| format!("reading {}", shard.display()))?;
-            let rows = batch.num_rows();
-            let batch = match called_index {
-                Some(i) => {
+            let batch = match (called_index, pep_index, cut) {
+                (Some(i), Some(p), Some(cut)) => {
+                    let calls: BooleanArray = f64_column(&batch, p, shard)?
+                        .iter()
+                        .map(|pep| Some(cut.called(pep.unwrap_or(f64::NAN))))
+                        .collect();
+                    called += calls.true_count() as u64;
                     let mut columns = batch.columns().to_vec();
-                    let slice = calls.get(offset..offset + rows).with_context(|| {
-                        format!("{}: changed while it was being gathered", shard.display())
-                    })?;
-                    columns[i] = std::sync::Arc::new(BooleanArray::from(slice.to_vec()));
+                    columns[i] = std::sync::Arc::new(calls);
                     RecordBatch::try_new(schema.clone(), columns)?
                 }
-                None => batch,
+                _ => batch,
             };
             writer.write(&batch)?;
-            offset += rows;
         }
     }
     let rows = writer.finish()?;
-    Ok(Gathered {
-        rows,
-        called: calls.iter().filter(|&&c| c).count() as u64,
-    })
+    Ok(Gathered { rows, called })
+}
+
+/// Column `index` of `batch` (read from `path`) as Float64.
+pub(crate) fn f64_column<'a>(
+    batch: &'a RecordBatch,
+    index: usize,
+    path: &Path,
+) -> Result<&'a Float64Array> {
+    batch
+        .column(index)
+        .as_any()
+        .downcast_ref::<Float64Array>()
+        .with_context(|| {
+            format!(
+                "{}: column {} is not Float64",
+                path.display(),
+                batch.schema().field(index).name()
+            )
+        })
+}
+
+/// Feeds every value of the Float64 column `index` of the Parquet file at `path` to `each`, in
+/// row order (NaN for a null).
+pub(crate) fn for_each_f64(path: &Path, index: usize, each: &mut dyn FnMut(f64)) -> Result<()> {
+    let builder = open(path)?;
+    let mask = ProjectionMask::roots(builder.parquet_schema(), [index]);
+    let reader = builder
+        .with_projection(mask)
+        .with_batch_size(RESULTS_ROW_GROUP_ROWS)
+        .build()?;
+    for batch in reader {
+        let batch = batch.with_context(|| format!("reading {}", path.display()))?;
+        f64_column(&batch, 0, path)?
+            .iter()
+            .for_each(|v| each(v.unwrap_or(f64::NAN)));
+    }
+    Ok(())
 }

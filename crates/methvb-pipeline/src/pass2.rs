@@ -1,8 +1,8 @@
 //! Pass 2: stream the regions again, fit them in rayon-parallel minibatches with Theta fixed,
 //! and write the results in genomic order through a [`Sink`]: one file (`methvb fit`,
 //! [`fit_to_file`]) or one shard per contig (`methvb run`, [`fit_to_shards`]). One loop does
-//! both ([`stream_fits`]); memory is one minibatch and one PEP per region of the open outputs,
-//! whatever the genome size.
+//! both ([`stream_fits`]); memory is one minibatch and one row group per open output, whatever
+//! the genome size (the FDR calls read the PEPs back from disk, see [`methvb_model::PepCut`]).
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
@@ -18,8 +18,10 @@ use serde::Serialize;
 use crate::audit::AuditPicker;
 use crate::config::{FitConfig, InputConfig, ModelConfig, RegionConfig};
 use crate::error::{Context, Result, bail};
+use crate::gather::{f64_column, for_each_f64};
 use crate::progress::Progress;
 use crate::samples::{PassSummary, Samples, region_stream};
+use crate::schema::columns::PEP;
 use crate::schema::{RESULTS_ROW_GROUP_ROWS, ResultsLayout};
 use crate::shards::{self, ShardCursor};
 
@@ -242,13 +244,16 @@ fn hidden_sibling(out: &Path, tag: &str) -> PathBuf {
 }
 
 /// A results file being written: its fitted rows go to a hidden intermediate file; the file
-/// itself is published with the `called` column, which needs every region's PEP.
+/// itself is published with the `called` column, which needs every region's PEP (read back from
+/// the intermediate file, so that memory does not grow with its rows).
 struct Unpublished {
     out: PathBuf,
     fitted_path: PathBuf,
     writer: AtomicParquetWriter,
-    peps: Vec<f64>,
 }
+
+/// The PEP of the row with this index as published, from the fitted one.
+type PepAdjust<'a> = &'a dyn Fn(usize, f64) -> f64;
 
 impl Unpublished {
     fn create(out: &Path, layout: &ResultsLayout) -> Result<Self> {
@@ -263,7 +268,6 @@ impl Unpublished {
             out: out.to_path_buf(),
             fitted_path,
             writer,
-            peps: Vec::new(),
         })
     }
 
@@ -276,66 +280,54 @@ impl Unpublished {
     ) -> Result<()> {
         let batch = layout.batch(regions, fits, &samples.sample_group, &samples.model_index)?;
         self.writer.write(&batch)?;
-        self.peps.extend(fits.iter().map(|f| f.pep));
         Ok(())
     }
 
-    /// Publishes the file with the FDR calls over its rows and `metadata`; returns its rows
-    /// and the regions called.
+    /// Publishes the file with the FDR calls over its rows and `metadata` (with `adjust`, the
+    /// `pep` column and the calls are of the adjusted PEPs); returns its rows and the regions
+    /// called.
     fn publish(
         self,
         layout: &ResultsLayout,
         fdr: f64,
         metadata: Vec<(String, String)>,
-    ) -> Result<(u64, u64)> {
-        self.publish_with(layout, fdr, metadata, false)
-    }
-
-    /// [`Self::publish`]; with `replace_pep` the `pep` column is replaced by `self.peps`
-    /// (which the caller may have changed since the rows were written).
-    fn publish_with(
-        self,
-        layout: &ResultsLayout,
-        fdr: f64,
-        metadata: Vec<(String, String)>,
-        replace_pep: bool,
+        adjust: Option<PepAdjust>,
     ) -> Result<(u64, u64)> {
         let rows = self.writer.finish()?;
-        let called = publish_with_calls(
-            &self.fitted_path,
-            &self.out,
-            layout,
-            &self.peps,
-            replace_pep,
-            fdr,
-            metadata,
-        );
+        let called =
+            publish_with_calls(&self.fitted_path, &self.out, layout, adjust, fdr, metadata);
         // The intermediate file is complete but private: remove it whatever happened.
         let _ = std::fs::remove_file(&self.fitted_path);
         Ok((rows, called?))
     }
 }
 
-/// Copies the fitted rows of `fitted` to `out`, adding the FDR calls over all rows (and, with
-/// `replace_pep`, putting `peps` into the `pep` column); returns the number of regions called.
+/// Copies the fitted rows of `fitted` to `out`, adding the FDR calls over all rows (of the PEPs
+/// `adjust` makes, which also replace the `pep` column); returns the number of regions called.
 fn publish_with_calls(
     fitted: &Path,
     out: &Path,
     layout: &ResultsLayout,
-    peps: &[f64],
-    replace_pep: bool,
+    adjust: Option<PepAdjust>,
     fdr: f64,
     metadata: Vec<(String, String)>,
 ) -> Result<u64> {
-    let calls = if layout.has_contrast() {
-        methvb_model::call_by_pep(peps, fdr)
-    } else {
-        Vec::new()
+    let pep_index = layout.fitted_schema().index_of(PEP).ok();
+    let adjusted = |row: usize, pep: f64| adjust.map_or(pep, |f| f(row, pep));
+    let cut = match pep_index.filter(|_| layout.has_contrast()) {
+        Some(index) => Some(methvb_model::PepCut::find(fdr, |add| {
+            let mut row = 0;
+            for_each_f64(fitted, index, &mut |pep| {
+                add(adjusted(row, pep));
+                row += 1;
+            })
+        })?),
+        None => None,
     };
     let file =
         std::fs::File::open(fitted).with_context(|| format!("reopening {}", fitted.display()))?;
     let reader = ParquetRecordBatchReaderBuilder::try_new(file)?
-        .with_batch_size(65_536)
+        .with_batch_size(RESULTS_ROW_GROUP_ROWS)
         .build()?;
     let mut writer = AtomicParquetWriter::create(
         out,
@@ -344,22 +336,28 @@ fn publish_with_calls(
         RESULTS_ROW_GROUP_ROWS,
     )?;
     let mut offset = 0usize;
+    let mut called = 0u64;
     for batch in reader {
         let mut batch = batch?;
         let rows = batch.num_rows();
-        if replace_pep {
-            batch = layout.with_pep(&batch, &peps[offset..offset + rows])?;
+        if let (Some(index), Some(cut)) = (pep_index, cut) {
+            let peps: Vec<f64> = f64_column(&batch, index, fitted)?
+                .iter()
+                .enumerate()
+                .map(|(i, pep)| adjusted(offset + i, pep.unwrap_or(f64::NAN)))
+                .collect();
+            if adjust.is_some() {
+                batch = layout.with_pep(&batch, &peps)?;
+            }
+            let calls: Vec<bool> = peps.iter().map(|&pep| cut.called(pep)).collect();
+            called += calls.iter().filter(|&&c| c).count() as u64;
+            batch = layout.with_calls(&batch, &calls)?;
         }
-        let batch = if layout.has_contrast() {
-            layout.with_calls(&batch, &calls[offset..offset + rows])?
-        } else {
-            batch
-        };
         writer.write(&batch)?;
         offset += rows;
     }
     writer.finish()?;
-    Ok(calls.iter().filter(|&&c| c).count() as u64)
+    Ok(called)
 }
 
 /// The sink of [`fit_to_file`]: every row into one file.
@@ -444,15 +442,18 @@ pub(crate) struct FittedRows {
 }
 
 impl FittedRows {
-    /// The PEP of each row, in order; the caller may change them before publishing.
-    pub(crate) fn peps_mut(&mut self) -> &mut [f64] {
-        &mut self.file.peps
-    }
-
-    /// Publishes the rows with the FDR calls over all of them (by the PEPs as they now are,
-    /// which also go into the `pep` column).
-    pub(crate) fn publish(self, fdr: f64, metadata: Vec<(String, String)>) -> Result<FittedFile> {
-        let (_, called) = self.file.publish_with(&self.layout, fdr, metadata, true)?;
+    /// Publishes the rows with the FDR calls over all of them, of the PEPs `adjust(row, pep)`
+    /// makes of the fitted ones (row: its index in stream order), which also go into the `pep`
+    /// column.
+    pub(crate) fn publish(
+        self,
+        fdr: f64,
+        metadata: Vec<(String, String)>,
+        adjust: &dyn Fn(usize, f64) -> f64,
+    ) -> Result<FittedFile> {
+        let (_, called) = self
+            .file
+            .publish(&self.layout, fdr, metadata, Some(adjust))?;
         Ok(FittedFile {
             called,
             ..self.counts
@@ -475,7 +476,7 @@ pub(crate) fn fit_stream_to_file<E: Into<crate::Error>>(
         file,
         counts,
     } = fit_stream_unpublished(pass, stream, keep, out, progress)?;
-    let (_, called) = file.publish(&layout, pass.fdr, metadata)?;
+    let (_, called) = file.publish(&layout, pass.fdr, metadata, None)?;
     Ok(FittedFile { called, ..counts })
 }
 
@@ -575,7 +576,7 @@ impl ShardSink<'_> {
             };
             let mut metadata = self.plan.metadata.clone();
             metadata.push((shards::CONTIG_KEY.into(), contig));
-            let (rows, _) = file.publish(&self.layout, self.fdr, metadata)?;
+            let (rows, _) = file.publish(&self.layout, self.fdr, metadata, None)?;
             self.shards[slot].rows = rows;
         }
         Ok(())

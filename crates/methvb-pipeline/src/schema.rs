@@ -15,7 +15,7 @@ use methvb_model::RegionFit;
 
 /// Rows per row group of the results tables: their rows are wide, and the Parquet writer holds
 /// one row group in memory, so this caps the memory of pass 2 whatever the genome size.
-pub const RESULTS_ROW_GROUP_ROWS: usize = 65_536;
+pub const RESULTS_ROW_GROUP_ROWS: usize = 16_384;
 
 /// Name of the boolean column added once the genome-wide FDR threshold is known.
 pub const CALLED: &str = columns::CALLED;
