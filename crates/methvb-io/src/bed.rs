@@ -142,6 +142,8 @@ impl Lines {
             {
                 continue;
             }
+            // Borrowed again: a borrow that lives on past `continue` would keep `buf` borrowed
+            // into the next turn of the loop (the borrow checker's conditional-return limit).
             let line = self.buf.trim_end_matches(['\r', '\n']);
             return parse_line(line, lineno, offset, &self.path).map(Some);
         }

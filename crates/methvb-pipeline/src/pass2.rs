@@ -11,14 +11,13 @@ use std::time::Instant;
 use methvb_io::parquet_out::AtomicParquetWriter;
 use methvb_io::regions::{Region, RegionStream};
 use methvb_model::{FitOptions, RegionFit, Theta};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::audit::AuditPicker;
 use crate::config::{FitConfig, InputConfig, ModelConfig, RegionConfig};
 use crate::error::{Context, Result, bail};
-use crate::gather::{f64_column, for_each_f64};
+use crate::gather::{f64_column, for_each_f64, open};
 use crate::progress::Progress;
 use crate::samples::{PassSummary, Samples, region_stream};
 use crate::schema::columns::PEP;
@@ -324,9 +323,7 @@ fn publish_with_calls(
         })?),
         None => None,
     };
-    let file =
-        std::fs::File::open(fitted).with_context(|| format!("reopening {}", fitted.display()))?;
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file)?
+    let reader = open(fitted)?
         .with_batch_size(RESULTS_ROW_GROUP_ROWS)
         .build()?;
     let mut writer = AtomicParquetWriter::create(
