@@ -20,7 +20,9 @@ use rand::RngExt;
 use rand::rngs::StdRng;
 use rand_distr::StandardNormal;
 
-use crate::likelihood::{GroupContrasts, RegionData, ZLayout, b_prior_lp, log_joint};
+use crate::likelihood::{
+    GroupContrasts, LANES, RegionData, ZLayout, b_prior_lp, log_joint, log_joint_lanes,
+};
 use crate::linalg::{cholesky, cholesky_inverse, cholesky_ln_det, cholesky_solve};
 use crate::psis::psis_smooth;
 use crate::theta::{ScaleMixture, Theta};
@@ -463,25 +465,46 @@ pub fn importance_draws(
     let mut xi = vec![0.0; dim];
     let (mut sum_lw, mut sum_loglik, mut sum_kl_part) = (0.0, 0.0, 0.0);
     let offset: f64 = rng.random();
-    for t in 0..n {
-        for e in eps.iter_mut() {
-            *e = rng.sample(StandardNormal);
+    let mut ln_q = [0.0; LANES];
+    for t0 in (0..n).step_by(LANES) {
+        let lanes = LANES.min(n - t0);
+        for (t, lq) in (t0..t0 + lanes).zip(ln_q.iter_mut()) {
+            for e in eps.iter_mut() {
+                *e = rng.sample(StandardNormal);
+            }
+            for x in xi.iter_mut() {
+                *x = rng.sample(StandardNormal);
+            }
+            let k = sampler.component_at((t as f64 + offset) / n as f64);
+            component[t] = k;
+            *lq = sampler.draw(k, &mut eps, &xi, &mut z[t * d..(t + 1) * d]);
         }
-        for x in xi.iter_mut() {
-            *x = rng.sample(StandardNormal);
-        }
-        let k = sampler.component_at((t as f64 + offset) / n as f64);
-        component[t] = k;
-        let zt = &mut z[t * d..(t + 1) * d];
-        let ln_q = sampler.draw(k, &mut eps, &xi, zt);
-        let ln_p = log_joint(data, &wide, zt);
-        let ln_prior = prior.ln_density(zt);
-        lw[t] = ln_p - ln_q;
-        sum_lw += lw[t];
-        sum_loglik += ln_p - ln_prior;
-        sum_kl_part += ln_q - ln_prior;
-        if dim > 0 {
-            null_given_b[t] = b_prior_lp(&zt[1..1 + dim], &theta.b_prior, None).1;
+        let chunk = &z[t0 * d..(t0 + lanes) * d];
+        let ln_p: [f64; LANES] = if lanes == LANES {
+            log_joint_lanes(
+                data,
+                &wide,
+                std::array::from_fn(|l| &chunk[l * d..(l + 1) * d]),
+            )
+        } else {
+            std::array::from_fn(|l| {
+                if l < lanes {
+                    log_joint(data, &wide, &chunk[l * d..(l + 1) * d])
+                } else {
+                    0.0
+                }
+            })
+        };
+        for l in 0..lanes {
+            let (t, zt) = (t0 + l, &chunk[l * d..(l + 1) * d]);
+            let ln_prior = prior.ln_density(zt);
+            lw[t] = ln_p[l] - ln_q[l];
+            sum_lw += lw[t];
+            sum_loglik += ln_p[l] - ln_prior;
+            sum_kl_part += ln_q[l] - ln_prior;
+            if dim > 0 {
+                null_given_b[t] = b_prior_lp(&zt[1..1 + dim], &theta.b_prior, None).1;
+            }
         }
     }
     let nf = n as f64;

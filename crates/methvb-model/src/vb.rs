@@ -7,7 +7,9 @@ use rand_distr::StandardNormal;
 use serde::{Deserialize, Serialize};
 
 use crate::Theta;
-use crate::likelihood::{GroupContrasts, RegionData, ZLayout, log_joint_grad};
+use crate::likelihood::{
+    GroupContrasts, RegionData, ZLayout, log_joint_grad, log_joint_grad_lanes,
+};
 
 const LN_2PI: f64 = 1.837_877_066_409_345_3;
 /// Bounds on `log sd` of every coordinate of q (sd between 3e-7 and 20 on the logit scale).
@@ -457,7 +459,9 @@ struct Workspace {
     sd: Vec<f64>,
     eps: Vec<f64>,
     z: Vec<f64>,
-    g: Vec<f64>,
+    z_neg: Vec<f64>,
+    /// Gradients at `z` and `z_neg`.
+    g: [Vec<f64>; 2],
     grad: Vec<f64>,
     m1: Vec<f64>,
     m2: Vec<f64>,
@@ -488,7 +492,8 @@ pub fn fit_vb(
         sd: vec![0.0; d],
         eps: vec![0.0; d],
         z: vec![0.0; d],
-        g: vec![0.0; d],
+        z_neg: vec![0.0; d],
+        g: [vec![0.0; d], vec![0.0; d]],
         grad: vec![0.0; np],
         m1: vec![0.0; np],
         m2: vec![0.0; np],
@@ -518,15 +523,18 @@ pub fn fit_vb(
             for e in ws.eps.iter_mut() {
                 *e = rng.sample(StandardNormal);
             }
-            for sign in [1.0, -1.0] {
-                q.transform_with(&ws.sd, &ws.eps, sign, &mut ws.z);
-                let lp = log_joint_grad(data, theta, &ws.z, &mut ws.g);
-                if !lp.is_finite() || ws.g.iter().any(|x| !x.is_finite()) {
+            // The pair's two points evaluated together (the same values as one at a time).
+            q.transform_with(&ws.sd, &ws.eps, 1.0, &mut ws.z);
+            q.transform_with(&ws.sd, &ws.eps, -1.0, &mut ws.z_neg);
+            let [g, g_neg] = &mut ws.g;
+            let lps = log_joint_grad_lanes(data, theta, [&ws.z, &ws.z_neg], &mut [g, g_neg]);
+            for (sign, lp, g) in [(1.0, lps[0], &ws.g[0]), (-1.0, lps[1], &ws.g[1])] {
+                if !lp.is_finite() || g.iter().any(|x| !x.is_finite()) {
                     continue;
                 }
                 good += 1;
                 lp_sum += lp;
-                q.accumulate_grad(&ws.sd, &ws.eps, sign, &ws.g, &mut ws.grad);
+                q.accumulate_grad(&ws.sd, &ws.eps, sign, g, &mut ws.grad);
             }
         }
         if good == 0 {
