@@ -235,8 +235,10 @@ fn fit_b_prior(
         Some(sd) => vec![sd],
         None => NULL_SD_CANDIDATES.to_vec(),
     };
+    // The candidates are independent (rayon keeps their order): the EM over every region's
+    // evidences is the sequential part of each Theta update.
     let fits: Vec<(ScaleMixture, f64)> = candidates
-        .iter()
+        .par_iter()
         .map(|&sd0| {
             let mut grid = ScaleMixture::grid(sd0, 0.9);
             if grid.sd == prev.sd {
