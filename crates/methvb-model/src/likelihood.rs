@@ -298,7 +298,6 @@ fn ln_rising_small(c: u32, x: f64, ln_x: f64) -> (f64, f64, f64) {
 /// A product of many positive factors kept as `mantissa * 2^exponent`, so that a whole region's
 /// finite-sum products need a single `ln` instead of one per cell (the logarithms were the
 /// largest cost of the log joint).
-#[derive(Clone, Copy)]
 struct LogProduct {
     mantissa: f64,
     exponent: i64,
@@ -630,11 +629,25 @@ fn cell<const GRAD: bool>(m: u32, n: u32, e: &EtaParts, kterm: KappaTerm) -> (f6
             ln_rising_parts(n - m, e.beta, ln_beta),
         )
     };
+    cell_terms::<GRAD>((lin_a, pa, da), (lin_b, pb, db), e.pi, e.pi_c, kterm)
+}
+
+/// A cell's `(lin, prod, d_eta, d_k)` from the parts `(lin, prod, d)` of its two rising
+/// factorials (of `alpha` over `m`, of `beta` over `n - m`), `pi`, `1 - pi` and its `kappa`
+/// term.
+#[inline(always)]
+fn cell_terms<const GRAD: bool>(
+    (lin_a, pa, da): (f64, f64, f64),
+    (lin_b, pb, db): (f64, f64, f64),
+    pi: f64,
+    pi_c: f64,
+    kterm: KappaTerm,
+) -> (f64, f64, f64, f64) {
     let lin = lin_a + lin_b - kterm.lin;
     let prod = pa * pb * kterm.inv_prod;
     if GRAD {
         // d alpha / d eta = alpha (1 - pi), d beta / d eta = -beta pi; d/dk scales all by 1.
-        (lin, prod, e.pi_c * da - e.pi * db, da + db - kterm.d)
+        (lin, prod, pi_c * da - pi * db, da + db - kterm.d)
     } else {
         (lin, prod, 0.0, 0.0)
     }
@@ -941,19 +954,17 @@ fn log_joint_classes<const L: usize, const GRAD: bool, const C: usize>(
             let m = data.methylated[row + s];
             let mut cells = [(0.0, 0.0, 0.0, 0.0); L];
             if all_direct[class] && n < SMALL_COUNT_CUTOFF {
-                // `cell`'s direct path, lane by lane the same operations.
+                // `cell`'s direct path, with the chains run for all lanes at once.
                 let (pa, da) = rising_direct_lanes::<L, GRAD>(m, &alpha[class]);
                 let (pb, db) = rising_direct_lanes::<L, GRAD>(n - m, &beta[class]);
-                let c = n as usize;
-                for l in 0..L {
-                    let lin = 0.0 + 0.0 - kappa_terms.lin[c][l];
-                    let prod = pa[l] * pb[l] * kappa_terms.inv_prod[c][l];
-                    cells[l] = if GRAD {
-                        let d_eta = pi_c[class][l] * da[l] - pi[class][l] * db[l];
-                        (lin, prod, d_eta, da[l] + db[l] - kappa_terms.d[c][l])
-                    } else {
-                        (lin, prod, 0.0, 0.0)
-                    };
+                for (l, out) in cells.iter_mut().enumerate() {
+                    *out = cell_terms::<GRAD>(
+                        (0.0, pa[l], da[l]),
+                        (0.0, pb[l], db[l]),
+                        pi[class][l],
+                        pi_c[class][l],
+                        kappa_terms.get(n, l, k[l], kappa[l]),
+                    );
                 }
             } else {
                 for (l, out) in cells.iter_mut().enumerate() {
