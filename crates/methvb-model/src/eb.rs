@@ -148,29 +148,29 @@ const MIXTURE_EM_STEPS: usize = 200;
 /// Maximum a posteriori weights of the scale mixture given every region's component
 /// log-evidences `ln Z_rk` (`K` per region, see [`BPosterior::log_evidence`]):
 /// EM on the mixture proportions with the grid fixed, from `start`.
-fn mixture_weights(log_z: &[Vec<f64>], start: &[f64]) -> Vec<f64> {
+fn mixture_weights<R: AsRef<[f64]>>(log_z: &[R], start: &[f64]) -> Vec<f64> {
     let k_n = start.len();
     let mut w = start.to_vec();
-    let rows: Vec<Vec<f64>> = log_z
-        .iter()
-        .filter(|l| l.len() == k_n && l.iter().all(|x| x.is_finite()))
-        .map(|l| {
+    // Each row scaled by its largest evidence, one flat row-major matrix (regions x K).
+    let mut rows: Vec<f64> = Vec::with_capacity(log_z.len() * k_n);
+    for l in log_z.iter().map(AsRef::as_ref) {
+        if l.len() == k_n && l.iter().all(|x| x.is_finite()) {
             let mx = l.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-            l.iter().map(|x| (x - mx).exp()).collect()
-        })
-        .collect();
+            rows.extend(l.iter().map(|x| (x - mx).exp()));
+        }
+    }
     if rows.is_empty() {
         return w;
     }
     let pseudo = |k: usize| if k == 0 { NULL_PSEUDO_COUNT - 1.0 } else { 0.0 };
-    let denom = rows.len() as f64 + NULL_PSEUDO_COUNT - 1.0;
+    let denom = (rows.len() / k_n) as f64 + NULL_PSEUDO_COUNT - 1.0;
     let mut resp = vec![0.0; k_n];
     for _ in 0..MIXTURE_EM_STEPS {
         resp.fill(0.0);
-        for l in &rows {
+        for l in rows.chunks_exact(k_n) {
             let total: f64 = l.iter().zip(&w).map(|(l, w)| l * w).sum();
-            for k in 0..k_n {
-                resp[k] += w[k] * l[k] / total;
+            for ((r, wk), lk) in resp.iter_mut().zip(&w).zip(l) {
+                *r += wk * lk / total;
             }
         }
         for k in 0..k_n {
@@ -226,28 +226,19 @@ const NULL_SD_CANDIDATES: [f64; 5] = [NULL_SD, 0.07, 0.1, 0.14, 0.2];
 /// `test-data/`: 0.05, 0.07 and 0.1 within 1 nat), so the best alone is a coin toss between
 /// them (seed 7 chose 0.07 and covered 0.825); a null wider than needed only costs coverage
 /// above nominal on regions whose differences are nothing anyway.
-fn fit_b_prior(
-    blocks: &[&BPosterior],
-    prev: &ScaleMixture,
-    fixed_null: Option<f64>,
-) -> ScaleMixture {
-    let candidates: Vec<f64> = match fixed_null {
-        Some(sd) => vec![sd],
-        None => NULL_SD_CANDIDATES.to_vec(),
-    };
+fn fit_b_prior(evidence: &CandidateEvidence, prev: &ScaleMixture) -> ScaleMixture {
     // The candidates are independent (rayon keeps their order): the EM over every region's
     // evidences is the sequential part of each Theta update.
-    let fits: Vec<(ScaleMixture, f64)> = candidates
+    let fits: Vec<(ScaleMixture, f64)> = evidence
+        .grids
         .par_iter()
-        .map(|&sd0| {
-            let mut grid = ScaleMixture::grid(sd0, 0.9);
+        .enumerate()
+        .map(|(c, grid)| {
+            let mut grid = grid.clone();
             if grid.sd == prev.sd {
                 grid.weight.clone_from(&prev.weight);
             }
-            let log_z: Vec<Vec<f64>> = blocks
-                .iter()
-                .filter_map(|b| b.log_evidence(&grid))
-                .collect();
+            let log_z: Vec<&[f64]> = evidence.of_candidate(c).collect();
             grid.weight = mixture_weights(&log_z, &grid.weight);
             let ll = mixture_log_lik(&log_z, &grid.weight) * log_z.len() as f64;
             (grid, ll)
@@ -260,16 +251,61 @@ fn fit_b_prior(
         .map_or_else(|| prev.clone(), |f| f.0)
 }
 
+/// The component log-evidences `ln Z_rk` of every region visited so far under every candidate
+/// grid of [`fit_b_prior`]. A candidate's grid (its sds) never changes, so a region's
+/// evidences change only when the region is refitted: they are computed once per local fit
+/// instead of once per Theta update.
+struct CandidateEvidence {
+    /// The candidate grids, in increasing null sd (only the fixed null's when the user gives one).
+    grids: Vec<ScaleMixture>,
+    /// Per region (`None`: not visited, or one group), per candidate (`None`: degenerate
+    /// covariance) the log-evidences.
+    regions: Vec<Option<Vec<Option<Vec<f64>>>>>,
+}
+
+impl CandidateEvidence {
+    fn new(fixed_null: Option<f64>, n_regions: usize) -> Self {
+        let null_sds: Vec<f64> = match fixed_null {
+            Some(sd) => vec![sd],
+            None => NULL_SD_CANDIDATES.to_vec(),
+        };
+        Self {
+            grids: null_sds
+                .into_iter()
+                .map(|sd0| ScaleMixture::grid(sd0, 0.9))
+                .collect(),
+            regions: vec![None; n_regions],
+        }
+    }
+
+    /// The log-evidences of one region's `b` posterior under every candidate grid.
+    fn of_region(&self, b: &BPosterior) -> Vec<Option<Vec<f64>>> {
+        self.grids.iter().map(|g| b.log_evidence(g)).collect()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.regions.iter().all(Option::is_none)
+    }
+
+    /// Candidate `c`'s log-evidences of the visited regions, in region order.
+    fn of_candidate(&self, c: usize) -> impl Iterator<Item = &[f64]> {
+        self.regions
+            .iter()
+            .flatten()
+            .filter_map(move |r| r[c].as_deref())
+    }
+}
+
 /// Half the 95% quantile of chi-squared with one degree of freedom: candidates whose
 /// log-likelihood is within this of the best form a 95% likelihood interval for the null sd.
 const NULL_SD_LOG_LIK_INTERVAL: f64 = 1.92;
 
-fn m_step(s: &Stats, blocks: &[&BPosterior], prev: &Theta, fixed_null: Option<f64>) -> Theta {
+fn m_step(s: &Stats, evidence: &CandidateEvidence, prev: &Theta) -> Theta {
     let sd = |m1: f64, m2: f64| (m2 - m1 * m1).max(0.0).sqrt();
-    let b_prior = if blocks.is_empty() {
+    let b_prior = if evidence.is_empty() {
         prev.b_prior.clone()
     } else {
-        fit_b_prior(blocks, &prev.b_prior, fixed_null)
+        fit_b_prior(evidence, &prev.b_prior)
     };
     let mut design = prev.design.clone();
     for (c, m2) in design.covariates.iter_mut().zip(&s.beta2) {
@@ -306,9 +342,10 @@ fn transformed(t: &Theta) -> Vec<f64> {
 
 /// Mean log-likelihood per region of mixture weights `w` given the regions' component
 /// log-evidences.
-fn mixture_log_lik(log_z: &[Vec<f64>], w: &[f64]) -> f64 {
+fn mixture_log_lik<R: AsRef<[f64]>>(log_z: &[R], w: &[f64]) -> f64 {
     let rows: Vec<f64> = log_z
         .iter()
+        .map(AsRef::as_ref)
         .filter(|l| l.len() == w.len())
         .map(|l| {
             let mx = l.iter().copied().fold(f64::NEG_INFINITY, f64::max);
@@ -411,6 +448,7 @@ pub fn fit_hyper(
     // Theta is refitted to all of them after each minibatch.
     let mut stats: Vec<Option<Stats>> = vec![None; r];
     let mut evidence: Vec<Option<BPosterior>> = vec![None; r];
+    let mut candidates = CandidateEvidence::new(opts.spike_sd, r);
     let mut history = vec![theta.clone()];
     let mut order: Vec<usize> = (0..r).collect();
     let mut converged = false;
@@ -426,8 +464,12 @@ pub fn fit_hyper(
         }
         let start_theta = theta.clone();
         for batch in order.chunks(bsz) {
-            let th = &theta;
-            let results: Vec<(Stats, Option<BPosterior>, GaussianQ)> = batch
+            let (th, cand) = (&theta, &candidates);
+            #[allow(clippy::type_complexity)]
+            let results: Vec<(
+                (Stats, Option<BPosterior>, GaussianQ),
+                Option<Vec<Option<Vec<f64>>>>,
+            )> = batch
                 .par_iter()
                 .map(|&i| {
                     let (id, data) = &regions[i];
@@ -438,17 +480,19 @@ pub fn fit_hyper(
                     } else {
                         None
                     };
-                    region_stats(data, th, opts, w, &mut rng)
+                    let fit = region_stats(data, th, opts, w, &mut rng);
+                    let log_z = fit.1.as_ref().map(|b| cand.of_region(b));
+                    (fit, log_z)
                 })
                 .collect();
-            for (&i, (st, b, q)) in batch.iter().zip(results) {
+            for (&i, ((st, b, q), log_z)) in batch.iter().zip(results) {
                 warm[i] = Some(q);
                 stats[i] = Some(st);
                 evidence[i] = b;
+                candidates.regions[i] = log_z;
             }
             if let Some(mean) = Stats::mean(&stats) {
-                let visited: Vec<&BPosterior> = evidence.iter().flatten().collect();
-                theta = m_step(&mean, &visited, &theta, opts.spike_sd);
+                theta = m_step(&mean, &candidates, &theta);
             }
         }
         history.push(theta.clone());
