@@ -251,6 +251,10 @@ fn fit_b_prior(evidence: &CandidateEvidence, prev: &ScaleMixture) -> ScaleMixtur
         .map_or_else(|| prev.clone(), |f| f.0)
 }
 
+/// One region's component log-evidences under each candidate grid (`None`: degenerate
+/// covariance).
+type RegionEvidence = Vec<Option<Vec<f64>>>;
+
 /// The component log-evidences `ln Z_rk` of every region visited so far under every candidate
 /// grid of [`fit_b_prior`]. A candidate's grid (its sds) never changes, so a region's
 /// evidences change only when the region is refitted: they are computed once per local fit
@@ -258,9 +262,8 @@ fn fit_b_prior(evidence: &CandidateEvidence, prev: &ScaleMixture) -> ScaleMixtur
 struct CandidateEvidence {
     /// The candidate grids, in increasing null sd (only the fixed null's when the user gives one).
     grids: Vec<ScaleMixture>,
-    /// Per region (`None`: not visited, or one group), per candidate (`None`: degenerate
-    /// covariance) the log-evidences.
-    regions: Vec<Option<Vec<Option<Vec<f64>>>>>,
+    /// Per region (`None`: not visited, or one group) its evidences.
+    regions: Vec<Option<RegionEvidence>>,
 }
 
 impl CandidateEvidence {
@@ -279,7 +282,7 @@ impl CandidateEvidence {
     }
 
     /// The log-evidences of one region's `b` posterior under every candidate grid.
-    fn of_region(&self, b: &BPosterior) -> Vec<Option<Vec<f64>>> {
+    fn of_region(&self, b: &BPosterior) -> RegionEvidence {
         self.grids.iter().map(|g| b.log_evidence(g)).collect()
     }
 
@@ -368,6 +371,9 @@ fn mixture_log_lik<R: AsRef<[f64]>>(log_z: &[R], w: &[f64]) -> f64 {
 /// epoch without changing the fit.
 const MIXTURE_TOL: f64 = 1e-3;
 
+/// What [`region_stats`] gives for one region.
+type LocalFit = (Stats, Option<BPosterior>, GaussianQ);
+
 /// Local fit of one region under Theta with the wide prior of `b`: the expected statistics of
 /// `(a, w, k)`, the posterior of `b` (`None` for one group), and q (the next epoch's warm
 /// start).
@@ -377,7 +383,7 @@ fn region_stats(
     opts: &EbOptions,
     warm: Option<&GaussianQ>,
     rng: &mut StdRng,
-) -> (Stats, Option<BPosterior>, GaussianQ) {
+) -> LocalFit {
     let lay = data.layout();
     let q = fit_vb(data, &wide_theta(theta), &opts.vb, warm, rng).q;
     let mu = q.mu();
@@ -465,11 +471,7 @@ pub fn fit_hyper(
         let start_theta = theta.clone();
         for batch in order.chunks(bsz) {
             let (th, cand) = (&theta, &candidates);
-            #[allow(clippy::type_complexity)]
-            let results: Vec<(
-                (Stats, Option<BPosterior>, GaussianQ),
-                Option<Vec<Option<Vec<f64>>>>,
-            )> = batch
+            let results: Vec<(LocalFit, Option<RegionEvidence>)> = batch
                 .par_iter()
                 .map(|&i| {
                     let (id, data) = &regions[i];
