@@ -453,7 +453,6 @@ pub fn fit_hyper(
     // Incremental EM: the latest statistics and evidences of every region visited so far;
     // Theta is refitted to all of them after each minibatch.
     let mut stats: Vec<Option<Stats>> = vec![None; r];
-    let mut evidence: Vec<Option<BPosterior>> = vec![None; r];
     let mut candidates = CandidateEvidence::new(opts.spike_sd, r);
     let mut history = vec![theta.clone()];
     let mut order: Vec<usize> = (0..r).collect();
@@ -487,10 +486,9 @@ pub fn fit_hyper(
                     (fit, log_z)
                 })
                 .collect();
-            for (&i, ((st, b, q), log_z)) in batch.iter().zip(results) {
+            for (&i, ((st, _, q), log_z)) in batch.iter().zip(results) {
                 warm[i] = Some(q);
                 stats[i] = Some(st);
-                evidence[i] = b;
                 candidates.regions[i] = log_z;
             }
             if let Some(mean) = Stats::mean(&stats) {
@@ -505,16 +503,18 @@ pub fn fit_hyper(
             .fold(0.0, f64::max);
         // The weights' gain over the epoch, both on this epoch's evidences and grid (a grid
         // that changed is not converged).
-        let gain = if theta.b_prior.sd == start_theta.b_prior.sd {
-            let log_z: Vec<Vec<f64>> = evidence
-                .iter()
-                .flatten()
-                .filter_map(|b| b.log_evidence(&theta.b_prior))
-                .collect();
-            mixture_log_lik(&log_z, &theta.b_prior.weight)
-                - mixture_log_lik(&log_z, &start_theta.b_prior.weight)
-        } else {
-            f64::INFINITY
+        // Theta's grid is always one of the candidates' (the start's or the chosen one).
+        let candidate = candidates
+            .grids
+            .iter()
+            .position(|g| g.sd == theta.b_prior.sd);
+        let gain = match candidate {
+            Some(c) if theta.b_prior.sd == start_theta.b_prior.sd => {
+                let log_z: Vec<&[f64]> = candidates.of_candidate(c).collect();
+                mixture_log_lik(&log_z, &theta.b_prior.weight)
+                    - mixture_log_lik(&log_z, &start_theta.b_prior.weight)
+            }
+            _ => f64::INFINITY,
         };
         if epochs >= opts.min_epochs && change < opts.tol && gain.abs() < MIXTURE_TOL {
             converged = true;
