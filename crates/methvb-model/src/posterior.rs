@@ -440,95 +440,163 @@ impl WidePrior {
     }
 }
 
-/// `n` importance draws of the mixture posterior of a region from its wide-prior fit `q`:
+/// Importance draws of the mixture posterior of a region from its wide-prior fit `q`:
 /// components chosen by systematic sampling of their weights (every component with weight
 /// above `1 / n` gets its share of draws), weights `p_wide(y, z) / q(z)` Pareto-smoothed.
-/// `None` if q's covariance of `b` is degenerate.
-pub fn importance_draws(
-    data: &RegionData,
-    theta: &Theta,
-    q: &GaussianQ,
+/// The draws may be taken in stages: the `n` systematic positions of the
+/// component weights are visited in `stages` interleaved passes (positions `t = stage (mod
+/// stages)`), so that every stage is itself a systematic sample of the mixture and the draws
+/// so far can be summarised before the next stage is drawn.
+pub struct ImportanceSampler<'a> {
+    data: &'a RegionData<'a>,
+    wide: Theta,
+    prior: WidePrior,
+    sampler: MixtureSampler<'a>,
+    b_prior: &'a ScaleMixture,
     n: usize,
-    rng: &mut StdRng,
-) -> Option<ImportanceDraws> {
-    let lay = data.layout();
-    let d = lay.dim();
-    let wide = wide_theta(theta);
-    let prior = WidePrior::new(&wide, lay);
-    let sampler = MixtureSampler::new(q, data.n_groups, &theta.b_prior)?;
-    let dim = sampler.components.dim;
-    let mut z = vec![0.0; n * d];
-    let mut lw = vec![0.0; n];
-    let mut null_given_b = vec![1.0; n];
-    let mut component = vec![0; n];
-    let mut eps = vec![0.0; d];
-    let mut xi = vec![0.0; dim];
-    let (mut sum_lw, mut sum_loglik, mut sum_kl_part) = (0.0, 0.0, 0.0);
-    let offset: f64 = rng.random();
-    let mut ln_q = [0.0; LANES];
-    for t0 in (0..n).step_by(LANES) {
-        let lanes = LANES.min(n - t0);
-        for (t, lq) in (t0..t0 + lanes).zip(ln_q.iter_mut()) {
-            for e in eps.iter_mut() {
-                *e = rng.sample(StandardNormal);
-            }
-            for x in xi.iter_mut() {
-                *x = rng.sample(StandardNormal);
-            }
-            let k = sampler.component_at((t as f64 + offset) / n as f64);
-            component[t] = k;
-            *lq = sampler.draw(k, &mut eps, &xi, &mut z[t * d..(t + 1) * d]);
-        }
-        let chunk = &z[t0 * d..(t0 + lanes) * d];
-        let ln_p: [f64; LANES] = if lanes == LANES {
-            log_joint_lanes(
-                data,
-                &wide,
-                std::array::from_fn(|l| &chunk[l * d..(l + 1) * d]),
-            )
-        } else {
-            std::array::from_fn(|l| {
-                if l < lanes {
-                    log_joint(data, &wide, &chunk[l * d..(l + 1) * d])
-                } else {
-                    0.0
+    /// The systematic grid's random offset in `[0, 1)`.
+    offset: f64,
+    /// Per draw taken so far, in the order taken: `z` (row-major, D each), `ln p_wide(y, z)`,
+    /// `ln q(z)`, the wide prior's `ln p(z)`, `P(component 0 | b)` and the component.
+    z: Vec<f64>,
+    ln_p: Vec<f64>,
+    ln_q: Vec<f64>,
+    ln_prior: Vec<f64>,
+    null_given_b: Vec<f64>,
+    component: Vec<usize>,
+}
+
+impl<'a> ImportanceSampler<'a> {
+    /// A sampler of `n` draws of the mixture posterior of `data` under `theta` from its
+    /// wide-prior fit `q` (draws the grid's offset from `rng`); `None` if q's covariance of
+    /// `b` is degenerate.
+    pub fn new(
+        data: &'a RegionData<'a>,
+        theta: &'a Theta,
+        q: &'a GaussianQ,
+        n: usize,
+        rng: &mut StdRng,
+    ) -> Option<Self> {
+        let lay = data.layout();
+        let wide = wide_theta(theta);
+        let prior = WidePrior::new(&wide, lay);
+        let sampler = MixtureSampler::new(q, data.n_groups, &theta.b_prior)?;
+        let offset: f64 = rng.random();
+        Some(Self {
+            data,
+            wide,
+            prior,
+            sampler,
+            b_prior: &theta.b_prior,
+            n,
+            offset,
+            z: Vec::with_capacity(n * lay.dim()),
+            ln_p: Vec::with_capacity(n),
+            ln_q: Vec::with_capacity(n),
+            ln_prior: Vec::with_capacity(n),
+            null_given_b: Vec::with_capacity(n),
+            component: Vec::with_capacity(n),
+        })
+    }
+
+    /// Draws stage `stage` of `stages` (the positions `t < n` with `t % stages == stage`),
+    /// their log joints evaluated [`LANES`] at a time.
+    pub fn draw_stage(&mut self, stage: usize, stages: usize, rng: &mut StdRng) {
+        let d = self.data.layout().dim();
+        let dim = self.sampler.components.dim;
+        let positions: Vec<usize> = (stage..self.n).step_by(stages.max(1)).collect();
+        let mut eps = vec![0.0; d];
+        let mut xi = vec![0.0; dim];
+        for chunk_t in positions.chunks(LANES) {
+            let lanes = chunk_t.len();
+            let first = self.ln_q.len();
+            self.z.resize((first + lanes) * d, 0.0);
+            for (l, &t) in chunk_t.iter().enumerate() {
+                for e in eps.iter_mut() {
+                    *e = rng.sample(StandardNormal);
                 }
-            })
-        };
-        for l in 0..lanes {
-            let (t, zt) = (t0 + l, &chunk[l * d..(l + 1) * d]);
-            let ln_prior = prior.ln_density(zt);
-            lw[t] = ln_p[l] - ln_q[l];
-            sum_lw += lw[t];
-            sum_loglik += ln_p[l] - ln_prior;
-            sum_kl_part += ln_q[l] - ln_prior;
-            if dim > 0 {
-                null_given_b[t] = b_prior_lp(&zt[1..1 + dim], &theta.b_prior, None).1;
+                for x in xi.iter_mut() {
+                    *x = rng.sample(StandardNormal);
+                }
+                let k = self
+                    .sampler
+                    .component_at((t as f64 + self.offset) / self.n as f64);
+                self.component.push(k);
+                let row = first + l;
+                let lq = self
+                    .sampler
+                    .draw(k, &mut eps, &xi, &mut self.z[row * d..(row + 1) * d]);
+                self.ln_q.push(lq);
+            }
+            let chunk = &self.z[first * d..(first + lanes) * d];
+            let ln_p: [f64; LANES] = if lanes == LANES {
+                log_joint_lanes(
+                    self.data,
+                    &self.wide,
+                    std::array::from_fn(|l| &chunk[l * d..(l + 1) * d]),
+                )
+            } else {
+                std::array::from_fn(|l| {
+                    if l < lanes {
+                        log_joint(self.data, &self.wide, &chunk[l * d..(l + 1) * d])
+                    } else {
+                        0.0
+                    }
+                })
+            };
+            for (l, &lp) in ln_p.iter().enumerate().take(lanes) {
+                let zt = &chunk[l * d..(l + 1) * d];
+                self.ln_p.push(lp);
+                self.ln_prior.push(self.prior.ln_density(zt));
+                self.null_given_b.push(if dim > 0 {
+                    b_prior_lp(&zt[1..1 + dim], self.b_prior, None).1
+                } else {
+                    1.0
+                });
             }
         }
     }
-    let nf = n as f64;
-    let ln_c = sampler.components.log_evidence_ratio;
-    let expected_loglik = sum_loglik / nf;
-    let kl = sum_kl_part / nf - ln_c;
-    let elbo = sum_lw / nf + ln_c;
-    let (mut order, mut buf) = (Vec::new(), Vec::new());
-    let khat = psis_smooth(&mut lw, &mut order, &mut buf);
-    let mut weight: Vec<f64> = lw.iter().map(|l| l.exp()).collect();
-    let total: f64 = weight.iter().sum();
-    weight.iter_mut().for_each(|w| *w /= total);
-    let ess = 1.0 / weight.iter().map(|w| w * w).sum::<f64>();
-    Some(ImportanceDraws {
-        z,
-        weight,
-        null_given_b,
-        component,
-        khat,
-        ess,
-        elbo,
-        expected_loglik,
-        kl,
-    })
+
+    /// The draws taken so far, their weights Pareto-smoothed and the ELBO estimated from them.
+    pub fn draws(&self) -> ImportanceDraws {
+        let s = self.ln_q.len();
+        let mut lw: Vec<f64> = self
+            .ln_p
+            .iter()
+            .zip(&self.ln_q)
+            .map(|(p, q)| p - q)
+            .collect();
+        let (mut sum_lw, mut sum_loglik, mut sum_kl_part) = (0.0, 0.0, 0.0);
+        for (((l, p), q), prior) in lw
+            .iter()
+            .zip(&self.ln_p)
+            .zip(&self.ln_q)
+            .zip(&self.ln_prior)
+        {
+            sum_lw += l;
+            sum_loglik += p - prior;
+            sum_kl_part += q - prior;
+        }
+        let nf = s as f64;
+        let ln_c = self.sampler.components.log_evidence_ratio;
+        let (mut order, mut buf) = (Vec::new(), Vec::new());
+        let khat = psis_smooth(&mut lw, &mut order, &mut buf);
+        let mut weight: Vec<f64> = lw.iter().map(|l| l.exp()).collect();
+        let total: f64 = weight.iter().sum();
+        weight.iter_mut().for_each(|w| *w /= total);
+        let ess = 1.0 / weight.iter().map(|w| w * w).sum::<f64>();
+        ImportanceDraws {
+            z: self.z.clone(),
+            weight,
+            null_given_b: self.null_given_b.clone(),
+            component: self.component.clone(),
+            khat,
+            ess,
+            elbo: sum_lw / nf + ln_c,
+            expected_loglik: sum_loglik / nf,
+            kl: sum_kl_part / nf - ln_c,
+        }
+    }
 }
 
 /// `theta_g = mean_j logistic(a + c_g + exp(w) v_j)` of every group for one draw `z` into

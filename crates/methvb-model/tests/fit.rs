@@ -517,3 +517,33 @@ fn predictive_check_finds_an_outlier_site() {
         "{clean_misfits} of 5 regions from the model flagged"
     );
 }
+
+/// Screening (`FitOptions::screen`): a clear null is reported from the first half of its
+/// importance draws, a clear difference gets all of them; without the screen (the default)
+/// every fit gets all of them.
+#[test]
+fn screening_settles_clear_nulls_on_the_first_half_of_the_draws() {
+    let groups = [0, 0, 0, 1, 1, 1];
+    let theta = common::truth_theta();
+    let n = vec![20u32; 60];
+    // Ten sites, every sample at 30%; then the treated samples at 80%.
+    let null_m = vec![6u32; 60];
+    let dm_m: Vec<u32> = (0..60).map(|c| if c % 6 >= 3 { 16 } else { 6 }).collect();
+    let fit = |m: &[u32], screen: bool| {
+        let opts = FitOptions {
+            screen,
+            ..FitOptions::default()
+        };
+        fit_region(&region(&groups, 2, m, &n), &theta, &opts, 5, "screened").unwrap()
+    };
+    let threshold = methvb_model::psis::khat_threshold;
+    let null = fit(&null_m, true);
+    assert!(null.reliable && null.prob_dm < 0.01, "{null:?}");
+    assert_eq!(null.khat_threshold, threshold(500));
+    let dm = fit(&dm_m, true);
+    assert!(dm.prob_dm > 0.99, "{dm:?}");
+    assert_eq!(dm.khat_threshold, threshold(1000));
+    for m in [&null_m, &dm_m] {
+        assert_eq!(fit(m, false).khat_threshold, threshold(1000));
+    }
+}

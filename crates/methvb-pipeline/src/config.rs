@@ -280,6 +280,10 @@ pub struct FitConfig {
     pub draws: u32,
     /// Refit rungs for regions whose importance sampling is unreliable.
     pub max_refit: u8,
+    /// Clear nulls may be settled on the first half of the draws (`FitOptions::screen`);
+    /// absent (false) in run.json files written before it existed.
+    #[serde(default)]
+    pub screen: bool,
 }
 
 impl Default for FitConfig {
@@ -289,6 +293,7 @@ impl Default for FitConfig {
             delta0: d.delta0,
             draws: d.n_draws,
             max_refit: d.max_refit,
+            screen: d.screen,
         }
     }
 }
@@ -301,6 +306,7 @@ impl FitConfig {
             n_draws: self.draws,
             max_refit: self.max_refit,
             delta0: self.delta0,
+            screen: self.screen,
             ..FitOptions::default()
         };
         opts.vb.family = model.family;
