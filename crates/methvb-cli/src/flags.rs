@@ -445,6 +445,7 @@ const SHARED: &[Case] = &[
     ("max-refit", &["--max-refit", "0"], |a| {
         assert_eq!(shared(a).fit.max_refit, 0)
     }),
+    ("screen", &["--screen"], |a| assert!(shared(a).fit.screen)),
     ("minibatch", &["--minibatch", "3"], |a| {
         assert_eq!(shared(a).minibatch, 3)
     }),
