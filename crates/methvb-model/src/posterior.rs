@@ -557,8 +557,32 @@ impl<'a> ImportanceSampler<'a> {
         }
     }
 
-    /// The draws taken so far, their weights Pareto-smoothed and the ELBO estimated from them.
+    /// The draws taken so far, their weights Pareto-smoothed and the ELBO estimated from them
+    /// (a copy: more stages may follow).
     pub fn draws(&self) -> ImportanceDraws {
+        self.weighted(
+            self.z.clone(),
+            self.null_given_b.clone(),
+            self.component.clone(),
+        )
+    }
+
+    /// [`Self::draws`] when no stage follows: the draws are moved, not copied.
+    pub fn into_draws(mut self) -> ImportanceDraws {
+        let (z, null, component) = (
+            std::mem::take(&mut self.z),
+            std::mem::take(&mut self.null_given_b),
+            std::mem::take(&mut self.component),
+        );
+        self.weighted(z, null, component)
+    }
+
+    fn weighted(
+        &self,
+        z: Vec<f64>,
+        null_given_b: Vec<f64>,
+        component: Vec<usize>,
+    ) -> ImportanceDraws {
         let s = self.ln_q.len();
         let mut lw: Vec<f64> = self
             .ln_p
@@ -586,10 +610,10 @@ impl<'a> ImportanceSampler<'a> {
         weight.iter_mut().for_each(|w| *w /= total);
         let ess = 1.0 / weight.iter().map(|w| w * w).sum::<f64>();
         ImportanceDraws {
-            z: self.z.clone(),
+            z,
             weight,
-            null_given_b: self.null_given_b.clone(),
-            component: self.component.clone(),
+            null_given_b,
+            component,
             khat,
             ess,
             elbo: sum_lw / nf + ln_c,

@@ -556,24 +556,23 @@ pub fn fit_region(
             ImportanceSampler::new(data, theta, &fit.q, n, rng).ok_or(ModelError::Shape {
                 what: "degenerate covariance of b in the variational fit",
             })?;
-        let summarised = |sampler: &ImportanceSampler| {
-            let draws = sampler.draws();
+        let summarised = |draws: ImportanceDraws| {
             let sums = summarise(data, &draws, opts.delta0, opts.reference);
             (draws, sums)
         };
         if !opts.screen {
             sampler.draw_stage(0, 1, rng);
-            return Ok(summarised(&sampler));
+            return Ok(summarised(sampler.into_draws()));
         }
         sampler.draw_stage(0, SCREEN_STAGES, rng);
-        let first = summarised(&sampler);
+        let first = summarised(sampler.draws());
         if reliable(&first.0, &first.1) && settles(&first.1) {
             return Ok(first);
         }
         for stage in 1..SCREEN_STAGES {
             sampler.draw_stage(stage, SCREEN_STAGES, rng);
         }
-        Ok::<_, ModelError>(summarised(&sampler))
+        Ok::<_, ModelError>(summarised(sampler.into_draws()))
     };
     let mut fit = fit_vb(data, &wide, &vb, None, &mut rng);
     let (mut draws, mut sums) = draw(&fit, &mut rng)?;
