@@ -34,18 +34,7 @@ fn main() {
     };
     let sim = simulate(&cfg);
     let groups: Vec<usize> = sim.samples.iter().map(|s| s.group).collect();
-    let data = |i: usize| {
-        let r = &sim.regions[i];
-        RegionData {
-            n_sites: r.n_sites(),
-            n_samples: groups.len(),
-            sample_group: &groups,
-            n_groups: 2,
-            methylated: &r.methylated,
-            coverage: &r.coverage,
-            design: None,
-        }
-    };
+    let data = |i: usize| sim.regions[i].data(&groups, 2);
     let eb: Vec<(&str, RegionData)> = (0..n.min(600))
         .map(|i| (sim.regions[i].id.as_str(), data(i)))
         .collect();

@@ -375,15 +375,7 @@ fn vb_agrees_with_nuts_and_the_verdict_flags_what_does_not() {
         .regions
         .iter()
         .map(|r| {
-            let data = RegionData {
-                n_sites: r.n_sites(),
-                n_samples: groups.len(),
-                sample_group: &groups,
-                n_groups: 2,
-                methylated: &r.methylated,
-                coverage: &r.coverage,
-                design: None,
-            };
+            let data = r.data(&groups, 2);
             let vb = fit_region(&data, &theta, &FitOptions::default(), 7, &r.id).expect("fit");
             audit_region(&data, &theta, &vb, &AuditOptions::default(), 7, &r.id, 0.1)
                 .expect("audit")

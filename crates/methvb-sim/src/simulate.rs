@@ -94,6 +94,24 @@ impl SimRegion {
         self.positions.len()
     }
 
+    /// The region's counts as the model reads them, without a design: `sample_group[s]` is
+    /// sample `s`'s group (as in [`SimData::samples`]) among `n_groups`.
+    pub fn data<'a>(
+        &'a self,
+        sample_group: &'a [usize],
+        n_groups: usize,
+    ) -> methvb_model::RegionData<'a> {
+        methvb_model::RegionData {
+            n_sites: self.n_sites(),
+            n_samples: sample_group.len(),
+            sample_group,
+            n_groups,
+            methylated: &self.methylated,
+            coverage: &self.coverage,
+            design: None,
+        }
+    }
+
     /// Genomic span of [`Self::effect_sites`] like the region's own: 0-based start (the
     /// window's first CpG) and half-open end (its last CpG + 2); `None` for a non-DMR.
     pub fn effect_span(&self) -> Option<(u64, u64)> {

@@ -86,15 +86,7 @@ fn run(cfg: &SimConfig, family: Family) -> Outcome {
     let data: Vec<RegionData> = sim
         .regions
         .iter()
-        .map(|r| RegionData {
-            n_sites: r.positions.len(),
-            n_samples: groups.len(),
-            sample_group: &groups,
-            n_groups,
-            methylated: &r.methylated,
-            coverage: &r.coverage,
-            design: None,
-        })
+        .map(|r| r.data(&groups, n_groups))
         .collect();
     let sample: Vec<(&str, RegionData)> = sim
         .regions
@@ -186,15 +178,7 @@ fn model_mode_calibration() {
     let data: Vec<RegionData> = sim
         .regions
         .iter()
-        .map(|r| RegionData {
-            n_sites: r.positions.len(),
-            n_samples: groups.len(),
-            sample_group: &groups,
-            n_groups,
-            methylated: &r.methylated,
-            coverage: &r.coverage,
-            design: None,
-        })
+        .map(|r| r.data(&groups, n_groups))
         .collect();
     let seed = 5;
     let sample: Vec<(&str, RegionData)> = sim
