@@ -37,6 +37,8 @@ def test_hyper_json_equals_run(workflow_run: Path, reference_run: Run) -> None:
     ref = reference_run.hyper_info()
     assert wf["theta"] == ref["theta"] == reference_run.info()["theta"]
     assert wf["seed"] == ref["seed"] == RUN_SEED
+    # The amortised start of the fits is learned with Theta: every shard starts from the same.
+    assert wf.get("start") == ref.get("start")
 
 
 def test_logs_and_rerun_is_a_no_op(workflow_run: Path, methvb: Path, dataset: Dataset) -> None:

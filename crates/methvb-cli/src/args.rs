@@ -216,6 +216,10 @@ pub struct ModelArgs {
     /// and every delta's weighted sd within 1.25x of q's is reported from those.
     #[arg(long)]
     pub screen: bool,
+    /// Start every fit from the data (pooled logit levels, curvature) instead of the start model
+    /// pass 1 learns on its sampled regions (hyper.json's `start`).
+    #[arg(long)]
+    pub data_start: bool,
     /// Regions fitted in parallel per minibatch (at least 1).
     #[arg(long, default_value_t = config::DEFAULT_MINIBATCH, value_parser = at_least_one)]
     pub minibatch: usize,
@@ -381,6 +385,7 @@ impl ModelArgs {
                 draws: self.draws,
                 max_refit: self.max_refit,
                 screen: self.screen,
+                data_start: self.data_start,
             },
             fdr: self.fdr,
             minibatch: self.minibatch,

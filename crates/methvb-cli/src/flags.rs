@@ -446,6 +446,9 @@ const SHARED: &[Case] = &[
         assert_eq!(shared(a).fit.max_refit, 0)
     }),
     ("screen", &["--screen"], |a| assert!(shared(a).fit.screen)),
+    ("data-start", &["--data-start"], |a| {
+        assert!(shared(a).fit.data_start)
+    }),
     ("minibatch", &["--minibatch", "3"], |a| {
         assert_eq!(shared(a).minibatch, 3)
     }),

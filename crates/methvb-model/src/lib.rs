@@ -13,6 +13,7 @@ pub mod likelihood;
 pub mod linalg;
 pub mod posterior;
 pub mod psis;
+pub mod start;
 pub mod summary;
 pub mod theta;
 pub mod vb;
@@ -22,6 +23,7 @@ pub use design::{Design, DesignPrior};
 pub use eb::{EbOptions, HyperFit, fit_hyper};
 pub use error::ModelError;
 pub use likelihood::{RegionData, ZLayout, log_joint, log_joint_grad};
+pub use start::StartModel;
 pub use summary::{
     DeltaSummary, FitOptions, PosteriorSummary, PredictiveCheck, RegionFit, fit_region,
 };

@@ -15,7 +15,8 @@ use crate::posterior::{
     wide_theta,
 };
 use crate::psis::khat_threshold;
-use crate::vb::{Family, VbFit, VbOptions, fit_vb, region_seed};
+use crate::start::StartModel;
+use crate::vb::{Family, VbFit, VbOptions, fit_vb, init_q, region_seed};
 
 pub use crate::posterior::PosteriorSummary;
 
@@ -40,6 +41,10 @@ pub struct FitOptions {
     /// first ([`settles`]); every other fit gets all `n_draws`. Off by default: it saves about a
     /// fifth of the time but draws in another order (docs/model.md, "Speed", session 13).
     pub screen: bool,
+    /// The amortised start of the first fit ([`StartModel`], learned in pass 1); `None`:
+    /// [`crate::vb::init_q`]'s data-driven start.
+    #[serde(skip)]
+    pub start: Option<StartModel>,
 }
 
 impl Default for FitOptions {
@@ -51,6 +56,7 @@ impl Default for FitOptions {
             max_refit: 2,
             reference: 0,
             screen: false,
+            start: None,
         }
     }
 }
@@ -419,7 +425,7 @@ fn summarise(
         }
         phi[t] = logistic(-z[lay.k()]);
     }
-    let mut order = Vec::with_capacity(s);
+    let mut pairs = Vec::with_capacity(s);
     let mut col = vec![0.0; s];
     let mut delta = Vec::with_capacity(g_n.saturating_sub(1));
     let mut delta_shift: f64 = 0.0;
@@ -439,7 +445,7 @@ fn summarise(
                 neg += w[t];
             }
         }
-        let summary = weighted_summary(&col, w, &mut order);
+        let summary = weighted_summary(&col, w, &mut pairs);
         let q_mean = col.iter().sum::<f64>() / s as f64;
         delta_shift = delta_shift.max((summary.mean - q_mean).abs() / summary.sd.max(1e-12));
         let q_var = col.iter().map(|x| (x - q_mean) * (x - q_mean)).sum::<f64>() / (s - 1) as f64;
@@ -460,7 +466,7 @@ fn summarise(
         });
     }
     let theta = (0..g_n)
-        .map(|g| weighted_summary(&levels[g * s..(g + 1) * s], w, &mut order))
+        .map(|g| weighted_summary(&levels[g * s..(g + 1) * s], w, &mut pairs))
         .collect();
     let block = (0..nb)
         .map(|i| {
@@ -574,7 +580,11 @@ pub fn fit_region(
         }
         Ok::<_, ModelError>(summarised(sampler.into_draws()))
     };
-    let mut fit = fit_vb(data, &wide, &vb, None, &mut rng);
+    let start = opts
+        .start
+        .as_ref()
+        .map(|m| m.start(data, &init_q(data, &wide, vb.family)));
+    let mut fit = fit_vb(data, &wide, &vb, start.as_ref(), &mut rng);
     let (mut draws, mut sums) = draw(&fit, &mut rng)?;
     let mut rung = 0u8;
     while !reliable(&draws, &sums) && rung < opts.max_refit {

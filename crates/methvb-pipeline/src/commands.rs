@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use methvb_mcmc::AuditSummary;
-use methvb_model::Theta;
+use methvb_model::{StartModel, Theta};
 use serde::{Deserialize, Serialize};
 
 use crate::MODEL_VERSION;
@@ -69,7 +69,12 @@ impl Analysis {
         }
     }
 
-    pub(crate) fn pass2<'a>(&'a self, samples: &'a Samples, theta: &'a Theta) -> Pass2<'a> {
+    pub(crate) fn pass2<'a>(
+        &'a self,
+        samples: &'a Samples,
+        theta: &'a Theta,
+        start: Option<&'a StartModel>,
+    ) -> Pass2<'a> {
         Pass2 {
             input: &self.input,
             regions: &self.regions,
@@ -79,6 +84,7 @@ impl Analysis {
             minibatch: self.minibatch,
             samples,
             theta,
+            start,
         }
     }
 
@@ -336,6 +342,7 @@ fn same_file(a: &Path, b: &Path) -> bool {
 /// Theta of a run and what pass 1 left for pass 2.
 struct Learned {
     theta: Theta,
+    start: Option<StartModel>,
     pass1: Option<serde_json::Value>,
     regions_per_contig: Option<HashMap<String, u64>>,
     regions_seen: Option<u64>,
@@ -369,7 +376,7 @@ fn learn_or_reuse(
 ) -> Result<Learned> {
     let hyper_path = config.out.join(files::HYPER);
     if let Some(path) = &config.hyper_json {
-        let theta = HyperFile::read_theta(path)?;
+        let (theta, start) = HyperFile::read(path)?;
         samples.check_theta(&theta, path)?;
         // `--hyper-json OUT/hyper.json` names this run's Theta: it stays.
         let keep: &[&str] = if same_file(path, &hyper_path) {
@@ -380,6 +387,7 @@ fn learn_or_reuse(
         create_out(&config.out, keep, progress)?;
         return Ok(Learned {
             theta,
+            start,
             pass1: None,
             regions_per_contig: None,
             regions_seen: None,
@@ -416,6 +424,7 @@ fn learn_or_reuse(
         ),
         regions_seen: Some(file.regions_seen),
         theta: file.theta,
+        start: file.start,
         pass1: file.pass1,
     })
 }
@@ -492,7 +501,8 @@ pub fn run(config: &RunConfig, progress: &dyn Progress) -> Result<RunOutcome> {
     let theta = &learned.theta;
     let shard_dir = config.out.join(shards::SHARDS_DIR);
     let layout = ResultsLayout::new(&samples.groups, &samples.names);
-    let rows_key = resume::rows_key(base, theta, &analysis.fit)?;
+    let start = learned.start.as_ref();
+    let rows_key = resume::rows_key(base, theta, start, &analysis.fit)?;
     let run_id = run_folder::run_id(&serde_json::Value::Object(rows_key.clone()));
     let metadata = || analysis.results_metadata(theta, &samples, &provenance, &run_id);
     let shard_key = resume::shard_key(rows_key, analysis.fdr);
@@ -515,7 +525,7 @@ pub fn run(config: &RunConfig, progress: &dyn Progress) -> Result<RunOutcome> {
         reuse,
     };
     let mut picker = AuditPicker::new(&config.audit, analysis.model.seed);
-    let pass = analysis.pass2(&samples, theta);
+    let pass = analysis.pass2(&samples, theta, start);
     let sharded = fit_to_shards(&pass, &plan, learned.regions_seen, &mut picker, progress)?;
     for shard in &sharded.shards {
         if shard.reused {
@@ -609,7 +619,7 @@ pub fn hyper(job: &HyperJob, progress: &dyn Progress) -> Result<HyperFile> {
 pub fn fit(job: &FitJob, progress: &dyn Progress) -> Result<FitSummary> {
     let analysis = &job.analysis;
     let samples = Samples::load(&analysis.input, &analysis.regions)?;
-    let theta = HyperFile::read_theta(&job.hyper)?;
+    let (theta, start) = HyperFile::read(&job.hyper)?;
     samples.check_theta(&theta, &job.hyper)?;
     let provenance = analysis.input.provenance(&samples.sheet)?;
     // The run id of the whole workflow: every shard of it has the same, whatever its contigs.
@@ -618,11 +628,12 @@ pub fn fit(job: &FitJob, progress: &dyn Progress) -> Result<FitSummary> {
     let run_id = run_folder::run_id(&serde_json::Value::Object(resume::rows_key(
         base,
         &theta,
+        start.as_ref(),
         &analysis.fit,
     )?));
     let metadata = analysis.results_metadata(&theta, &samples, &provenance, &run_id);
     fit_to_file(
-        &analysis.pass2(&samples, &theta),
+        &analysis.pass2(&samples, &theta, start.as_ref()),
         &job.chrom,
         &job.out,
         metadata,

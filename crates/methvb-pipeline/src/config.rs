@@ -284,6 +284,10 @@ pub struct FitConfig {
     /// absent (false) in run.json files written before it existed.
     #[serde(default)]
     pub screen: bool,
+    /// Start every fit from the data-driven start even when pass 1 learned a start model
+    /// (`FitOptions::start`); absent (false) in run.json files written before it existed.
+    #[serde(default)]
+    pub data_start: bool,
 }
 
 impl Default for FitConfig {
@@ -294,6 +298,7 @@ impl Default for FitConfig {
             draws: d.n_draws,
             max_refit: d.max_refit,
             screen: d.screen,
+            data_start: false,
         }
     }
 }

@@ -185,12 +185,12 @@ pub fn dmr(job: &DmrJob, progress: &dyn Progress) -> Result<DmrOutcome> {
     let inputs = resume::input_files(&samples)?;
     let provenance = analysis.input.provenance(&samples.sheet)?;
     let base = analysis.base_key(&samples, &inputs)?;
-    let (theta, pass1, hyper_written) = match &job.hyper_json {
+    let (theta, start, pass1, hyper_written) = match &job.hyper_json {
         Some(path) => {
-            let theta = HyperFile::read_theta(path)?;
+            let (theta, start) = HyperFile::read(path)?;
             samples.check_theta(&theta, path)?;
             create_out(&job.out, &[], progress)?;
-            (theta, None, false)
+            (theta, start, None, false)
         }
         None => {
             let (mut file, _) = learn_hyper(analysis.pass1(&job.hyper), &samples, progress)?;
@@ -198,11 +198,11 @@ pub fn dmr(job: &DmrJob, progress: &dyn Progress) -> Result<DmrOutcome> {
             file.input_options = Some(provenance.clone());
             create_out(&job.out, &[], progress)?;
             write_json_atomic(&job.out.join(files::HYPER), &file)?;
-            (file.theta, file.pass1, true)
+            (file.theta, file.start, file.pass1, true)
         }
     };
     let opts = job.scan.options(&theta);
-    let mut rows_key = resume::rows_key(base, &theta, &analysis.fit)?;
+    let mut rows_key = resume::rows_key(base, &theta, start.as_ref(), &analysis.fit)?;
     rows_key.insert("dmr_scan".into(), serde_json::to_value(opts)?);
     let run_id = run_folder::run_id(&serde_json::Value::Object(rows_key));
     let mut metadata = analysis.results_metadata(&theta, &samples, &provenance, &run_id);
@@ -234,7 +234,7 @@ pub fn dmr(job: &DmrJob, progress: &dyn Progress) -> Result<DmrOutcome> {
         summary: ScanSummary::default(),
     };
     let dmrs = job.out.join(files::DMRS);
-    let pass = analysis.pass2(&samples, &theta);
+    let pass = analysis.pass2(&samples, &theta, start.as_ref());
     let rows = fit_stream_unpublished(&pass, &mut candidates, |_| true, &dmrs, progress)?;
     let Candidates {
         cpgs,

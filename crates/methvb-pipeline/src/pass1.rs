@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use methvb_io::regions::Region;
-use methvb_model::{EbOptions, HyperFit, RegionData, Theta};
+use methvb_model::{EbOptions, HyperFit, RegionData, StartModel, Theta, VbOptions};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
@@ -65,22 +65,28 @@ pub struct HyperFile {
     /// this file only when they equal its own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resume_key: Option<serde_json::Value>,
+    /// The amortised start of pass 2's fits, learned on the reservoir under the final Theta
+    /// ([`StartModel::learn`]); absent from files written before it existed and when too few
+    /// regions have sites.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<StartModel>,
 }
 
 impl HyperFile {
-    /// Reads a hyper.json, or a bare Theta object.
-    pub fn read_theta(path: &Path) -> Result<Theta> {
+    /// Reads a hyper.json (Theta and its start model), or a bare Theta object (no start model).
+    pub fn read(path: &Path) -> Result<(Theta, Option<StartModel>)> {
         let text =
             std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         if let Ok(file) = serde_json::from_str::<HyperFile>(&text) {
-            return Ok(file.theta);
+            return Ok((file.theta, file.start));
         }
-        serde_json::from_str::<Theta>(&text).with_context(|| {
+        let theta = serde_json::from_str::<Theta>(&text).with_context(|| {
             format!(
                 "{}: neither a hyper.json nor a Theta object",
                 path.display()
             )
-        })
+        })?;
+        Ok((theta, None))
     }
 }
 
@@ -155,6 +161,11 @@ pub fn learn_hyper(
     let fit: HyperFit =
         methvb_model::fit_hyper(&data, &samples.initial_theta(), &eb, pass.model.seed)
             .context("learning the hyperparameters")?;
+    let vb = VbOptions {
+        family: pass.model.family,
+        ..VbOptions::default()
+    };
+    let start = StartModel::learn(&data, &fit.theta, &vb, pass.model.seed);
     summary.seconds = started.elapsed().as_secs_f64();
     let file = HyperFile {
         theta: fit.theta,
@@ -169,6 +180,7 @@ pub fn learn_hyper(
         pass1: serde_json::to_value(&summary).ok(),
         input_options: None,
         resume_key: None,
+        start,
     };
     Ok((file, summary))
 }

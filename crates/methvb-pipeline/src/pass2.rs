@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use methvb_io::parquet_out::AtomicParquetWriter;
 use methvb_io::regions::{Region, RegionStream};
-use methvb_model::{FitOptions, RegionFit, Theta};
+use methvb_model::{FitOptions, RegionFit, StartModel, Theta};
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -43,13 +43,20 @@ pub struct Pass2<'a> {
     pub samples: &'a Samples,
     /// The hyperparameters.
     pub theta: &'a Theta,
+    /// Pass 1's amortised start of the fits (`None`: the data-driven start).
+    pub start: Option<&'a StartModel>,
 }
 
 impl Pass2<'_> {
     /// The model's per-region options.
     pub fn fit_options(&self) -> FitOptions {
-        self.fit
-            .fit_options(self.model, self.samples.model_reference())
+        let mut opts = self
+            .fit
+            .fit_options(self.model, self.samples.model_reference());
+        if !self.fit.data_start {
+            opts.start = self.start.cloned();
+        }
+        opts
     }
 
     /// Fits one region. Its random stream derives from (seed, region id), so neither the

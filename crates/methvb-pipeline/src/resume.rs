@@ -16,7 +16,7 @@ use std::cell::Cell;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use methvb_model::Theta;
+use methvb_model::{StartModel, Theta};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -152,10 +152,18 @@ pub fn hyper_key(mut base: Key, hyper: &HyperConfig) -> Result<serde_json::Value
 }
 
 /// Everything the rows of a results table depend on but the contigs fitted and the FDR target
-/// (which `gather` applies anew): the base key, Theta and the fit settings. Its digest is the
-/// run id.
-pub fn rows_key(mut base: Key, theta: &Theta, fit: &FitConfig) -> Result<Key> {
+/// (which `gather` applies anew): the base key, Theta, the start model the fits use and the fit
+/// settings. Its digest is the run id.
+pub fn rows_key(
+    mut base: Key,
+    theta: &Theta,
+    start: Option<&StartModel>,
+    fit: &FitConfig,
+) -> Result<Key> {
     base.insert("theta".into(), key_value(theta)?);
+    if let Some(start) = start.filter(|_| !fit.data_start) {
+        base.insert("start".into(), key_value(start)?);
+    }
     base.insert("fit".into(), key_value(fit)?);
     Ok(base)
 }

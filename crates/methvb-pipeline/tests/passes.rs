@@ -117,8 +117,61 @@ fn one_file_and_shards_hold_the_same_rows_whatever_the_minibatch() {
         out: tmp.path().join("hyper.json"),
     };
     let file = commands::hyper(&hyper, &Silent).unwrap();
-    let run_theta = methvb_pipeline::pass1::HyperFile::read_theta(&run_dir.join("hyper.json"));
+    let run_theta = methvb_pipeline::pass1::HyperFile::read(&run_dir.join("hyper.json"))
+        .map(|(theta, _)| theta);
     assert_eq!(file.theta, run_theta.unwrap());
+}
+
+/// Pass 1 learns the amortised start model (`hyper.json`'s `start`) and pass 2 starts its fits
+/// from it; `--data-start`, and a Theta without a start model, start from the data instead:
+/// those two give the same rows, and rows different from the learned start's.
+#[test]
+fn the_start_model_is_learned_in_pass_one_and_used_unless_turned_off() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sheet = simulate(&tmp.path().join("sim"), 150);
+    let hyper = HyperJob {
+        analysis: analysis(&sheet),
+        hyper: HyperConfig::default(),
+        out: tmp.path().join("hyper.json"),
+    };
+    let file = commands::hyper(&hyper, &Silent).unwrap();
+    let model = file
+        .start
+        .as_ref()
+        .expect("150 regions are enough to learn a start model");
+    assert_eq!(model.regions, 150);
+    let bare = tmp.path().join("theta.json");
+    std::fs::write(&bare, serde_json::to_string(&file.theta).unwrap()).unwrap();
+    let fit = |hyper: &Path, data_start: bool, name: &str| {
+        let mut analysis = analysis(&sheet);
+        analysis.fit.data_start = data_start;
+        let job = FitJob {
+            analysis,
+            hyper: hyper.to_path_buf(),
+            chrom: Vec::new(),
+            out: tmp.path().join(name),
+        };
+        commands::fit(&job, &Silent).unwrap();
+        rows(&job.out)
+    };
+    let learned = fit(&hyper.out, false, "learned.parquet");
+    let data_start = fit(&hyper.out, true, "data_start.parquet");
+    let bare_theta = fit(&bare, false, "bare.parquet");
+    let column = |b: &RecordBatch, name: &str| {
+        b.column_by_name(name)
+            .unwrap()
+            .as_any()
+            .downcast_ref::<arrow_array::Float64Array>()
+            .unwrap()
+            .values()
+            .to_vec()
+    };
+    assert_eq!(column(&data_start, "elbo"), column(&bare_theta, "elbo"));
+    assert_eq!(
+        column(&data_start, "delta_mean"),
+        column(&bare_theta, "delta_mean")
+    );
+    assert_ne!(column(&learned, "elbo"), column(&data_start, "elbo"));
 }
 
 #[test]
