@@ -167,7 +167,8 @@ fn predict(beta: &[f64], x: &[f64]) -> f64 {
 impl StartModel {
     /// Learns the model from default fits (`vb`, under `theta`'s wide prior as [`fit_region`]
     /// fits) of up to [`MAX_TRAINING_REGIONS`] of `regions` (evenly spaced), each seeded by
-    /// `(seed, region id)`. `None` with fewer than [`MIN_TRAINING_REGIONS`] regions with sites.
+    /// `(seed, region id)`. `None` with fewer than [`MIN_TRAINING_REGIONS`] regions with sites
+    /// and finite fits.
     ///
     /// [`fit_region`]: crate::fit_region
     pub fn learn(
@@ -193,6 +194,7 @@ impl StartModel {
                 (start, fit.q)
             })
             .collect();
+        let finite = |v: &[f64]| v.iter().all(|x| x.is_finite());
         let (mut xr, mut yr, mut xs, mut ys) = (vec![], vec![], vec![], vec![]);
         for ((_, data), (start, q)) in chosen.iter().zip(&fits) {
             let lay = data.layout();
@@ -208,6 +210,10 @@ impl StartModel {
                     .iter()
                     .map(|&c| q.params[d + c] - start.params[d + c]),
             );
+            // A fit that failed numerically teaches nothing (and would poison the regression).
+            if !finite(&f) || !finite(&y) || !finite(&q.params) {
+                continue;
+            }
             for j in 0..data.n_sites {
                 let c = lay.v(j);
                 xs.push(site_features(data, start, &f, j));
@@ -219,10 +225,13 @@ impl StartModel {
             xr.push(f);
             yr.push(y);
         }
+        if xr.len() < MIN_TRAINING_REGIONS {
+            return None;
+        }
         Some(Self {
             region: ridge(&xr, &yr)?,
             site: ridge(&xs, &ys)?,
-            regions: chosen.len(),
+            regions: xr.len(),
         })
     }
 
@@ -235,6 +244,9 @@ impl StartModel {
         let mut q = init.clone();
         let (max_mu, max_ls) = MAX_CORRECTION;
         let mut correct = |c: usize, mu: f64, ls: f64| {
+            if !(mu.is_finite() && ls.is_finite()) {
+                return;
+            }
             q.params[c] += mu.clamp(-max_mu, max_mu);
             q.params[d + c] =
                 (q.params[d + c] + ls.clamp(-max_ls, max_ls)).clamp(START_LOG_SD.0, START_LOG_SD.1);
