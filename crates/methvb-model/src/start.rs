@@ -31,8 +31,10 @@ const N_REGION: usize = 11;
 /// Number of site features ([`site_features`]).
 const N_SITE: usize = 11;
 
-/// The recognition model: per target, its coefficients over the features.
+/// The recognition model: per target, its coefficients over the features. Read from JSON only
+/// with the shapes [`StartModel::start`] indexes and finite coefficients.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "StartModelJson")]
 pub struct StartModel {
     /// Corrections of the means of `a`, `w`, `k`, then of their log sds, over
     /// [`region_features`].
@@ -41,6 +43,43 @@ pub struct StartModel {
     pub site: Vec<Vec<f64>>,
     /// Regions the model was learned from.
     pub regions: usize,
+}
+
+/// [`StartModel`] as written, before its shapes are checked.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StartModelJson {
+    region: Vec<Vec<f64>>,
+    site: Vec<Vec<f64>>,
+    regions: usize,
+}
+
+impl TryFrom<StartModelJson> for StartModel {
+    type Error = String;
+
+    fn try_from(j: StartModelJson) -> Result<Self, String> {
+        let shaped = |rows: &[Vec<f64>], n: usize, width: usize| {
+            rows.len() == n
+                && rows
+                    .iter()
+                    .all(|r| r.len() == width && r.iter().all(|x| x.is_finite()))
+        };
+        if !shaped(&j.region, 6, N_REGION) || !shaped(&j.site, 2, N_SITE) {
+            return Err(format!(
+                "a start model has 6 rows of {N_REGION} finite region coefficients and 2 rows of \
+                 {N_SITE} finite site coefficients; this one has {} and {} rows, or a row of \
+                 another length, or a coefficient not finite (learn it again with `methvb \
+                 hyper`, or delete `start` to fit from the data)",
+                j.region.len(),
+                j.site.len()
+            ));
+        }
+        Ok(Self {
+            region: j.region,
+            site: j.site,
+            regions: j.regions,
+        })
+    }
 }
 
 /// The region-level coordinates the model moves, in `z`.

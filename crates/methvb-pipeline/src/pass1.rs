@@ -77,12 +77,15 @@ impl HyperFile {
     pub fn read(path: &Path) -> Result<(Theta, Option<StartModel>)> {
         let text =
             std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        if let Ok(file) = serde_json::from_str::<HyperFile>(&text) {
-            return Ok((file.theta, file.start));
-        }
+        let as_file = match serde_json::from_str::<HyperFile>(&text) {
+            Ok(file) => return Ok((file.theta, file.start)),
+            Err(e) => e,
+        };
+        // A hyper.json that does not read says why (a bad `start`, say), not that it is not
+        // a Theta object.
         let theta = serde_json::from_str::<Theta>(&text).with_context(|| {
             format!(
-                "{}: neither a hyper.json nor a Theta object",
+                "{}: neither a hyper.json ({as_file}) nor a Theta object",
                 path.display()
             )
         })?;

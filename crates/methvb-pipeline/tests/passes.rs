@@ -226,3 +226,30 @@ fn resume_reuses_what_its_key_allows_and_says_why_not_the_rest() {
     assert!(back.resume.hyper_reused && back.resume.contigs_fitted.is_empty());
     assert_eq!(rows(&back.regions), clean);
 }
+
+/// A hyper.json whose start model has the wrong shape is refused with the reason and the line,
+/// never used (pass 2 indexes its rows).
+#[test]
+fn a_malformed_start_model_is_refused_by_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sheet = simulate(&tmp.path().join("sim"), 120);
+    let hyper = HyperJob {
+        analysis: analysis(&sheet),
+        hyper: HyperConfig::default(),
+        out: tmp.path().join("hyper.json"),
+    };
+    commands::hyper(&hyper, &Silent).unwrap();
+    let mut json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&hyper.out).unwrap()).unwrap();
+    json["start"]["site"] = serde_json::json!([[0.0, 1.0]]);
+    let bad = tmp.path().join("bad.json");
+    std::fs::write(&bad, serde_json::to_string_pretty(&json).unwrap()).unwrap();
+    let err = methvb_pipeline::pass1::HyperFile::read(&bad).unwrap_err();
+    let text = format!("{err:#}");
+    assert!(
+        text.contains("bad.json")
+            && text.contains("2 rows of 11 finite site coefficients")
+            && text.contains("line"),
+        "{text}"
+    );
+}
