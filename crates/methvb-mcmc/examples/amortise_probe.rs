@@ -12,8 +12,11 @@
 //!   `min_iter` floor): seconds, Adam steps per region, refitted and flagged shares, and the
 //!   agreement with NUTS on `audited` regions (the same NUTS draws for every setting).
 
+mod common;
+
 use std::time::Instant;
 
+use common::{arg, realistic};
 use methvb_mcmc::{AuditOptions, audit_region};
 use methvb_model::posterior::wide_theta;
 use methvb_model::vb::{fit_vb, init_q};
@@ -21,18 +24,10 @@ use methvb_model::{
     EbOptions, Family, FitOptions, GaussianQ, RegionData, RegionFit, StartModel, Theta, VbOptions,
     fit_hyper, fit_region, log_joint, region_seed,
 };
-use methvb_sim::{SimConfig, SimMode, simulate};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use rand_distr::StandardNormal;
 use rayon::prelude::*;
-
-fn arg(i: usize, default: f64) -> f64 {
-    std::env::args()
-        .nth(i)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(default)
-}
 
 /// The ELBO of `q` from fixed standard-normal draws `eps` (rows of D).
 fn elbo(data: &RegionData, theta: &Theta, q: &GaussianQ, eps: &[f64]) -> f64 {
@@ -66,15 +61,7 @@ fn main() {
     let n_audit = arg(4, 100.0) as usize;
     let seed = arg(5, 1.0) as u64;
     let floor = arg(6, 50.0) as u32;
-    let sim = simulate(&SimConfig {
-        n_regions: n,
-        samples_per_group: vec![per_group, per_group],
-        mean_coverage: coverage,
-        mode: SimMode::Realistic,
-        seed,
-        ..SimConfig::default()
-    });
-    let groups: Vec<usize> = sim.samples.iter().map(|s| s.group).collect();
+    let (sim, groups) = realistic(n, per_group, coverage, seed);
     let data = |i: usize| sim.regions[i].data(&groups, 2);
     let n_train = n.min(600);
     let train: Vec<(&str, RegionData)> = (0..n_train)

@@ -6,17 +6,12 @@
 //! Bayes on 600 of the regions; the audited regions are the first `audited` of a seeded
 //! shuffle. Prints, per setting, the share flagged overall and the agreement with NUTS.
 
+mod common;
+
+use common::{arg, realistic};
 use methvb_mcmc::{AuditOptions, audit_region};
 use methvb_model::{EbOptions, FitOptions, RegionData, RegionFit, Theta, fit_hyper, fit_region};
-use methvb_sim::{SimConfig, SimMode, simulate};
 use rayon::prelude::*;
-
-fn arg(i: usize, default: f64) -> f64 {
-    std::env::args()
-        .nth(i)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(default)
-}
 
 fn main() {
     let n = arg(1, 1500.0) as usize;
@@ -24,16 +19,7 @@ fn main() {
     let coverage = arg(3, 15.0);
     let n_audit = arg(4, 80.0) as usize;
     let seed = arg(5, 5.0) as u64;
-    let cfg = SimConfig {
-        n_regions: n,
-        samples_per_group: vec![per_group, per_group],
-        mean_coverage: coverage,
-        mode: SimMode::Realistic,
-        seed,
-        ..SimConfig::default()
-    };
-    let sim = simulate(&cfg);
-    let groups: Vec<usize> = sim.samples.iter().map(|s| s.group).collect();
+    let (sim, groups) = realistic(n, per_group, coverage, seed);
     let data = |i: usize| sim.regions[i].data(&groups, 2);
     let eb: Vec<(&str, RegionData)> = (0..n.min(600))
         .map(|i| (sim.regions[i].id.as_str(), data(i)))

@@ -501,7 +501,7 @@ pub fn run(config: &RunConfig, progress: &dyn Progress) -> Result<RunOutcome> {
     let theta = &learned.theta;
     let shard_dir = config.out.join(shards::SHARDS_DIR);
     let layout = ResultsLayout::new(&samples.groups, &samples.names);
-    let start = learned.start.as_ref();
+    let start = analysis.fit.start(learned.start.as_ref());
     let rows_key = resume::rows_key(base, theta, start, &analysis.fit)?;
     let run_id = run_folder::run_id(&serde_json::Value::Object(rows_key.clone()));
     let metadata = || analysis.results_metadata(theta, &samples, &provenance, &run_id);
@@ -619,8 +619,9 @@ pub fn hyper(job: &HyperJob, progress: &dyn Progress) -> Result<HyperFile> {
 pub fn fit(job: &FitJob, progress: &dyn Progress) -> Result<FitSummary> {
     let analysis = &job.analysis;
     let samples = Samples::load(&analysis.input, &analysis.regions)?;
-    let (theta, start) = HyperFile::read(&job.hyper)?;
+    let (theta, learned_start) = HyperFile::read(&job.hyper)?;
     samples.check_theta(&theta, &job.hyper)?;
+    let start = analysis.fit.start(learned_start.as_ref());
     let provenance = analysis.input.provenance(&samples.sheet)?;
     // The run id of the whole workflow: every shard of it has the same, whatever its contigs.
     let inputs = resume::input_files(&samples)?;
@@ -628,12 +629,12 @@ pub fn fit(job: &FitJob, progress: &dyn Progress) -> Result<FitSummary> {
     let run_id = run_folder::run_id(&serde_json::Value::Object(resume::rows_key(
         base,
         &theta,
-        start.as_ref(),
+        start,
         &analysis.fit,
     )?));
     let metadata = analysis.results_metadata(&theta, &samples, &provenance, &run_id);
     fit_to_file(
-        &analysis.pass2(&samples, &theta, start.as_ref()),
+        &analysis.pass2(&samples, &theta, start),
         &job.chrom,
         &job.out,
         metadata,

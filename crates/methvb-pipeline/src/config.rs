@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use methvb_io::regions::{
     BedRegions, DEFAULT_CLUSTER_MIN_SITES, DEFAULT_MAX_GAP, RegionFilters, RegionSpec,
 };
-use methvb_model::{Family, FitOptions};
+use methvb_model::{Family, FitOptions, StartModel};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
@@ -304,6 +304,11 @@ impl Default for FitConfig {
 }
 
 impl FitConfig {
+    /// The start model the fits use: pass 1's, unless `data_start`.
+    pub fn start<'a>(&self, learned: Option<&'a StartModel>) -> Option<&'a StartModel> {
+        learned.filter(|_| !self.data_start)
+    }
+
     /// The model's per-region options, contrasts taken from the model's group `reference`.
     pub fn fit_options(&self, model: &ModelConfig, reference: usize) -> FitOptions {
         let mut opts = FitOptions {

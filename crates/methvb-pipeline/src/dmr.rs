@@ -202,7 +202,8 @@ pub fn dmr(job: &DmrJob, progress: &dyn Progress) -> Result<DmrOutcome> {
         }
     };
     let opts = job.scan.options(&theta);
-    let mut rows_key = resume::rows_key(base, &theta, start.as_ref(), &analysis.fit)?;
+    let start = analysis.fit.start(start.as_ref());
+    let mut rows_key = resume::rows_key(base, &theta, start, &analysis.fit)?;
     rows_key.insert("dmr_scan".into(), serde_json::to_value(opts)?);
     let run_id = run_folder::run_id(&serde_json::Value::Object(rows_key));
     let mut metadata = analysis.results_metadata(&theta, &samples, &provenance, &run_id);
@@ -234,7 +235,7 @@ pub fn dmr(job: &DmrJob, progress: &dyn Progress) -> Result<DmrOutcome> {
         summary: ScanSummary::default(),
     };
     let dmrs = job.out.join(files::DMRS);
-    let pass = analysis.pass2(&samples, &theta, start.as_ref());
+    let pass = analysis.pass2(&samples, &theta, start);
     let rows = fit_stream_unpublished(&pass, &mut candidates, |_| true, &dmrs, progress)?;
     let Candidates {
         cpgs,

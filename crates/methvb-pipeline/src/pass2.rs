@@ -43,20 +43,19 @@ pub struct Pass2<'a> {
     pub samples: &'a Samples,
     /// The hyperparameters.
     pub theta: &'a Theta,
-    /// Pass 1's amortised start of the fits (`None`: the data-driven start).
+    /// The amortised start of the fits ([`FitConfig::start`]; `None`: the data-driven start).
     pub start: Option<&'a StartModel>,
 }
 
 impl Pass2<'_> {
     /// The model's per-region options.
     pub fn fit_options(&self) -> FitOptions {
-        let mut opts = self
-            .fit
-            .fit_options(self.model, self.samples.model_reference());
-        if !self.fit.data_start {
-            opts.start = self.start.cloned();
+        FitOptions {
+            start: self.start.cloned(),
+            ..self
+                .fit
+                .fit_options(self.model, self.samples.model_reference())
         }
-        opts
     }
 
     /// Fits one region. Its random stream derives from (seed, region id), so neither the

@@ -152,8 +152,8 @@ pub fn hyper_key(mut base: Key, hyper: &HyperConfig) -> Result<serde_json::Value
 }
 
 /// Everything the rows of a results table depend on but the contigs fitted and the FDR target
-/// (which `gather` applies anew): the base key, Theta, the start model the fits use and the fit
-/// settings. Its digest is the run id.
+/// (which `gather` applies anew): the base key, Theta, the start model the fits use
+/// ([`FitConfig::start`]) and the fit settings. Its digest is the run id.
 pub fn rows_key(
     mut base: Key,
     theta: &Theta,
@@ -161,7 +161,7 @@ pub fn rows_key(
     fit: &FitConfig,
 ) -> Result<Key> {
     base.insert("theta".into(), key_value(theta)?);
-    if let Some(start) = start.filter(|_| !fit.data_start) {
+    if let Some(start) = start {
         base.insert("start".into(), key_value(start)?);
     }
     base.insert("fit".into(), key_value(fit)?);

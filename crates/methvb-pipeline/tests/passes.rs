@@ -122,19 +122,26 @@ fn one_file_and_shards_hold_the_same_rows_whatever_the_minibatch() {
     assert_eq!(file.theta, run_theta.unwrap());
 }
 
+/// `methvb hyper` on `regions` simulated regions in `dir`: the sample sheet, the job (its
+/// `out` is `dir/hyper.json`) and the file it wrote.
+fn pass_one(dir: &Path, regions: usize) -> (PathBuf, HyperJob, methvb_pipeline::pass1::HyperFile) {
+    let sheet = simulate(&dir.join("sim"), regions);
+    let hyper = HyperJob {
+        analysis: analysis(&sheet),
+        hyper: HyperConfig::default(),
+        out: dir.join("hyper.json"),
+    };
+    let file = commands::hyper(&hyper, &Silent).unwrap();
+    (sheet, hyper, file)
+}
+
 /// Pass 1 learns the amortised start model (`hyper.json`'s `start`) and pass 2 starts its fits
 /// from it; `--data-start`, and a Theta without a start model, start from the data instead:
 /// those two give the same rows, and rows different from the learned start's.
 #[test]
 fn the_start_model_is_learned_in_pass_one_and_used_unless_turned_off() {
     let tmp = tempfile::tempdir().unwrap();
-    let sheet = simulate(&tmp.path().join("sim"), 150);
-    let hyper = HyperJob {
-        analysis: analysis(&sheet),
-        hyper: HyperConfig::default(),
-        out: tmp.path().join("hyper.json"),
-    };
-    let file = commands::hyper(&hyper, &Silent).unwrap();
+    let (sheet, hyper, file) = pass_one(tmp.path(), 150);
     let model = file
         .start
         .as_ref()
@@ -232,13 +239,7 @@ fn resume_reuses_what_its_key_allows_and_says_why_not_the_rest() {
 #[test]
 fn a_malformed_start_model_is_refused_by_name() {
     let tmp = tempfile::tempdir().unwrap();
-    let sheet = simulate(&tmp.path().join("sim"), 120);
-    let hyper = HyperJob {
-        analysis: analysis(&sheet),
-        hyper: HyperConfig::default(),
-        out: tmp.path().join("hyper.json"),
-    };
-    commands::hyper(&hyper, &Silent).unwrap();
+    let (_, hyper, _) = pass_one(tmp.path(), 120);
     let mut json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&hyper.out).unwrap()).unwrap();
     json["start"]["site"] = serde_json::json!([[0.0, 1.0]]);
