@@ -9,8 +9,10 @@
 //!   and stopped at the `min_iter` floor. Every ELBO of a region is estimated from the same 400
 //!   standard-normal draws (common random numbers), so the differences are precise;
 //! - per `fit_region` setting (the default; the model's start with the default floor; with the
-//!   `min_iter` floor): seconds, Adam steps per region, refitted and flagged shares, and the
-//!   agreement with NUTS on `audited` regions (the same NUTS draws for every setting).
+//!   `min_iter` floor; with the coupled family first; without refits): seconds, Adam steps per
+//!   region, refitted and flagged shares, why the flagged regions failed the verdict, the steps
+//!   of the reported fit by rung, and the agreement with NUTS on `audited` regions (the same
+//!   NUTS draws for every setting).
 
 mod common;
 
@@ -138,10 +140,16 @@ fn main() {
     };
     let mut with_start_short = with_start.clone();
     with_start_short.vb.min_iter = floor;
+    let mut norefit = with_start.clone();
+    norefit.max_refit = 0;
+    let mut coupled = with_start.clone();
+    coupled.vb.family = Family::Coupled;
     let settings = [
         ("default".to_string(), base.clone()),
         ("model's start".to_string(), with_start),
         (format!("model's start, min_iter {floor}"), with_start_short),
+        ("model's start, coupled first".to_string(), coupled),
+        ("model's start, no refit".to_string(), norefit),
     ];
     let mut order = test.clone();
     order.sort_by_key(|&i| region_seed(seed, id(i)));
@@ -164,6 +172,30 @@ fn main() {
             share(&|x| x.refit > 1),
             share(&|x| !x.reliable)
         );
+        let c = |p: &dyn Fn(&RegionFit) -> bool| f.iter().filter(|x| !x.reliable && p(x)).count();
+        println!(
+            "  flagged: khat > thr {}, ess < 100 {}, khat >= 1 {}, delta shift > 0.2 {}, prob_dm shift > 0.02 {}, thr < khat < 1 {}",
+            c(&|x| x.khat > x.khat_threshold),
+            c(&|x| x.ess < 100.0),
+            c(&|x| x.khat >= 1.0),
+            c(&|x| x.delta_shift > 0.2),
+            c(&|x| x.prob_dm_shift > 0.02),
+            c(&|x| x.khat < 1.0 && x.khat > x.khat_threshold)
+        );
+        for r in 0..=2u8 {
+            let it: Vec<f64> = f
+                .iter()
+                .filter(|x| x.refit == r)
+                .map(|x| f64::from(x.iterations))
+                .collect();
+            if !it.is_empty() {
+                println!(
+                    "  refit {r}: {} regions, steps of the reported fit {}",
+                    it.len(),
+                    spread(it)
+                );
+            }
+        }
         fits.push(f);
     }
     let at = |i: usize| i - n_train;
