@@ -9,7 +9,6 @@ pub mod calls;
 pub mod design;
 pub mod eb;
 pub mod error;
-pub mod laplace;
 pub mod likelihood;
 pub mod linalg;
 pub mod posterior;

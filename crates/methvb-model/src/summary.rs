@@ -9,7 +9,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::Theta;
 use crate::error::ModelError;
-use crate::laplace::fit_laplace;
 use crate::likelihood::{GroupContrasts, RegionData, ZLayout, logistic};
 use crate::posterior::{
     ImportanceDraws, ImportanceSampler, group_levels, weighted_mean_sd, weighted_summary,
@@ -46,11 +45,6 @@ pub struct FitOptions {
     /// [`crate::vb::init_q`]'s data-driven start.
     #[serde(skip)]
     pub start: Option<StartModel>,
-    /// The first fit is the Laplace approximation at the mode ([`crate::laplace`]) instead of
-    /// the stochastic fit; refit rungs stay stochastic.
-    pub laplace: bool,
-    /// With `laplace`: the Laplace q starts the stochastic fit instead of replacing it.
-    pub laplace_start: bool,
 }
 
 impl Default for FitOptions {
@@ -63,8 +57,6 @@ impl Default for FitOptions {
             reference: 0,
             screen: false,
             start: None,
-            laplace: false,
-            laplace_start: false,
         }
     }
 }
@@ -592,27 +584,7 @@ pub fn fit_region(
         .start
         .as_ref()
         .map(|m| m.start(data, &init_q(data, &wide, vb.family)));
-    let laplace = opts.laplace.then(|| {
-        let from = start
-            .clone()
-            .unwrap_or_else(|| init_q(data, &wide, vb.family));
-        fit_laplace(data, &wide, &from)
-    });
-    let mut fit = match laplace.flatten() {
-        Some(l) if opts.laplace_start => {
-            fit_vb(data, &wide, &vb, Some(&l.q.to_family(vb.family)), &mut rng)
-        }
-        Some(l) => {
-            vb.family = Family::Coupled;
-            VbFit {
-                q: l.q,
-                elbo: f64::NAN,
-                iterations: l.iterations,
-                converged: l.converged,
-            }
-        }
-        None => fit_vb(data, &wide, &vb, start.as_ref(), &mut rng),
-    };
+    let mut fit = fit_vb(data, &wide, &vb, start.as_ref(), &mut rng);
     let (mut draws, mut sums) = draw(&fit, &mut rng)?;
     let mut rung = 0u8;
     while !reliable(&draws, &sums) && rung < opts.max_refit {

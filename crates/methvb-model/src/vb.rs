@@ -13,8 +13,8 @@ use crate::likelihood::{
 
 const LN_2PI: f64 = 1.837_877_066_409_345_3;
 /// Bounds on `log sd` of every coordinate of q (sd between 3e-7 and 20 on the logit scale).
-pub(crate) const LOG_SD_MIN: f64 = -15.0;
-pub(crate) const LOG_SD_MAX: f64 = 3.0;
+const LOG_SD_MIN: f64 = -15.0;
+const LOG_SD_MAX: f64 = 3.0;
 /// Range of the log sds of a start ([`init_q`], and the amortised start of
 /// [`crate::StartModel`]): no start is more certain than e^-7 or vaguer than e^0.7 ~ 2.
 pub(crate) const START_LOG_SD: (f64, f64) = (-7.0, 0.7);
