@@ -2,7 +2,8 @@
 //! ~15x coverage, 10% missing cells): the log joint with its gradient for J = 5, 20, 100 sites
 //! and S = 4, 12 samples; the log joint of one point at a time against lanes of points (J = 17,
 //! S = 6, 16 perturbed points per region); and `fit_region` end to end (J = 10, S = 6 per
-//! family; J = 14, S = 6 and J = 5, 20, 100 with S = 4, 12 with the default options).
+//! family; J = 14, S = 6 and J = 5, 20, 100 with S = 4, 12 with the default options, and J = 14,
+//! S = 6 from a learned start model, as a run's pass 2 fits).
 #![allow(missing_docs)]
 
 #[path = "../tests/common/mod.rs"]
@@ -12,7 +13,9 @@ use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use methvb_model::likelihood::{LANES, log_joint_grad_lanes, log_joint_lanes};
-use methvb_model::{Family, FitOptions, VbOptions, fit_region, log_joint, log_joint_grad};
+use methvb_model::{
+    Family, FitOptions, RegionData, StartModel, VbOptions, fit_region, log_joint, log_joint_grad,
+};
 use rand::{RngExt, SeedableRng, rngs::StdRng};
 use rand_distr::StandardNormal;
 
@@ -161,6 +164,20 @@ fn bench(c: &mut Criterion) {
         let id = BenchmarkId::from_parameter(format!("J{n_sites} S{n_samples}"));
         group.bench_function(id, |b| b.iter(|| fit_all(&rs, &FitOptions::default())));
     }
+    // What a run does by default: the first fit from pass 1's start model, learned here from
+    // 300 other regions of the same size.
+    let training = common::simulate(&theta, 300, 2, 3, 14, 15.0, 0.1, 2);
+    let training: Vec<(&str, RegionData)> =
+        training.iter().map(|r| (r.id.as_str(), r.data())).collect();
+    let learned = FitOptions {
+        start: StartModel::learn(&training, &theta, &VbOptions::default(), 7),
+        ..FitOptions::default()
+    };
+    assert!(learned.start.is_some(), "a start model from 300 regions");
+    let rs = regions(14, 6);
+    group.bench_function("J14 S6, learned start", |b| {
+        b.iter(|| fit_all(&rs, &learned))
+    });
     group.finish();
 }
 
